@@ -1,0 +1,405 @@
+"""Vectorised, log-space numpy twins of the bounds in :mod:`bounds.registry`.
+
+Every function broadcasts over numpy arrays and never overflows for ``tau`` down to
+``1e-3`` or ``sum_eta`` up to ``1e6``: each bound is first computed as a natural
+logarithm (``log_*``), then exponentiated; a value beyond float range becomes ``inf`` while
+its logarithm stays finite (reported as ``log10_*`` by :func:`bounds.evaluate`). The
+registry holds the sympy expression of each bound; tests check these functions against it
+at random in-domain points (rtol 1e-10). This module never imports sympy (it is on the
+fast path of ``python -m bounds.evaluate``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .validation import (
+    as_float_array,
+    check_choice,
+    check_integer,
+    check_nonnegative,
+    check_open_unit,
+    check_positive,
+    check_unit_interval,
+)
+
+__all__ = [
+    "LOSS_GAP_FORMS",
+    "Delta",
+    "L_const",
+    "cka_lower",
+    "class_saturation",
+    "eps",
+    "log_Delta",
+    "log_eps",
+    "log_expm1",
+    "log_product_form",
+    "log_theorem1",
+    "log_theorem2",
+    "loss_gap_bound",
+    "lower_from_log_ratio",
+    "product_form",
+    "r_bound",
+    "recurrence_path",
+    "rho_bound",
+    "rsa_lower",
+    "theorem1",
+    "theorem2",
+]
+
+LOSS_GAP_FORMS = ("paper", "tight", "balanced", "balanced-linear")
+_LOG2 = float(np.log(2.0))
+
+
+def _out(x):
+    """Return a python float for 0-d results, the array otherwise."""
+    x = np.asarray(x)
+    return float(x) if x.ndim == 0 else x
+
+
+def _exp(log_x):
+    """``exp`` that turns overflow into ``inf`` silently (the log twin keeps the magnitude)."""
+    with np.errstate(over="ignore"):
+        return np.exp(log_x)
+
+
+def log_expm1(x):
+    """``log(exp(x) - 1)`` for ``x >= 0``, stable for tiny and huge ``x`` (``-inf`` at 0)."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        small = np.log(np.expm1(np.minimum(x, 30.0)))
+        large = x + np.log1p(-np.exp(-np.maximum(x, 30.0)))
+    return np.where(x < 30.0, small, large)
+
+
+# --------------------------------------------------------------------------- [P1]
+
+
+def loss_gap_bound(tau, *, C=None, n_max=None, N=None, form: str = "paper"):
+    """[P1] bound on ``L_CL(f) - L_NSCL(f)`` for any encoder (THEORY.md section 3).
+
+    - ``paper``: ``log(1 + e^{2/tau} n_max / (N - n_max))`` ([P1] [stated] at tau = 1,
+      [derived] with temperature);
+    - ``tight``: ``log(1 + e^{2/tau} (n_max - 1) / (N - n_max))`` [derived];
+    - ``balanced``: ``log(1 + e^{2/tau} / (C - 1))`` [derived];
+    - ``balanced-linear``: ``e^{2/tau} / (C - 1)`` [derived] (may be ``inf`` beyond float
+      range for small ``tau``).
+
+    ``paper``/``tight`` need ``n_max`` and ``N``; if ``n_max`` is omitted, balanced classes
+    ``n_max = N / C`` are used (``paper`` with ``C`` alone equals ``balanced``).
+    Evaluated as ``logaddexp(0, 2/tau + log(ratio))``: no overflow.
+
+    Raises:
+        ValueError: ``tau <= 0``, ``C < 2`` or non-integer, ``n_max >= N``, ``n_max < 1``,
+            unknown ``form`` or missing arguments.
+
+    >>> round(loss_gap_bound(1.0, C=10, form="balanced"), 6)
+    0.599389
+    >>> loss_gap_bound(1.0, n_max=5, N=10) == loss_gap_bound(1.0, C=2, form="balanced")
+    True
+    """
+    check_choice("form", form, LOSS_GAP_FORMS)
+    t = check_positive("tau", tau)
+    if form in ("balanced", "balanced-linear"):
+        if C is None:
+            raise ValueError(f"Expected `C` for form={form!r}, got None")
+        c = check_integer("C", C, 2)
+        log_ratio = -np.log(c - 1.0)
+        if form == "balanced-linear":
+            return _out(_exp(2.0 / t + log_ratio))
+        return _out(np.logaddexp(0.0, 2.0 / t + log_ratio))
+    if n_max is None:
+        if C is None:
+            raise ValueError(f"Expected `n_max` and `N` (or `C`) for form={form!r}, got None")
+        c = check_integer("C", C, 2)
+        if N is None:
+            if form == "tight":
+                raise ValueError("Expected `N` for form='tight' with balanced classes, got None")
+            return _out(np.logaddexp(0.0, 2.0 / t - np.log(c - 1.0)))
+        n = check_positive("N", N)
+        nm = n / c
+    else:
+        if N is None:
+            raise ValueError(f"Expected `N` together with `n_max`, got n_max={n_max!r}, N=None")
+        nm = check_positive("n_max", n_max)
+        n = check_positive("N", N)
+        if np.any(nm < 1):
+            raise ValueError(f"Expected `n_max` >= 1, got {float(np.min(nm))!r}")
+    bad = np.broadcast_to(nm >= n, np.broadcast_shapes(np.shape(nm), np.shape(n)))
+    if bad.any():
+        nb, Nb = np.broadcast_arrays(nm, n)
+        raise ValueError(
+            f"Expected `n_max` < `N`, got n_max={nb[bad].flat[0]:g}, N={Nb[bad].flat[0]:g}"
+        )
+    numer = nm - 1.0 if form == "tight" else nm
+    with np.errstate(divide="ignore"):
+        log_ratio = np.log(numer) - np.log(n - nm)
+    return _out(np.logaddexp(0.0, 2.0 / t + log_ratio))
+
+
+# --------------------------------------------------------------------------- [P2] eps, Delta
+
+
+def log_eps(B, delta, T):
+    """``log eps`` with ``eps = sqrt(log(T B / delta) / (2B))`` ([P2], THEORY.md section 4)."""
+    b = check_integer("B", B, 2)
+    d = check_open_unit("delta", delta)
+    t = check_integer("T", T, 1)
+    return 0.5 * (np.log(np.log(t) + np.log(b) - np.log(d)) - np.log(2.0 * b))
+
+
+def eps(B, delta, T):
+    """``eps(B, delta) = sqrt(log(T*B/delta) / (2B))`` ([P2] [stated]; Hoeffding + union
+    bound over the ``T*B`` anchors [derived]).
+
+    >>> round(eps(1024, 0.05, 14700), 6)
+    0.097635
+    """
+    return _out(np.exp(log_eps(B, delta, T)))
+
+
+def log_Delta(B, tau, delta, T, pi_max):
+    """``log Delta``; ``+inf`` where ``pi_max + eps >= 1`` (vacuous; see :func:`Delta`)."""
+    t = check_positive("tau", tau)
+    pm = check_unit_interval("pi_max", pi_max)
+    p = pm + np.exp(log_eps(B, delta, T))
+    ok = p < 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        val = _LOG2 + 2.0 / t + np.log(p) - np.log1p(-np.where(ok, p, 0.0))
+    return np.where(ok, val, np.inf)
+
+
+def Delta(B, tau, delta, T, pi_max):
+    """``Delta(B; tau) = 2 e^{2/tau} (pi_max + eps) / (1 - pi_max - eps)`` ([P2] [stated];
+    ``pi_max`` vs ``1/C`` is [open], default ``1/C``).
+
+    Defined only when ``pi_max + eps < 1``; there it returns ``+inf`` (vacuous; callers flag
+    it, :func:`bounds.evaluate` reports ``vacuous_sim_gap``). Also ``inf`` when beyond float
+    range (e.g. ``tau = 1e-3``); use :func:`log_Delta` for the magnitude.
+
+    >>> round(Delta(1024, 0.5, 0.05, 14700, 0.01), 4)
+    13.171
+    """
+    return _out(_exp(log_Delta(B, tau, delta, T, pi_max)))
+
+
+def L_const(tau, B):
+    """Lipschitz constant of the lemma: ``L = 1 / (2 tau^2 B)`` (THEORY.md section 5)."""
+    t = check_positive("tau", tau)
+    b = check_integer("B", B, 2)
+    return _out(1.0 / (2.0 * t * t * b))
+
+
+# --------------------------------------------------------------------------- Theorem 1
+
+
+def log_theorem1(sum_eta, tau, B, log_Delta):
+    """``log`` of :func:`theorem1`, with ``log_Delta`` (natural log) given; broadcasts."""
+    s = check_nonnegative("sum_eta", sum_eta)
+    t = check_positive("tau", tau)
+    b = check_integer("B", B, 2)
+    ld = as_float_array("log_Delta", log_Delta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = s / (2.0 * t * t * b) + np.log(s) - np.log(t) - 0.5 * np.log(b) + ld
+    return np.where(np.isposinf(ld), np.inf, out)  # vacuous Delta stays vacuous, even at S = 0
+
+
+def theorem1(sum_eta, tau, B, Delta):
+    """[P2] Theorem 1 [stated]: ``||Sigma_T^CL - Sigma_T^NSCL||_F <=
+    exp(S / (2 tau^2 B)) * S / (tau sqrt(B)) * Delta`` with ``S = sum_eta``.
+
+    Computed in log space; ``inf`` beyond float range (see :func:`log_theorem1`).
+
+    >>> round(theorem1(1.0, 1.0, 2, 1.0), 6)
+    0.907943
+    """
+    d = check_positive("Delta", Delta, allow_inf=True)
+    with np.errstate(divide="ignore"):
+        return _out(_exp(log_theorem1(sum_eta, tau, B, np.log(d))))
+
+
+# --------------------------------------------------------------------------- recurrence
+
+
+def recurrence_path(eta, tau, B, drive) -> np.ndarray:
+    """The recurrence of THEORY.md section 5, unrolled exactly, for an arbitrary schedule.
+
+    ``d_0 = 0``, ``d_{t+1} = (1 + eta_t L) d_t + eta_t drive_t``, ``L = 1/(2 tau^2 B)``, i.e.
+    ``d_t = sum_{u<t} eta_u drive_u prod_{u<s<t} (1 + eta_s L)`` ([P2] lemma [stated],
+    unrolled [derived]). With ``drive = Delta / (tau sqrt(B))`` the last entry is the exact
+    unrolled recurrence bound, at most Theorem 1.
+
+    Computed stably with log-space cumulative products:
+    ``log d_t = G_t + logcumsumexp_{u<t}(log(eta_u drive_u) - G_{u+1})``,
+    ``G_t = sum_{s<t} log1p(eta_s L)``. Entries beyond float range are ``inf``.
+
+    Args:
+        eta: learning rates, shape ``(T,)``, ``>= 0``.
+        tau: temperature ``> 0`` (scalar).
+        B: batch size, integer ``>= 2`` (scalar).
+        drive: scalar or shape ``(T,)``, ``>= 0``.
+
+    Returns:
+        ndarray of shape ``(T + 1,)``.
+
+    >>> recurrence_path([1.0, 1.0], 0.5, 2, 1.0).round(12).tolist()
+    [0.0, 1.0, 3.0]
+    """
+    e = check_nonnegative("eta", eta)
+    if e.ndim != 1 or e.size == 0:
+        raise ValueError(f"Expected `eta` of shape (T,) with T >= 1, got shape {e.shape}")
+    t = check_positive("tau", tau)
+    b = check_integer("B", B, 2)
+    if t.ndim or b.ndim:
+        raise ValueError("Expected scalar `tau` and `B` for `recurrence_path`, got arrays")
+    dr = check_nonnegative("drive", drive)
+    if dr.ndim and dr.shape != e.shape:
+        raise ValueError(f"Expected `drive` scalar or of shape {e.shape}, got shape {dr.shape}")
+    L = 1.0 / (2.0 * float(t) ** 2 * float(b))
+    G = np.concatenate(([0.0], np.cumsum(np.log1p(e * L))))  # G_t, t = 0..T
+    with np.errstate(divide="ignore"):
+        terms = np.log(e) + np.log(np.broadcast_to(dr, e.shape)) - G[1:]
+    log_d = G[1:] + np.logaddexp.accumulate(terms)
+    return np.concatenate(([0.0], _exp(log_d)))
+
+
+def log_product_form(eta, tau, B, log_Delta):
+    """``log`` of the exact unrolled recurrence bound with constant drive (THEORY.md s5).
+
+    ``(Delta/(tau sqrt B)) sum_t eta_t prod_{s>t}(1 + eta_s L)
+    = (Delta/(tau sqrt B)) (prod_t (1 + eta_t L) - 1) / L`` (telescoping:
+    ``d_t + drive/L`` grows by ``1 + eta_t L`` per step). Vectorised over ``tau``, ``B`` and
+    ``log_Delta`` (broadcast together) for one schedule ``eta`` of shape ``(T,)``.
+    """
+    e = check_nonnegative("eta", eta)
+    if e.ndim != 1 or e.size == 0:
+        raise ValueError(f"Expected `eta` of shape (T,) with T >= 1, got shape {e.shape}")
+    t = check_positive("tau", tau)
+    b = check_integer("B", B, 2)
+    ld = as_float_array("log_Delta", log_Delta)
+    t, b, ld = np.broadcast_arrays(t, b, ld)
+    L = 1.0 / (2.0 * t * t * b)
+    Lf = L.reshape(-1)
+    Lam = np.empty_like(Lf)
+    chunk = max(1, 2_000_000 // e.size)
+    for i in range(0, Lf.size, chunk):  # chunks of grid points, vectorised over steps
+        Lam[i : i + chunk] = np.log1p(np.multiply.outer(Lf[i : i + chunk], e)).sum(axis=1)
+    Lam = Lam.reshape(L.shape)
+    with np.errstate(divide="ignore"):
+        return ld - np.log(t) - 0.5 * np.log(b) + log_expm1(Lam) - np.log(L)
+
+
+def product_form(eta, tau, B, Delta):
+    """Exact unrolled recurrence bound (see :func:`log_product_form`); ``<=`` Theorem 1.
+
+    >>> round(product_form([1.0, 1.0], 0.5, 2, 1.0), 6)
+    4.242641
+    """
+    d = check_positive("Delta", Delta, allow_inf=True)
+    with np.errstate(divide="ignore"):
+        return _out(_exp(log_product_form(eta, tau, B, np.log(d))))
+
+
+# --------------------------------------------------------------------------- Corollaries
+
+
+def lower_from_log_ratio(log_x, trivial: float):
+    """``(1 - x)/(1 + x) = -tanh(log(x)/2)`` for ``x < 1``, else ``trivial`` (vacuous)."""
+    lx = np.asarray(log_x, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return _out(np.where(lx < 0.0, -np.tanh(lx / 2.0), trivial))
+
+
+def rho_bound(sim_gap, K_norm):
+    """[P2] Corollary 1 [stated]: ``rho_T <= sim_gap / ||K_CL||_F`` (centring does not
+    increase the Frobenius norm)."""
+    s = check_nonnegative("sim_gap", sim_gap, allow_inf=True)
+    k = check_positive("K_norm", K_norm)
+    return _out(s / k)
+
+
+def r_bound(sim_gap, sigma_a, N_ref, *, tight: bool = False):
+    """[P2] Corollary 2: ``r_T <= sim_gap / (sqrt(M) sigma_a)``, ``M = N(N-1)/2`` [stated];
+    ``tight=True`` divides by a further ``sqrt(2)`` (one triangle holds half of the
+    off-diagonal mass) [open]."""
+    s = check_nonnegative("sim_gap", sim_gap, allow_inf=True)
+    sg = check_positive("sigma_a", sigma_a)
+    n = check_integer("N_ref", N_ref, 2)
+    M = n * (n - 1.0) / 2.0
+    return _out(s / (np.sqrt(M * (2.0 if tight else 1.0)) * sg))
+
+
+def cka_lower(rho):
+    """``CKA_T >= (1 - rho)/(1 + rho)`` if ``rho < 1``, else the trivial 0 ([P2] Cor. 1)."""
+    x = check_nonnegative("rho", rho, allow_inf=True)
+    with np.errstate(divide="ignore"):
+        return lower_from_log_ratio(np.log(x), 0.0)
+
+
+def rsa_lower(r):
+    """``RSA_T >= (1 - r)/(1 + r)`` if ``r < 1``, else the trivial -1 ([P2] Cor. 2)."""
+    x = check_nonnegative("r", r, allow_inf=True)
+    with np.errstate(divide="ignore"):
+        return lower_from_log_ratio(np.log(x), -1.0)
+
+
+# --------------------------------------------------------------------------- Theorem 2
+
+
+def log_theorem2(G, beta, tau, log_Delta, sum_eta):
+    """``log`` of :func:`theorem2`; broadcasts."""
+    g = check_positive("G", G)
+    bt = check_positive("beta", beta)
+    t = check_positive("tau", tau)
+    s = check_nonnegative("sum_eta", sum_eta)
+    ld = as_float_array("log_Delta", log_Delta)
+    return np.log(g) - np.log(bt) - np.log(t) + ld + log_expm1(bt * s)
+
+
+def theorem2(G, beta, tau, Delta, sum_eta):
+    """[P2] Theorem 2 [stated; constants open]:
+    ``||w_T^CL - w_T^NSCL|| <~ (G / (beta tau)) Delta (exp(beta S) - 1)``.
+
+    ``G`` (Jacobian bound, not defined in the sources) and ``beta`` (smoothness) are user
+    inputs. The growth rate ``beta`` carries no ``1/B``, unlike Theorem 1.
+
+    >>> round(theorem2(1.0, 1.0, 1.0, 1.0, 1.0), 6)
+    1.718282
+    """
+    d = check_positive("Delta", Delta, allow_inf=True)
+    with np.errstate(divide="ignore"):
+        return _out(_exp(log_theorem2(G, beta, tau, np.log(d), sum_eta)))
+
+
+# --------------------------------------------------------------------------- class saturation
+
+
+def class_saturation(B, delta, T, f=0.01):
+    """The class count ``C*`` beyond which more classes stop helping (real-valued).
+
+    ``Delta`` (hence Theorem 1 and Theorem 2, which depend on ``C`` only through ``Delta``
+    with ``pi_max = 1/C``) decreases in ``C`` to its ``C -> oo`` limit
+    ``2 e^{2/tau} eps/(1 - eps)`` (the ``eps`` floor). ``C*`` is the ``C`` at which
+    ``Delta(C) = (1 + f) Delta(oo)``; for every ``C >= C*`` the bound is within a factor
+    ``1 + f`` of the floor. Solving ``p/(1-p) = (1+f) eps/(1-eps)`` for ``p = 1/C + eps``:
+
+        C* = (1 + f eps) / (f eps (1 - eps))                                 [derived]
+
+    It does not depend on ``tau``. NaN (with a ``RuntimeWarning``) where ``eps >= 1``: then
+    ``Delta`` is undefined for every ``C``.
+
+    >>> round(class_saturation(1024, 0.05, 14700, 0.01), 1)
+    1136.1
+    """
+    ff = check_positive("f", f)
+    e = np.exp(log_eps(B, delta, T))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (1.0 + ff * e) / (ff * e * (1.0 - e))
+    bad = e >= 1.0
+    if np.any(bad):
+        import warnings
+
+        warnings.warn("eps >= 1: Delta is undefined for every C, so no class count helps "
+                      "(NaN)", RuntimeWarning, stacklevel=2)
+        out = np.where(bad, np.nan, out)
+    return _out(out)

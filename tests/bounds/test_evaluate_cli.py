@@ -1,0 +1,167 @@
+"""Tests of the CLI ``python -m bounds.evaluate``: formats, grids, vacuity marks, speed,
+no torch import, and every usage-error path (exit 2, one stderr line, no traceback)."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from bounds.evaluate import main
+
+DESIGN_KEYS = ["C", "tau", "B", "T", "sum_eta", "delta", "pi_max", "N_ref", "eps", "Delta",
+               "loss_gap", "sim_gap", "sim_gap_product", "cka_lower", "rsa_lower",
+               "vacuous_sim_gap", "vacuous_cka", "vacuous_rsa", "log10_sim_gap"]
+
+
+def run(argv, capsys):
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_default_table_marks_vacuous(capsys):
+    code, out, _ = run(["--C", "100", "--tau", "0.5"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["C", "tau", "B", "T"]
+    assert "14700" in lines[2] and "0 VACUOUS" in lines[2] and "-1 VACUOUS" in lines[2]
+    assert "VACUOUS: the bound says nothing" in out
+
+
+def test_table_shows_magnitudes_beyond_float_range(capsys):
+    _, out, _ = run(["--C", "10", "--tau", "0.001"], capsys)
+    row = out.splitlines()[2]
+    assert "e+" in row and "inf" not in row
+
+
+def test_json_grid_keys_nulls_and_order(capsys):
+    code, out, _ = run(["--C", "10,100", "--tau", "0.5,0.001", "--format", "json"], capsys)
+    assert code == 0
+    recs = json.loads(out)
+    assert [(r["C"], r["tau"]) for r in recs] == [(10, 0.5), (10, 0.001), (100, 0.5),
+                                                  (100, 0.001)]
+    for r in recs:
+        assert set(DESIGN_KEYS) <= set(r)
+        assert isinstance(r["C"], int) and isinstance(r["vacuous_cka"], bool)
+    small = recs[1]
+    assert small["sim_gap"] is None and small["Delta"] is None      # beyond float range
+    assert small["log10_sim_gap"] > 300 and small["log10_Delta"] > 300
+    assert recs[0]["sim_gap"] == pytest.approx(10 ** recs[0]["log10_sim_gap"], rel=1e-9)
+
+
+def test_json_vacuous_delta_is_null_and_flagged(capsys):
+    _, out, _ = run(["--C", "2", "--B", "2", "--steps", "1000000", "--sum-eta", "5",
+                     "--format", "json"], capsys)
+    r = json.loads(out)[0]
+    assert r["vacuous_sim_gap"] and r["Delta"] is None and r["log10_sim_gap"] is None
+    assert r["cka_lower"] == 0 and r["rsa_lower"] == -1
+
+
+def test_csv_and_rules_grid(capsys):
+    code, out, _ = run(["--C", "10", "--B", "256,1024", "--lr-rule", "linear,sqrt",
+                        "--format", "csv"], capsys)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 4
+    assert [r["lr_rule"] for r in rows] == ["linear", "linear", "sqrt", "sqrt"]
+    assert float(rows[0]["lr"]) == pytest.approx(0.3) and float(rows[3]["lr"]) == pytest.approx(
+        0.3 * 32 / 256)
+    assert rows[0]["T"] == str(300 * 196)
+
+
+def test_steps_schedule_and_tight(capsys):
+    _, out, _ = run(["--steps", "1000", "--schedule", "constant", "--lr-rule", "constant",
+                     "--lr", "0.001", "--tau", "1", "--B", "4096", "--tight", "--format",
+                     "json"], capsys)
+    r = json.loads(out)[0]
+    assert r["T"] == 1000 and r["sum_eta"] == pytest.approx(1.0)
+    assert r["corollary_form"] == "tight" and not r["vacuous_cka"] and r["cka_lower"] > 0
+
+
+def test_features_and_theorem2(capsys, tmp_path):
+    np.save(tmp_path / "f.npy", np.random.default_rng(0).normal(size=(40, 5)))
+    _, out, _ = run(["--features", str(tmp_path / "f.npy"), "--G", "1", "--beta", "0.001",
+                     "--format", "json"], capsys)
+    r = json.loads(out)[0]
+    assert r["N_ref"] == 40 and r["weight_gap"] > 0
+
+
+def test_latex_and_analysis_and_list(capsys):
+    _, out, _ = run(["--format", "latex"], capsys)
+    assert out.count(r"\begin{equation}") >= 16 and r"\begin{tabular}" in out
+    assert r"\Delta(B; \tau)" in out
+    _, out, _ = run(["--format", "analysis", "--C", "100"], capsys)
+    assert "C* = " in out and "fixed epochs" in out and "| theorem1 | tau |" in out
+    _, out, _ = run(["--list"], capsys)
+    assert "theorem1" in out and "[P2] Theorem 1" in out and "[stated]" in out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--tau", "0"], "Expected `tau` > 0, got 0"),
+    (["--tau", "-0.5"], "Expected `tau` > 0, got -0.5"),
+    (["--C", "1"], "Expected `C` to be an integer >= 2, got 1"),
+    (["--C", "2.5"], "Expected `C` to be an integer >= 2, got 2.5"),
+    (["--B", "1"], "Expected `B` to be an integer >= 2, got 1"),
+    (["--delta", "1.5"], r"Expected `delta` in (0, 1), got 1.5"),
+    (["--delta", "0"], r"Expected `delta` in (0, 1), got 0"),
+    (["--lr", "-0.3"], "Expected `lr` >= 0, got -0.3"),
+    (["--n-max", "50000"], "Expected `n_max` < `N`, got n_max=50000, N=50000"),
+    (["--lr-rule", "cubic"], "argument --lr-rule: expected one of linear, sqrt, fourth-root, "
+                             "constant, got 'cubic'"),
+    (["--schedule", "step"], "argument --schedule: expected one of constant, cosine, got "
+                             "'step'"),
+    (["--format", "yaml"], "argument --format: expected one of table, json, csv, latex, "
+                           "analysis, got 'yaml'"),
+    (["--tau", "abc"], "argument --tau: expected a comma-separated list of numbers, got 'abc'"),
+    (["--C", "10,x"], "argument --C: expected a comma-separated list of numbers, got '10,x'"),
+    (["--G", "1"], "Expected both `G` and `beta` for Theorem 2, got `beta`=None"),
+    (["--features", "/nonexistent/f.npy"], "Expected a readable .npy feature file"),
+    (["--saturation", "2"], "argument --saturation: expected a number in (0, 1), got 2.0"),
+    (["--warmup-epochs", "300"], "Expected warm-up steps < `T`"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_usage_errors(argv, needle, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err.splitlines()[-1]
+    assert "Traceback" not in err
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "bounds.evaluate", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_subprocess_error_exit_2_no_traceback():
+    p = _cli("--tau", "-1")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip().splitlines()[-1].endswith("Expected `tau` > 0, got -1")
+    assert "Traceback" not in p.stderr and len(p.stderr.splitlines()) == 1
+
+
+def test_main_command_is_fast_and_never_imports_torch_or_sympy():
+    code = ("import runpy, sys, time; t = time.perf_counter(); "
+            "sys.argv = ['bounds.evaluate', '--C', '100', '--tau', '0.5']\n"
+            "try:\n    runpy.run_module('bounds.evaluate', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert not e.code\n"
+            "print('MODULES', 'torch' in sys.modules, 'sympy' in sys.modules, "
+            "'empirics' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().splitlines()[-1] == "MODULES False False False"
+    best = min(_timed() for _ in range(3))
+    assert best < 1.0, f"python -m bounds.evaluate --C 100 --tau 0.5 took {best:.2f} s"
+
+
+def _timed():
+    t = time.perf_counter()
+    p = _cli("--C", "100", "--tau", "0.5")
+    assert p.returncode == 0 and p.stderr == ""
+    return time.perf_counter() - t
