@@ -1,0 +1,133 @@
+"""Weight-space distance between two models ([P2] Theorem 2 and Figs. 1 and 6; THEORY.md s8, s12).
+
+Theorem 2 says the weights of the CL and NSCL models may drift apart while their
+similarity matrices stay close; these are the measured sides of that comparison.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+__all__ = ["weight_gap"]
+
+
+def _named_tensors(model: object, name: str) -> dict[str, torch.Tensor]:
+    if isinstance(model, nn.Module):
+        return {k: v.detach() for k, v in model.named_parameters()}
+    if isinstance(model, Mapping):  # a state_dict: its floating-point tensors
+        return {
+            k: v.detach()
+            for k, v in model.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point()
+        }
+    raise TypeError(
+        f"Expected `{name}` to be an nn.Module or a state_dict mapping, got {type(model).__name__}"
+    )
+
+
+def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, float]:
+    """Per-tensor relative Frobenius distance and the angle between two models' weights.
+
+    For every parameter tensor ``l`` (matched by name; shapes must agree)::
+
+        gap_l = ||W_a^l - W_b^l||_F / ||W_b^l||_F
+        weight_gap_mean = mean_l gap_l,   weight_gap_sum = sum_l gap_l
+        weight_angle = arccos( <w_a, w_b> / (|w_a| |w_b|) )   in degrees
+
+    ``w`` the flattened concatenation of all tensors (float64, never concatenated; the
+    angle is evaluated as ``2 atan2(|a^ - b^|, |a^ + b^|)``, exact near 0 degrees).
+    [P2] Theorem 2 / Figs. 1 and 6 (THEORY.md s8, s12): ``model_b`` is the reference (NSCL).
+
+    A tensor whose reference norm ``||W_b^l||`` is 0 (e.g. zero-initialised biases) has no
+    relative gap: it is left out of the mean and sum and counted in ``n_skipped``; a
+    ``RuntimeWarning`` is raised only if such a tensor also differs between the models.
+    If every tensor is skipped the gaps are NaN.
+
+    Args:
+        model_a, model_b: ``nn.Module`` (its parameters) or a state dict (its float tensors).
+        weights_only: use only tensors with ``dim >= 2`` (drop biases and norm scales).
+
+    Returns:
+        dict with ``weight_gap_mean``, ``weight_gap_sum``, ``weight_angle`` (degrees),
+        ``n_tensors`` and ``n_skipped``.
+
+    Raises:
+        TypeError: not a module/mapping. ValueError: different parameter names or shapes.
+
+    Example:
+        >>> a = nn.Linear(3, 2); b = nn.Linear(3, 2); _ = b.load_state_dict(a.state_dict())
+        >>> weight_gap(a, b)["weight_gap_mean"], round(weight_gap(a, b)["weight_angle"], 3)
+        (0.0, 0.0)
+    """
+    ta, tb = _named_tensors(model_a, "model_a"), _named_tensors(model_b, "model_b")
+    if weights_only:
+        ta = {k: v for k, v in ta.items() if v.dim() >= 2}
+        tb = {k: v for k, v in tb.items() if v.dim() >= 2}
+    if list(ta) != list(tb):
+        only_a, only_b = sorted(set(ta) - set(tb)), sorted(set(tb) - set(ta))
+        raise ValueError(
+            f"Expected the same parameter names in both models, got only in model_a: "
+            f"{only_a[:5]}, only in model_b: {only_b[:5]}"
+        )
+    if not ta:
+        raise ValueError("Expected at least one parameter tensor to compare, got none")
+    gaps, skipped, skipped_differ = [], 0, 0
+    pairs = []
+    na2 = nb2 = 0.0
+    for k, a in ta.items():
+        b = tb[k]
+        if a.shape != b.shape:
+            raise ValueError(
+                f"Expected parameter {k!r} to have the same shape in both models, "
+                f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+            )
+        a64, b64 = a.to(torch.float64).reshape(-1), b.to(a.device, torch.float64).reshape(-1)
+        pairs.append((a64, b64))
+        diff = float(torch.linalg.vector_norm(a64 - b64))
+        nb = float(torch.linalg.vector_norm(b64))
+        na2 += float((a64 * a64).sum())
+        nb2 += nb * nb
+        if nb == 0.0:
+            skipped += 1
+            skipped_differ += diff > 0.0
+            continue
+        gaps.append(diff / nb)
+    if skipped_differ:
+        warnings.warn(
+            f"weight_gap: {skipped_differ} parameter tensor(s) are zero in model_b but not in "
+            "model_a; their relative gap is undefined and left out",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    if gaps:
+        mean, total = math.fsum(gaps) / len(gaps), math.fsum(gaps)
+    else:
+        warnings.warn("weight_gap: every reference tensor is zero; returning NaN",
+                      RuntimeWarning, stacklevel=2)  # fmt: skip
+        mean = total = float("nan")
+    if na2 > 0 and nb2 > 0:
+        # angle = 2 atan2(|a^ - b^|, |a^ + b^|) for unit a^, b^: accurate near 0 and 180 deg,
+        # unlike arccos of the cosine
+        na, nb = math.sqrt(na2), math.sqrt(nb2)
+        minus = plus = 0.0
+        for a64, b64 in pairs:
+            ua, ub = a64 / na, b64 / nb
+            minus += float(((ua - ub) ** 2).sum())
+            plus += float(((ua + ub) ** 2).sum())
+        angle = math.degrees(2.0 * math.atan2(math.sqrt(minus), math.sqrt(plus)))
+    else:
+        warnings.warn("weight_gap: a model has all-zero weights; the angle is NaN",
+                      RuntimeWarning, stacklevel=2)  # fmt: skip
+        angle = float("nan")
+    return {
+        "weight_gap_mean": mean,
+        "weight_gap_sum": total,
+        "weight_angle": angle,
+        "n_tensors": len(ta),
+        "n_skipped": skipped,
+    }
