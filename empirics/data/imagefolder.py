@@ -1,0 +1,222 @@
+"""Image-folder data sets (Mini-ImageNet, Tiny-ImageNet, ...) read from a local path.
+
+Supported layouts (the first that matches is used)::
+
+    ROOT/train/<class>/**/<image>  and  ROOT/val|test/<class>/**/<image>   split folders
+    ROOT/train/<wnid>/images/*.JPEG and ROOT/val/images/*.JPEG             Tiny-ImageNet
+        with ROOT/val/val_annotations.txt  (``file<TAB>wnid<TAB>...`` per line)
+    ROOT/images/<image> with ROOT/{train,val,test}.csv (``filename,label``)  Mini-ImageNet
+        (the few-shot csv layout, whose splits have disjoint classes: all csv rows are
+        pooled and split by a seeded class-stratified split, ``test_fraction``)
+    ROOT/<class>/**/<image>  (or ROOT/train/<class>/... alone)              one folder,
+        split into train/test by a seeded class-stratified split (``test_fraction``)
+
+Images (``.png .jpg .jpeg .bmp .gif .webp``, any case) are decoded with Pillow, converted
+to RGB (or grayscale for ``channels=1``), resized to ``size x size`` (bilinear) and
+returned as float32 ``(n, channels, size, size)`` in ``[0, 1]``. Class names are the
+sorted sub-folder names of the training part. A class subset is chosen *before* decoding,
+so ``classes=C`` on a large folder only reads the ``C`` chosen classes.
+"""
+
+from __future__ import annotations
+
+import csv
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from empirics.data.dataset import Dataset
+from empirics.data.subsets import class_lookup, stratified_split
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+
+
+def _images_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir())
+
+
+def _scan_class_folders(folder: Path, class_names: list[str] | None
+                        ) -> tuple[list[Path], list[int], list[str]]:
+    """Files and labels of ``folder/<class>/**/<image>``; classes from ``class_names``."""
+    dirs = _class_dirs(folder)
+    if class_names is None:
+        class_names = [d.name for d in dirs]
+    index = {c: i for i, c in enumerate(class_names)}
+    files: list[Path] = []
+    labels: list[int] = []
+    for d in dirs:  # one iteration per class folder, not per image
+        if d.name not in index:
+            raise ValueError(f"Expected the class folder {str(d)!r} to be one of the "
+                             f"{len(class_names)} training classes, got {d.name!r} (for "
+                             "splits with disjoint classes, pass one split folder as root)")
+        imgs = _images_under(d)
+        files += imgs
+        labels += [index[d.name]] * len(imgs)
+    return files, labels, class_names
+
+
+def _scan_tiny_val(val: Path, class_names: list[str]) -> tuple[list[Path], list[int]]:
+    ann = val / "val_annotations.txt"
+    index = {c: i for i, c in enumerate(class_names)}
+    files, labels = [], []
+    for line_no, line in enumerate(ann.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = line.split("\t")
+        if len(parts) < 2 or parts[1] not in index:
+            raise ValueError(f"Expected `file<TAB>class` with a training class at line "
+                             f"{line_no} of {str(ann)!r}, got {line!r}")
+        path = val / "images" / parts[0]
+        if not path.is_file():
+            raise FileNotFoundError(f"Expected the image {str(path)!r} listed in {str(ann)!r}, "
+                                    "but it does not exist")
+        files.append(path)
+        labels.append(index[parts[1]])
+    return files, labels
+
+
+def _scan_csv(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    """Files and labels listed in ``root/{train,val,test}.csv`` (``filename,label`` rows)."""
+    rows: list[tuple[str, str]] = []
+    for name in ("train.csv", "val.csv", "test.csv"):
+        path = root / name
+        if not path.is_file():
+            continue
+        with path.open(newline="") as f:
+            for line_no, rec in enumerate(csv.reader(f), start=1):
+                if line_no == 1 and rec[:2] == ["filename", "label"] or not rec:
+                    continue
+                if len(rec) < 2:
+                    raise ValueError(f"Expected `filename,label` at line {line_no} of "
+                                     f"{str(path)!r}, got {','.join(rec)!r}")
+                rows.append((rec[0], rec[1]))
+    class_names = sorted({lab for _, lab in rows})
+    index = {c: i for i, c in enumerate(class_names)}
+    files = [root / "images" / fn for fn, _ in rows]
+    missing = next((p for p in files if not p.is_file()), None)
+    if missing is not None:
+        raise FileNotFoundError(f"Expected the image {str(missing)!r} listed in the csv files "
+                                f"of {str(root)!r}, but it does not exist")
+    return files, [index[lab] for _, lab in rows], class_names
+
+
+def _decode(files: list[Path], size: int, channels: int, workers: int) -> torch.Tensor:
+    from PIL import Image
+
+    mode = "RGB" if channels == 3 else "L"
+    out = np.empty((len(files), size, size, channels), dtype=np.uint8)
+
+    def one(i: int) -> None:
+        try:
+            with Image.open(files[i]) as im:
+                im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+                out[i] = np.asarray(im, dtype=np.uint8).reshape(size, size, channels)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"Expected a readable image at {str(files[i])!r}, got "
+                             f"{type(err).__name__}: {err}") from err
+
+    if workers > 1 and len(files) > 64:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(one, range(len(files))))
+    else:
+        for i in range(len(files)):
+            one(i)
+    return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+
+
+def _cap_per_class(labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
+    """Seeded choice of at most ``cap`` indices per class (sorted); all when ``cap`` is None."""
+    if cap is None or len(labels) == 0:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4]))
+    perm = rng.permutation(len(labels))
+    order = perm[np.argsort(labels[perm], kind="stable")]
+    counts = np.bincount(labels)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(len(labels), dtype=np.int64)
+    rank[order] = np.arange(len(labels)) - starts[labels[order]]
+    return np.flatnonzero(rank < cap)
+
+
+def load_imagefolder(root: str | Path, *, size: int = 32, channels: int = 3,
+                     classes: int | None = None, seed: int = 0, test_fraction: float = 0.2,
+                     max_per_class: int | None = None, workers: int = 4,
+                     name: str = "imagefolder") -> tuple[Dataset, Dataset]:
+    """Train and test splits of an image-folder data set (layouts in the module docstring).
+
+    Args:
+        root: the data set folder.
+        size: output height and width in pixels.
+        channels: 3 (RGB) or 1 (grayscale).
+        classes: keep a seeded ``C``-way class subset relabelled ``0..C-1`` (``None``: all).
+        seed: selects the class subset, the per-class cap and (one-folder layout) the split.
+        test_fraction: test share per class for the one-folder layout.
+        max_per_class: read at most this many (seeded) images per class and split.
+        workers: decoding threads.
+        name: the data set name recorded in the result.
+
+    Raises:
+        FileNotFoundError: naming ``root`` or the missing file when the folder is absent,
+            empty, or an annotation lists a missing image.
+        ValueError: for bad arguments or ``classes`` larger than the classes found.
+    """
+    root = Path(root).expanduser()
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"Expected `size` >= 1, got {size!r}")
+    if channels not in (1, 3):
+        raise ValueError(f"Expected `channels` in (1, 3), got {channels!r}")
+    if max_per_class is not None and max_per_class < 1:
+        raise ValueError(f"Expected `max_per_class` >= 1 or None, got {max_per_class!r}")
+    if not root.is_dir():
+        raise FileNotFoundError(f"Expected the image folder {str(root)!r} to exist, "
+                                "but it does not")
+    train_dir = root / "train"
+    test_dir = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
+    if train_dir.is_dir() and test_dir is not None:
+        tr_files, tr_labels, class_names = _scan_class_folders(train_dir, None)
+        if (test_dir / "val_annotations.txt").is_file():
+            te_files, te_labels = _scan_tiny_val(test_dir, class_names)
+        else:
+            te_files, te_labels, _ = _scan_class_folders(test_dir, class_names)
+        layout = "split-folders"
+    else:
+        if (root / "images").is_dir() and any(
+                (root / f"{s}.csv").is_file() for s in ("train", "val", "test")):
+            files, labels, class_names = _scan_csv(root)
+            layout = "csv"
+        else:
+            folder = train_dir if train_dir.is_dir() else root
+            files, labels, class_names = _scan_class_folders(folder, None)
+            layout = "one-folder"
+        if not files:
+            raise FileNotFoundError(f"Expected class sub-folders with images in {str(root)!r}, "
+                                    "found none")
+        tr_idx, te_idx = stratified_split(np.asarray(labels), test_fraction, seed)
+        tr_files = [files[i] for i in tr_idx]
+        tr_labels = [labels[i] for i in tr_idx]
+        te_files = [files[i] for i in te_idx]
+        te_labels = [labels[i] for i in te_idx]
+    if not tr_files:
+        raise FileNotFoundError(f"Expected training images under {str(root)!r}, found none")
+
+    keep, lut = class_lookup(len(class_names), classes, seed)
+    kept_names = [class_names[c] for c in keep]
+
+    def build(files: list[Path], labels: list[int], split: str) -> Dataset:
+        lab = lut[np.asarray(labels, dtype=np.int64)] if labels else np.zeros(0, np.int64)
+        idx = np.flatnonzero(lab >= 0)
+        idx = idx[_cap_per_class(lab[idx], max_per_class, seed)]
+        x = _decode([files[i] for i in idx], size, channels, workers)
+        return Dataset(x=x, y=torch.from_numpy(lab[idx].copy()), num_classes=len(keep),
+                       kind="image", name=name, class_names=kept_names,
+                       meta={"root": str(root), "split": split, "layout": layout,
+                             "original_classes": keep.tolist()})
+
+    return build(tr_files, tr_labels, "train"), build(te_files, te_labels, "test")
