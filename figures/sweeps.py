@@ -1,0 +1,219 @@
+"""[P2] Fig. 3, 4 and 5 analogues: CL-NSCL alignment across runs that vary one setting.
+
+- Fig. 3: CL-NSCL CKA as a heatmap over the number of classes ``C`` (C-way subsets) x epoch.
+- Fig. 4: the temperature ``tau`` in {0.1, 0.5, 1.0}.
+- Fig. 5: the batch size ``B`` under the linear, square-root and fourth-root learning-rate
+  rules of THEORY.md s11.
+
+Plot functions read loaded runs (:class:`figures.io.RunData`) or a table with one row per
+configuration (:func:`summary_table`, or a sweep's ``results.csv`` with the same columns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from figures import io, style
+
+#: Config keys that identify a configuration in a summary table, and their column names.
+CONFIG_COLUMNS = {
+    "classes": ("classes", "C", "num_classes"),
+    "tau": ("tau",),
+    "batch_size": ("batch_size", "B"),
+    "lr_rule": ("lr_rule",),
+    "lr": ("lr", "base_lr"),
+    "seed": ("seed",),
+    "steps": ("steps", "T"),
+    "dataset": ("dataset",),
+}
+
+METRIC_LABELS = {
+    "cka": "CL-NSCL CKA (cosine Gram)",
+    "rsa": "CL-NSCL RSA (Pearson)",
+    "sim_gap": r"CL-NSCL $\|\Sigma^{CL}-\Sigma^{NSCL}\|_F$",
+    "rho": r"CL-NSCL relative gap $\rho$",
+    "cka_linear": "CL-NSCL CKA (linear, raw features)",
+}
+
+
+def summary_table(runs: Sequence[io.RunData], *, pair: str = "cl-nscl", split: str = "test",
+                  metrics: Sequence[str] = ("cka", "rsa", "sim_gap", "rho"),
+                  features: str | None = io.PAPER_FEATURES) -> pd.DataFrame:
+    """One row per run: its configuration and the final value of each metric for ``pair``."""
+    rows = []
+    for run in runs:
+        row = {"run": str(run.path)}
+        for col, keys in CONFIG_COLUMNS.items():
+            row[col] = run.cfg(*keys)
+        for m in metrics:
+            if m in run.metrics.columns:
+                row[m] = io.final_value(run, pair, m, split=split, features=features)
+        if not run.losses.empty and {"loss_cl", "loss_nscl"} <= set(run.losses.columns):
+            lg = io.loss_gap_table(run, split=split)
+            lg = lg[lg["model"] == "cl"] if "model" in lg.columns else lg
+            if len(lg):
+                last = lg.iloc[-1]
+                row["loss_gap"] = float(last["loss_gap"])
+                if "loss_gap_bound" in lg.columns:
+                    row["loss_gap_bound"] = float(last["loss_gap_bound"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _aggregate(table: pd.DataFrame, by: Sequence[str], metric: str) -> pd.DataFrame:
+    io.require(table, [*by, metric], "the summary table")
+    g = table.groupby(list(by), dropna=False)[metric]
+    out = g.agg(["mean", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def classes_matrix(runs: Sequence[io.RunData], *, pair: str = "cl-nscl", metric: str = "cka",
+                   split: str = "test") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(C values, time points, matrix[C, t]) of ``metric``, averaged over seeds.
+
+    Runs must share their evaluation schedule; time points missing in a run are NaN.
+    """
+    frames = []
+    for run in runs:
+        C = run.cfg("classes", "C", "num_classes")
+        if C is None:
+            raise KeyError(f"Expected config key 'classes' in {run.path / 'config.json'}")
+        s = io.pair_series(run, pair, metric, split=split, features=io.PAPER_FEATURES)
+        frames.append(pd.DataFrame({"C": int(C), "step": s["step"], "t": s["t"],
+                                    "v": s["value"]}))
+    if not frames:
+        raise ValueError("Expected `runs` to hold at least one run, got none")
+    df = pd.concat(frames)
+    # Columns are evaluation steps (shared schedule); the time label is their mean epoch
+    # (C-way subsets differ slightly in size, so the same step is a slightly different epoch).
+    M = df.groupby(["C", "step"])["v"].mean().unstack("step").sort_index()
+    t = df.groupby("step")["t"].mean().reindex(M.columns)
+    return M.index.to_numpy(), t.to_numpy(dtype=float), M.to_numpy(dtype=float)
+
+
+def plot_classes_heatmap(ax, runs: Sequence[io.RunData], *, metric: str = "cka",
+                         split: str = "test", annotate: bool | None = None):
+    """Fig. 3: ``metric`` for CL-NSCL over (number of classes x evaluation time)."""
+    Cs, ts, M = classes_matrix(runs, metric=metric, split=split)
+    im = ax.imshow(M, aspect="auto", origin="lower", cmap=style.SEQUENTIAL_CMAP,
+                   vmin=0.0 if metric in ("cka", "rsa") else None,
+                   vmax=1.0 if metric in ("cka", "rsa") else None, interpolation="nearest")
+    step_y = max(1, len(Cs) // 12)
+    ax.set_yticks(range(0, len(Cs), step_y), [str(c) for c in Cs[::step_y]])
+    step_x = max(1, len(ts) // 8)
+    ax.set_xticks(range(0, len(ts), step_x), [f"{t:.3g}" for t in ts[::step_x]])
+    ax.grid(False)
+    tcol, tlabel = io.time_axis(runs[0].metrics)
+    ax.set_xlabel(tlabel)
+    ax.set_ylabel("number of classes C")
+    if annotate is None:
+        annotate = M.size <= 80
+    if annotate:
+        for i in range(M.shape[0]):
+            for j in range(M.shape[1]):
+                if np.isfinite(M[i, j]):
+                    ax.text(j, i, f"{M[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if M[i, j] < 0.6 else "black")
+    ax.set_title(f"{METRIC_LABELS.get(metric, metric)}, {split} set")
+    cb = ax.figure.colorbar(im, ax=ax)
+    cb.set_label(METRIC_LABELS.get(metric, metric))
+    return im
+
+
+def figure_classes(runs: Sequence[io.RunData]):
+    """Fig. 3 analogue: CL-NSCL CKA over C-way subsets and training time."""
+    fig, axes = style.new_figure(1, 1, width=5.2, height=3.4)
+    plot_classes_heatmap(axes[0, 0], runs)
+    fig.suptitle("CL-NSCL CKA by number of classes (C-way subsets) and training time\n"
+                 "(backbone features h)")
+    return fig
+
+
+def plot_curves_by(ax, runs: Sequence[io.RunData], key: str, *, metric: str = "cka",
+                   split: str = "test", pair: str = "cl-nscl", label_fmt: str = "{}"):
+    """``metric`` over training, one line per value of config ``key`` (seeds averaged)."""
+    groups: dict = {}
+    for run in runs:
+        groups.setdefault(run.cfg(*CONFIG_COLUMNS.get(key, (key,))), []).append(run)
+    values = sorted(groups, key=lambda v: (v is None, v))
+    colors = style.sequential_colors(len(values))
+    for color, v in zip(colors, values, strict=True):
+        frames = [io.pair_series(r, pair, metric, split=split, features=io.PAPER_FEATURES)
+                  for r in groups[v]]
+        df = pd.concat(frames).groupby("t")["value"].agg(["mean", "std"]).reset_index()
+        ax.plot(df["t"], df["mean"], color=color, marker="o", markersize=3,
+                label=label_fmt.format(v))
+        if len(frames) > 1:
+            ax.fill_between(df["t"], df["mean"] - df["std"], df["mean"] + df["std"],
+                            color=color, alpha=0.2, linewidth=0)
+    _, tlabel = io.time_axis(runs[0].metrics)
+    ax.set_xlabel(tlabel)
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.legend(loc="best")
+
+
+def plot_final_vs(ax, table: pd.DataFrame, x: str, *, metric: str = "cka",
+                  hue: str | None = None, logx: bool = False, color: str | None = None):
+    """Final ``metric`` (mean +- std over seeds) against config column ``x``."""
+    if hue is None:
+        agg = _aggregate(table, [x], metric).sort_values(x)
+        ax.errorbar(agg[x], agg["mean"], yerr=agg["std"], marker="o", capsize=3,
+                    color=color or style.PAIR_COLORS["cl-nscl"], label="CL vs NSCL")
+    else:
+        agg = _aggregate(table, [hue, x], metric)
+        order = [h for h in style.RULE_COLORS if h in set(agg[hue])]
+        order += [h for h in dict.fromkeys(agg[hue]) if h not in order]
+        for h in order:
+            sub = agg[agg[hue] == h]
+            sub = sub.sort_values(x)
+            ax.errorbar(sub[x], sub["mean"], yerr=sub["std"], marker="o", capsize=3,
+                        color=style.RULE_COLORS.get(h), label=style.RULE_LABELS.get(h, str(h)))
+    if logx:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(table[x].dropna().unique()),
+                      [f"{v:g}" for v in sorted(table[x].dropna().unique())])
+        ax.minorticks_off()
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.legend(loc="best")
+
+
+def figure_tau(runs: Sequence[io.RunData]):
+    """Fig. 4 analogue: CL-NSCL alignment for tau in {0.1, 0.5, 1.0}."""
+    fig, axes = style.new_figure(1, 3)
+    plot_curves_by(axes[0, 0], runs, "tau", metric="cka", label_fmt="τ = {}")
+    axes[0, 0].set_title("CKA over training")
+    table = summary_table(runs)
+    plot_final_vs(axes[0, 1], table, "tau", metric="cka")
+    plot_final_vs(axes[0, 2], table, "tau", metric="rsa")
+    for ax, name in ((axes[0, 1], "CKA"), (axes[0, 2], "RSA")):
+        ax.set_xlabel("temperature τ")
+        ax.set_xscale("log")
+        ticks = sorted(table["tau"].dropna().unique())
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
+        ax.set_title(f"final {name} vs temperature")
+    fig.suptitle("CL-NSCL alignment across temperatures (test set, backbone features h)")
+    return fig
+
+
+def figure_batch(runs: Sequence[io.RunData] | None = None, table: pd.DataFrame | None = None):
+    """Fig. 5 analogue: CL-NSCL alignment vs batch size under three learning-rate rules."""
+    if table is None:
+        if not runs:
+            raise ValueError("Expected `runs` or `table`, got neither")
+        table = summary_table(runs)
+    fig, axes = style.new_figure(1, 2)
+    for ax, metric in zip(axes[0], ("cka", "sim_gap"), strict=True):
+        plot_final_vs(ax, table, "batch_size", metric=metric, hue="lr_rule", logx=True)
+        ax.set_xlabel("batch size B (samples)")
+    axes[0, 0].set_title("final CKA vs batch size")
+    axes[0, 1].set_title("final similarity gap vs batch size")
+    steps = table["steps"].dropna().unique() if "steps" in table.columns else []
+    extra = f", {int(steps[0])} steps each" if len(steps) == 1 else ""
+    fig.suptitle(f"CL-NSCL alignment vs batch size and learning-rate rule{extra}\n"
+                 "(test set, backbone features h)")
+    return fig
