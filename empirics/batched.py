@@ -57,43 +57,7 @@ class StackedLARS(LARS):
     excluded, as ``ndim <= 1`` tensors are in ``LARS``. One step equals ``M`` LARS steps.
     """
 
-    @torch.no_grad()
-    def step(self, closure=None):  # noqa: D102 - torch.optim.Optimizer API
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                g = p.grad
-                exclude = group["lars_exclude"]
-                if exclude is None:
-                    exclude = p.ndim <= 2
-                if not exclude:
-                    d = g.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else g
-                    dims = tuple(range(1, p.ndim))
-                    w_norm = torch.linalg.vector_norm(p, dim=dims, keepdim=True)
-                    d_norm = torch.linalg.vector_norm(d, dim=dims, keepdim=True)
-                    q = torch.where(
-                        (w_norm > 0) & (d_norm > 0),
-                        group["trust_coefficient"] * w_norm / d_norm,
-                        torch.ones_like(w_norm),
-                    )
-                    d = d * q
-                else:
-                    d = g
-                state = self.state[p]
-                if group["momentum"]:
-                    buf = state.get("momentum_buffer")
-                    if buf is None:
-                        buf = state["momentum_buffer"] = d.clone()
-                    else:
-                        buf.mul_(group["momentum"]).add_(d)
-                    d = buf
-                p.add_(d, alpha=-group["lr"])
-        return loss
+    model_dims = 1
 
 
 def make_stacked_optimizer(

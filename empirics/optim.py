@@ -68,12 +68,17 @@ class LARS(torch.optim.Optimizer):
         )
         super().__init__(params, defaults)
 
+    #: Leading dimensions that stack independent models (0 here; 1 in
+    #: :class:`empirics.batched.StackedLARS`). Norms are taken per model, over the rest.
+    model_dims = 0
+
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102 - torch.optim.Optimizer API
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        lead = self.model_dims
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -81,11 +86,12 @@ class LARS(torch.optim.Optimizer):
                 g = p.grad
                 exclude = group["lars_exclude"]
                 if exclude is None:
-                    exclude = p.ndim <= 1  # biases and normalisation parameters
+                    exclude = p.ndim <= 1 + lead  # biases and normalisation parameters
                 if not exclude:
                     d = g.add(p, alpha=group["weight_decay"]) if group["weight_decay"] else g
-                    w_norm = torch.linalg.vector_norm(p)
-                    d_norm = torch.linalg.vector_norm(d)
+                    dims = None if lead == 0 else tuple(range(lead, p.ndim))
+                    w_norm = torch.linalg.vector_norm(p, dim=dims, keepdim=lead > 0)
+                    d_norm = torch.linalg.vector_norm(d, dim=dims, keepdim=lead > 0)
                     q = torch.where(
                         (w_norm > 0) & (d_norm > 0),
                         group["trust_coefficient"] * w_norm / d_norm,
