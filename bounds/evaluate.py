@@ -25,6 +25,7 @@ import types
 
 import numpy as np
 
+from .cli import ArgumentParser
 from .evaluation import OUTPUT_KEYS
 from .evaluation import evaluate as _evaluate
 from .schedules import LR_RULES, SCHEDULES
@@ -92,16 +93,9 @@ def _choice_list(choices):
     return parse
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors: one short stderr line naming the argument and the value, exit 2."""
-
-    def error(self, message: str):  # noqa: D401 - argparse API
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; defaults are the paper's setting (THEORY.md sections 11-12)."""
-    p = _Parser(
+    p = ArgumentParser(
         prog="python -m bounds.evaluate",
         description=(
             "Evaluate every bound of [P1] and [P2] (docs/theory.md): the [P1] loss gap, eps and "

@@ -16,12 +16,13 @@ BLAS builds differ across machines and 24 SGD steps amplify round-off, so ``rtol
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 import tempfile
 from pathlib import Path
+
+from bounds.cli import ArgumentParser
 
 __all__ = [
     "GOLDEN_PATH",
@@ -129,7 +130,7 @@ def compare(new: dict, golden: dict) -> list[str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m empirics.golden",
+    p = ArgumentParser(prog="python -m empirics.golden",
                                 description="Recompute the golden numbers; --write stores them.")
     p.add_argument("--write", action="store_true", help="overwrite the golden file")
     p.add_argument("--path", default=str(GOLDEN_PATH), help="golden file")

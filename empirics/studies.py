@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bounds.cli import ArgumentParser
+
 __all__ = [
     "TIGHTNESS_GRID",
     "tightness_rows",
@@ -255,7 +257,7 @@ def trainer_rows(seeds=(0, 1, 2), axes: dict | None = None, base: dict | None = 
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m empirics.studies", description=__doc__,
+    p = ArgumentParser(prog="python -m empirics.studies", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("study", choices=("tightness", "surrogate-trends", "trainer"))
     p.add_argument("--out", default=None, help="directory for the raw CSV rows")

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bounds.cli import ArgumentParser
 from empirics.certificate import (
     certificate_path,
     lipschitz_anchor,
@@ -775,7 +776,7 @@ def write_run(res: SurrogateResult, out) -> Path:
 
 def _parser() -> argparse.ArgumentParser:
     d = SurrogateConfig()
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m empirics.surrogate",
         description="Similarity-descent surrogate of [P2] Theorem 1 (THEORY.md s9): CL and "
                     "NSCL in lockstep, with the measured gap and every bound per step.")

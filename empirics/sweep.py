@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bounds.cli import ArgumentParser
 from empirics.io import atomic_write_json, atomic_write_text, format_value
 
 __all__ = [
@@ -587,7 +588,7 @@ def _load_base(path: str | None) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="python -m empirics.sweep",
         description="Run one training or surrogate run per point of a grid; results merge "
                     "into DIR/results.csv (one row per point). Rerun to resume.")

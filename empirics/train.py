@@ -23,14 +23,10 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from bounds.cli import ArgumentParser
 from empirics.config import TrainConfig, field_comments
 
 __all__ = ["build_parser", "config_from_args", "format_summary", "main"]
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> typing.NoReturn:  # one line, exit 2
-        self.exit(2, f"error: {message}\n")
 
 
 def _field_type(f: dataclasses.Field) -> tuple[type, bool]:
@@ -70,7 +66,7 @@ def _converter(name: str, tp: type, optional: bool):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog="python -m empirics.train",
         description="Train CL, NSCL, SCL, CE (and NT-Xent) in lockstep under shared "
         "randomness; measure their alignment against the [P1]/[P2] bounds.",
@@ -214,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args)
         check_config_against_data(config)
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"python -m empirics.train: error: {exc}", file=sys.stderr)
         return 2
     from empirics.distributed import init_from_env
 
@@ -231,10 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{exc}; continue with --resume", file=sys.stderr)
         return 3
     except (ValueError, TypeError, FileExistsError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"python -m empirics.train: error: {exc}", file=sys.stderr)
         return 2
     except FloatingPointError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"python -m empirics.train: error: {exc}", file=sys.stderr)
         return 1
     finally:
         dist.close()

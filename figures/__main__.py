@@ -20,6 +20,8 @@ from pathlib import Path
 
 import matplotlib
 
+from bounds.cli import ArgumentParser
+
 matplotlib.use("Agg")  # files only; never opens a window
 
 from figures import io, runs, style  # noqa: E402
@@ -145,7 +147,7 @@ ALIASES = {"fig1": "fig1-angles", "fig2": "fig2-alignment", "fig3": "fig3-classe
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m figures", description=__doc__.split("\n")[0],
+    p = ArgumentParser(prog="python -m figures", description=__doc__.split("\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="figures: " + ", ".join(FIGURES))
     p.add_argument("name", help="'all', 'list', or a figure name (or alias fig1..fig6, "

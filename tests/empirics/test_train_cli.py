@@ -81,4 +81,4 @@ def test_module_entry_point_reports_config_error_without_traceback():
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert proc.stderr == "error: Expected `tau` > 0, got -1.0\n"
+    assert proc.stderr == "python -m empirics.train: error: Expected `tau` > 0, got -1.0\n"

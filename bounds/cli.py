@@ -1,0 +1,31 @@
+"""Command-line conventions shared by every entry point of the toolkit.
+
+A usage error prints one line on stderr, ``<prog>: error: <message>``, naming the
+argument and the value, and exits with status 2; never a traceback, never the whole
+usage block (``--help`` shows that). ``bounds`` is the lowest layer of the toolkit (no
+torch), so ``empirics`` and ``figures`` take their parser from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+__all__ = ["ArgumentParser"]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are one line and exit status 2.
+
+    >>> p = ArgumentParser(prog="demo")
+    >>> _ = p.add_argument("--n", type=int)
+    >>> try:
+    ...     p.parse_args(["--n", "x"])
+    ... except SystemExit as exc:
+    ...     exc.code
+    2
+    """
+
+    def error(self, message: str) -> NoReturn:  # argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+

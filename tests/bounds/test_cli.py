@@ -1,0 +1,40 @@
+"""Every entry point answers a usage error with one stderr line and exit status 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from bounds.cli import ArgumentParser
+
+ENTRY_POINTS = [
+    "bounds.evaluate",
+    "empirics.train",
+    "empirics.surrogate",
+    "empirics.sweep",
+    "empirics.golden",
+    "empirics.studies",
+    "figures",
+]
+
+
+def test_parser_error_is_one_line_exit_2(capsys):
+    p = ArgumentParser(prog="demo")
+    p.add_argument("--n", type=int)
+    with pytest.raises(SystemExit) as exc:
+        p.parse_args(["--n", "x"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("demo: error: ") and "'x'" in err
+
+
+@pytest.mark.parametrize("module", ENTRY_POINTS)
+def test_every_entry_point_one_line_usage_error(module):
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--no-such-flag"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"python -m {module}: error: ")
+    assert "Traceback" not in proc.stderr
