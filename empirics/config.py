@@ -111,8 +111,8 @@ class TrainConfig:
     dataset: str = "synthetic"  # synthetic | digits | cifar10 | cifar100 | imagefolder
     classes: int | None = 10  # C: classes used (a seeded C-way subset); None = all of them
     data_root: str | None = None  # local path for cifar10/cifar100/imagefolder (no downloads)
-    train_size: int | None = 4096  # synthetic only: training samples generated
-    test_size: int | None = 1024  # synthetic only: test samples generated
+    train_size: int | None = 4096  # synthetic only: train_size // C samples per class
+    test_size: int | None = 1024  # synthetic only: test_size // C samples per class
     difficulty: float = 1.0  # synthetic only: within-class spread (latent units, 0 = points)
     image_size: int | None = None  # synthetic only: 3 x s x s images instead of vectors
     reference_size: int = 512  # samples in each fixed evaluation reference set (train, test)
@@ -139,7 +139,7 @@ class TrainConfig:
     lr: float = 0.1  # base learning rate before the batch-size rule (0.3 diverges CE+SGD)
     lr_rule: str = "linear"  # linear lr*B/256 | sqrt lr*sqrt(B)/256 | fourth-root | constant
     schedule: str = "cosine"  # constant | cosine (bounds.schedules.schedule)
-    warmup_steps: int = 20  # linear warm-up steps before the cosine (0 = none)
+    warmup_steps: int | None = None  # warm-up steps before the cosine; None = min(20, T//10)
     momentum: float = 0.9  # SGD / LARS momentum (AdamW uses beta1 = momentum)
     weight_decay: float = 1e-4  # decoupled for AdamW; LARS excludes biases and norm params
     lars_trust: float = 1e-3  # LARS trust coefficient eta (You et al. 2017)
@@ -190,7 +190,8 @@ class TrainConfig:
         _int("proj_dim", self.proj_dim, lo=1)
         _int("views", self.views, lo=2)
         _int("batch_size", self.batch_size, lo=2)
-        _int("warmup_steps", self.warmup_steps, lo=0)
+        if self.warmup_steps is not None:
+            _int("warmup_steps", self.warmup_steps, lo=0)
         _int("eval_every", self.eval_every, lo=1)
         _int("checkpoint_every", self.checkpoint_every, lo=1)
         _int("seed", self.seed, lo=0)

@@ -198,6 +198,12 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{_fmt(b['sim_gap'], '.3g')} (log10 {_fmt(b.get('log10_sim_gap'), '.2f')}); "
             f"measured {_fmt(b.get('measured_sim_gap'), '.3g')} on the train reference set"
         )
+        bound, measured = b.get("sim_gap"), b.get("measured_sim_gap")
+        if bound is not None and measured is not None and measured > bound:
+            lines.append(
+                "     the measured gap EXCEEDS the bound: Theorem 1 is proved for the "
+                "similarity-descent surrogate, not for SGD on networks (docs/surrogate.md s5)"
+            )
     return "\n".join(lines)
 
 

@@ -213,13 +213,17 @@ class LockstepTrainer:
             if config.epochs is not None
             else int(config.steps)
         )
-        if config.schedule == "cosine" and config.warmup_steps >= self.T:
+        # warm-up: as configured, or by default min(20, T // 10) so short runs work too
+        self.warmup_steps = (
+            min(20, self.T // 10) if config.warmup_steps is None else int(config.warmup_steps)
+        )
+        if config.schedule == "cosine" and self.warmup_steps >= self.T:
             raise ValueError(
-                f"Expected `warmup_steps` < the run's {self.T} steps, got {config.warmup_steps}"
+                f"Expected `warmup_steps` < the run's {self.T} steps, got {self.warmup_steps}"
             )
         self.base_lr = float(lr_from_rule(config.lr_rule, config.lr, B))
         self.eta = np.asarray(
-            schedule(config.schedule, self.base_lr, self.T, config.warmup_steps), dtype=np.float64
+            schedule(config.schedule, self.base_lr, self.T, self.warmup_steps), dtype=np.float64
         )
         self.cum_eta = np.concatenate([[0.0], np.cumsum(self.eta)])  # S after t steps
 
