@@ -12,14 +12,20 @@ denominator ``D_a``. Its Hessian is block diagonal over rows, with blocks
 
     ||G(Sigma) - G(Sigma')||_F <= L_anchor ||Sigma - Sigma'||_F,   L_anchor = 1/(4 tau^2 B),
 
-half of THEORY.md's ``L = 1/(2 tau^2 B)`` (which is the constant for a loss averaged over the
-``B`` samples with both views summed). THEORY's constant stays valid (it is larger), and the
-constant ``1/4`` is sharp: two equal dominant logits in one row give eigenvalue ``1/2``.
+half of THEORY.md's ``L = 1/(2 tau^2 B)``, which corresponds to the cruder
+``lambda_max(diag(w) - w w^T) <= 1`` (the papers' ``K^2`` form gives every anchor's
+log-sum-exp the same ``1/(2B)`` weight, so it has the same Hessian). THEORY's constant stays
+valid (it is larger), and the constant ``1/4`` is sharp: two equal dominant logits in one row
+give eigenvalue ``1/2``. On the box ``[-1, 1]`` a softmax weight is at most
+``wbar = e^{2/tau}/(e^{2/tau} + n - 1)`` (``n`` denominator terms), so ``L_box =
+2 wbar (1 - wbar)/(2 B tau^2) <= L_anchor`` also holds (:func:`lipschitz_box`); the
+certificate uses ``L_box``.
 
 Non-expansive step [derived]: by the mean-value theorem ``G(x) - G(y) = Hbar (x - y)`` with
 ``Hbar`` symmetric, ``0 <= Hbar <= L_anchor``; so ``x - eta G(x)`` is Lipschitz with constant
 ``kappa(eta) = max(1, eta L_anchor - 1)`` (equal to 1 whenever ``eta <= 2/L_anchor =
-8 tau^2 B``), and clipping to ``[-1, 1]`` is a projection, hence non-expansive. With
+8 tau^2 B``; the same holds with ``L_box``, since both states and the segment between them
+lie in the box), and clipping to ``[-1, 1]`` is a projection, hence non-expansive. With
 ``Phi_t^X(Sigma) = clip(Sigma - eta_t G_X(Sigma), -1, 1)``:
 
     d_{t+1} = ||Phi^CL(S^CL) - Phi^NSCL(S^NSCL)||
@@ -32,7 +38,7 @@ one-run certificate of THEORY.md s9 with THEORY's ``(1 + eta L) d_t`` replaced b
 
 Row-wise certificate [derived]: the batch loss is a sum of per-row terms (row ``a``'s loss
 reads only row ``a``), so the Hessian is block diagonal over rows and ``Phi`` acts on each
-row separately, each row map being ``kappa_t``-Lipschitz (same ``L_anchor`` per row block)
+row separately, each row map being ``kappa_t``-Lipschitz (the same ``L_box`` per row block)
 and the identity on rows outside the batch. Hence, per row ``a``,
 
     r_a(t+1) = kappa_t r_a(t) + m_{a,t}   (a in the batch),   r_a(t+1) = r_a(t)   (otherwise),
@@ -204,4 +210,4 @@ def rowwise_certificate_step(r: np.ndarray, rows: np.ndarray, kappa: float,
     5.0
     """
     r[rows] = kappa * r[rows] + row_mismatch
-    return float(np.sqrt((r * r).sum()))
+    return float(np.linalg.norm(r))  # scaled internally: no spurious overflow
