@@ -203,6 +203,10 @@ def render() -> str:
         "- Vacuous cases are flagged, never passed off as numbers: pi_max + eps >= 1 "
         "(`vacuous_sim_gap`; Delta undefined), rho >= 1 (`vacuous_cka`, `cka_lower` = 0), "
         "r >= 1 (`vacuous_rsa`, `rsa_lower` = -1).",
+        "- A Theorem 1 value (or its product form) of at least 2 sqrt(N_ref (N_ref - 1)), the "
+        "largest Frobenius distance two cosine-similarity matrices of N_ref samples can "
+        "have, is true but trivial for that reference set: `trivial_sim_gap` "
+        "(`trivial_sim_gap_product`), marked `*` in the table.",
         "- `sum_eta` is the exact sum of the schedule (closed form: a cosine phase of n "
         "steps sums to base (n + 1)/2, since sum_{k<n} cos(pi k/n) = 1), never eta T.",
         "- The product form uses (prod_t (1 + eta_t L) - 1)/L with log1p sums; "

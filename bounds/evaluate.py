@@ -61,7 +61,9 @@ _NUMERIC = (
 )
 
 _INT_KEYS = {"C", "B", "T", "N_ref", "warmup_steps"}
-_BOOL_KEYS = {"vacuous_sim_gap", "vacuous_cka", "vacuous_rsa"}
+_BOOL_KEYS = {
+    "vacuous_sim_gap", "vacuous_cka", "vacuous_rsa", "trivial_sim_gap", "trivial_sim_gap_product",
+}
 
 
 def _number_list(flag: str, integer: bool):
@@ -224,6 +226,8 @@ def _table(rows: list[dict]) -> str:
                 cell = str(int(v))
             else:
                 cell = _fmt_num(v, r.get("log10_" + k))
+                if r.get("trivial_" + k):
+                    cell += "*"
             line.append(cell)
         body.append(line)
     heads = [h for _k, h in cols]
@@ -241,6 +245,9 @@ def _table(rows: list[dict]) -> str:
                " exact unrolled recurrence; exponent = S/(2 tau^2 B).")
     out.append("VACUOUS: the bound says nothing (pi_max+eps >= 1, rho >= 1 or r >= 1); "
                "CKA>=0 and RSA>=-1 are the trivial bounds.")
+    if any(r.get("trivial_sim_gap") or r.get("trivial_sim_gap_product") for r in rows):
+        out.append("*: at least 2 sqrt(N_ref (N_ref-1)), the largest distance two cosine "
+                   "matrices of N_ref samples can have: true, but trivial.")
     return "\n".join(out)
 
 

@@ -38,7 +38,7 @@ OUTPUT_KEYS = (
     "sim_gap", "log10_sim_gap", "sim_gap_product", "log10_sim_gap_product",
     "K_norm", "sigma_a", "rho_bound", "log10_rho_bound", "r_bound", "log10_r_bound",
     "cka_lower", "rsa_lower", "vacuous_sim_gap", "vacuous_cka", "vacuous_rsa",
-    "weight_gap", "log10_weight_gap",
+    "trivial_sim_gap", "trivial_sim_gap_product", "weight_gap", "log10_weight_gap",
 )
 
 
@@ -105,6 +105,10 @@ def evaluate(
     - ``weight_gap`` (Theorem 2) when ``G`` and ``beta`` are given;
     - ``vacuous_sim_gap`` (``pi_max + eps >= 1``), ``vacuous_cka`` (``rho >= 1``),
       ``vacuous_rsa`` (``r >= 1``); vacuous ``cka_lower`` is 0 and ``rsa_lower`` is -1;
+    - ``trivial_sim_gap`` / ``trivial_sim_gap_product``: the bound is at least
+      ``2 sqrt(N_ref (N_ref - 1))``, the largest Frobenius distance two cosine-similarity
+      matrices of ``N_ref`` samples can have (unit diagonals, entries in ``[-1, 1]``), so it
+      is true but says nothing about a reference set of ``N_ref`` samples;
     - ``log10_*`` twins, finite where the value is beyond float range.
 
     Raises:
@@ -236,6 +240,8 @@ def evaluate(
         sig_a = (check_positive("sigma_a", sigma_a) if sigma_a is not None
                  else np.asarray(_norm.etf_sigma_a(N_ref_a, C_a)))
     M = N_ref_a * (N_ref_a - 1.0) / 2.0
+    # the largest possible ||Sigma - Sigma'||_F on N_ref samples: 2 sqrt(2M)
+    log_trivial = np.log(2.0) + 0.5 * np.log(2.0 * M)
     log_rho = log_sim - np.log(K_a)
     # sigma_a = 0 (e.g. N_ref = C at the ETF: every pair is a different-class pair) makes
     # r infinite: the RSA bound is vacuous, not an error.
@@ -258,6 +264,8 @@ def evaluate(
         "r_bound": _num._exp(log_r), "log10_r_bound": log_r / _LN10,
         "cka_lower": cka, "rsa_lower": rsa,
         "vacuous_sim_gap": vac_sim, "vacuous_cka": vac_cka, "vacuous_rsa": vac_rsa,
+        "trivial_sim_gap": vac_sim | (log_sim >= log_trivial),
+        "trivial_sim_gap_product": vac_sim | (log_prod >= log_trivial),
     }
     if G is not None:
         log_w = _num.log_theorem2(G, beta, tau_a, log_D, S_a)

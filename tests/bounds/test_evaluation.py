@@ -169,3 +169,18 @@ def test_sigma_a_zero_makes_rsa_vacuous_without_warnings(recwarn):
     assert out["vacuous_rsa"] and float(out["rsa_lower"]) == -1.0
     assert not out["vacuous_cka"]
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_trivial_sim_gap_flags_bounds_above_the_largest_possible_distance():
+    """Theorem 1 at or above 2 sqrt(N_ref (N_ref - 1)) is true but says nothing."""
+    paper = evaluate(C=100, tau=0.5)
+    assert bool(paper["trivial_sim_gap"]) and bool(paper["trivial_sim_gap_product"])
+    assert not bool(paper["vacuous_sim_gap"])  # Delta is defined; the bound is just huge
+    small = evaluate(C=10, tau=1.0, B=64, T=500, sum_eta=50.0, N_ref=10000)
+    assert not bool(small["trivial_sim_gap"]) and not bool(small["trivial_sim_gap_product"])
+    # the threshold is exact: the same bound is trivial for a reference set just small enough
+    s = float(small["sim_gap"])
+    n_trivial = int(np.floor((1 + np.sqrt(1 + s * s)) / 2))  # 2 sqrt(n (n-1)) <= s
+    at = evaluate(C=10, tau=1.0, B=64, T=500, sum_eta=50.0, N_ref=n_trivial)
+    above = evaluate(C=10, tau=1.0, B=64, T=500, sum_eta=50.0, N_ref=n_trivial + 1)
+    assert bool(at["trivial_sim_gap"]) and not bool(above["trivial_sim_gap"])
