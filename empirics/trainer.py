@@ -136,7 +136,12 @@ def _resolve_device(requested: str, dist) -> torch.device:
 
 
 def check_config_against_data(config: TrainConfig) -> None:
-    """Checks that need the data set's metadata, before any data is loaded."""
+    """Checks that need the machine or the data set's metadata, before any data is loaded."""
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            "Expected a CUDA device for `device` = 'cuda', got none "
+            "(torch.cuda.is_available() is False; use --device auto or cpu)"
+        )
     if config.dataset == "synthetic":
         return
     from empirics.data import num_available_classes

@@ -274,3 +274,12 @@ def test_classes_checked_against_the_data_before_loading(monkeypatch):
     cfg = TrainConfig(dataset="imagefolder", data_root="somewhere", classes=5)
     with pytest.raises(ValueError, match=r"`classes` <= 3 .*'imagefolder'.*got 5"):
         check_config_against_data(cfg)
+
+
+def test_cuda_requested_without_cuda_is_a_config_error(monkeypatch):
+    from empirics.trainer import check_config_against_data
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"Expected a CUDA device for `device` = 'cuda'"):
+        check_config_against_data(TrainConfig(device="cuda"))
+    check_config_against_data(TrainConfig(device="auto"))  # auto falls back to the CPU
