@@ -14,9 +14,9 @@ because the members share no parameter (``d loss_m / d theta_m' = 0`` for ``m' !
 
 **Optimiser equality.** SGD (momentum, L2 decay) and AdamW are elementwise, so one step on
 the stacked tensor equals ``M`` per-model steps. LARS's trust ratio uses per-layer norms
-``||w||`` and ``||d||``; :class:`StackedLARS` takes them over each model's slice (all
-dimensions but the first) and excludes ``ndim <= 2`` stacked tensors (``ndim <= 1`` per
-model), so it equals per-model :class:`empirics.optim.LARS` steps.
+``||w||`` and ``||d||``; :class:`empirics.optim.LARS` with ``model_dims=1`` takes them
+over each model's slice (all dimensions but the first) and excludes ``ndim <= 2`` stacked
+tensors (``ndim <= 1`` per model), so it equals per-model LARS steps.
 
 **Unused parameters.** In the loop backend a parameter that does not reach a member's loss
 (CE's projector) has no gradient and the optimiser skips it (no decay, no momentum). The
@@ -41,46 +41,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from empirics.optim import LARS, make_optimizer
-
-__all__ = ["BatchedMembers", "StackedLARS", "make_stacked_optimizer", "unused_parameters"]
+__all__ = ["BatchedMembers", "unused_parameters"]
 
 BACKENDS = ("loop", "vmap")
-
-
-class StackedLARS(LARS):
-    """:class:`~empirics.optim.LARS` on parameters stacked along a leading model dimension.
-
-    For a stacked tensor ``W`` of shape ``(M, ...)`` the trust ratio of model ``m`` is
-    ``trust * ||W[m]|| / ||D[m]||`` (You et al. 2017, Algorithm 1, per layer and per
-    model); tensors with ``ndim <= 2`` (biases and norm parameters of each model) are
-    excluded, as ``ndim <= 1`` tensors are in ``LARS``. One step equals ``M`` LARS steps.
-    """
-
-    model_dims = 1
-
-
-def make_stacked_optimizer(
-    name: str,
-    params: list[torch.Tensor],
-    *,
-    lr: float,
-    momentum: float,
-    weight_decay: float,
-    lars_trust: float = 1e-3,
-) -> torch.optim.Optimizer:
-    """``make_optimizer``'s optimiser for stacked parameters (LARS: :class:`StackedLARS`)."""
-    if name == "lars":
-        return StackedLARS(
-            params,
-            lr=lr,
-            momentum=momentum,
-            weight_decay=weight_decay,
-            trust_coefficient=lars_trust,
-        )
-    return make_optimizer(
-        name, params, lr=lr, momentum=momentum, weight_decay=weight_decay, lars_trust=lars_trust
-    )
 
 
 def unused_parameters(module: nn.Module, head: nn.Module | None, example: torch.Tensor) -> set[str]:

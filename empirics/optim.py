@@ -34,6 +34,10 @@ class LARS(torch.optim.Optimizer):
         momentum: heavy-ball momentum in [0, 1).
         weight_decay: L2 coefficient added to the gradient before the trust ratio.
         trust_coefficient: ``eta`` of You et al. (2017), typically 1e-3.
+        model_dims: leading dimensions that stack independent models (0, or 1 for the
+            ``vmap`` backend's stacked parameters, ``empirics.batched``): norms and the
+            bias/norm-parameter exclusion (``ndim <= 1`` per model) are then per model slice,
+            so one step equals one LARS step per model.
 
     >>> w = torch.nn.Parameter(torch.ones(3, 2))
     >>> opt = LARS([w], lr=1.0, momentum=0.0, weight_decay=0.0, trust_coefficient=0.1)
@@ -50,6 +54,8 @@ class LARS(torch.optim.Optimizer):
         momentum: float = 0.9,
         weight_decay: float = 0.0,
         trust_coefficient: float = 1e-3,
+        *,
+        model_dims: int = 0,
     ) -> None:
         if lr < 0:
             raise ValueError(f"Expected `lr` >= 0, got {lr!r}")
@@ -59,6 +65,9 @@ class LARS(torch.optim.Optimizer):
             raise ValueError(f"Expected `weight_decay` >= 0, got {weight_decay!r}")
         if trust_coefficient <= 0:
             raise ValueError(f"Expected `trust_coefficient` > 0, got {trust_coefficient!r}")
+        if model_dims not in (0, 1):
+            raise ValueError(f"Expected `model_dims` in (0, 1), got {model_dims!r}")
+        self.model_dims = model_dims
         defaults = dict(
             lr=lr,
             momentum=momentum,
@@ -67,10 +76,6 @@ class LARS(torch.optim.Optimizer):
             lars_exclude=None,
         )
         super().__init__(params, defaults)
-
-    #: Leading dimensions that stack independent models (0 here; 1 in
-    #: :class:`empirics.batched.StackedLARS`). Norms are taken per model, over the rest.
-    model_dims = 0
 
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102 - torch.optim.Optimizer API
@@ -120,8 +125,13 @@ def make_optimizer(
     momentum: float,
     weight_decay: float,
     lars_trust: float = 1e-3,
+    model_dims: int = 0,
 ) -> torch.optim.Optimizer:
-    """Build ``sgd`` (momentum, L2 decay), ``lars`` or ``adamw`` (betas ``(momentum, 0.999)``)."""
+    """Build ``sgd`` (momentum, L2 decay), ``lars`` or ``adamw`` (betas ``(momentum, 0.999)``).
+
+    ``model_dims=1``: the parameters are stacked along a leading model dimension (only LARS
+    needs to know; SGD and AdamW are elementwise, so one step on the stack is one per model).
+    """
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     if name == "lars":
@@ -131,6 +141,7 @@ def make_optimizer(
             momentum=momentum,
             weight_decay=weight_decay,
             trust_coefficient=lars_trust,
+            model_dims=model_dims,
         )
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, betas=(momentum, 0.999), weight_decay=weight_decay)

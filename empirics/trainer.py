@@ -294,7 +294,7 @@ class LockstepTrainer:
 
     def _make_batched(self):
         """The ``vmap`` backend's stacked members (``empirics.batched``)."""
-        from empirics.batched import BatchedMembers, make_stacked_optimizer
+        from empirics.batched import BatchedMembers
 
         if int(getattr(self.dist, "world_size", 1)) > 1:
             raise ValueError(
@@ -306,9 +306,8 @@ class LockstepTrainer:
                   lars_trust=cfg.lars_trust)
 
         def factory(kind: str, params: list[torch.Tensor]) -> torch.optim.Optimizer:
-            if kind == "stacked":
-                return make_stacked_optimizer(cfg.optimizer, params, **kw)
-            return make_optimizer(cfg.optimizer, params, **kw)
+            model_dims = 1 if kind == "stacked" else 0
+            return make_optimizer(cfg.optimizer, params, model_dims=model_dims, **kw)
 
         return BatchedMembers(
             [m.module for m in self.members],

@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from empirics.batched import BatchedMembers, StackedLARS, make_stacked_optimizer
+from empirics.batched import BatchedMembers
 from empirics.config import TrainConfig
 from empirics.io import read_csv_rows
-from empirics.optim import LARS
+from empirics.optim import LARS, make_optimizer
 from empirics.rundir import RunDir
 from empirics.trainer import LockstepTrainer, RunInterrupted, train
 
@@ -84,7 +84,7 @@ def test_stacked_lars_equals_per_model_lars():
     stacked = [torch.stack([singles[m][j] for m in range(M)]).requires_grad_() for j in range(3)]
     per = [[w.clone().requires_grad_() for w in ws] for ws in singles]
     kw = dict(lr=0.7, momentum=0.9, weight_decay=1e-2, trust_coefficient=0.05)
-    opt_s = StackedLARS(stacked, **kw)
+    opt_s = LARS(stacked, **kw, model_dims=1)
     opts = [LARS(ws, **kw) for ws in per]
     for _ in range(3):
         for j in range(3):
@@ -101,12 +101,15 @@ def test_stacked_lars_equals_per_model_lars():
     assert not torch.allclose(stacked[0][1], singles[1][0])
 
 
-def test_make_stacked_optimizer_kinds():
+def test_make_optimizer_for_stacked_parameters():
     p = [torch.zeros(2, 3, requires_grad=True)]
-    kw = dict(lr=0.1, momentum=0.9, weight_decay=0.0)
-    assert isinstance(make_stacked_optimizer("lars", p, **kw), StackedLARS)
-    assert isinstance(make_stacked_optimizer("sgd", p, **kw), torch.optim.SGD)
-    assert isinstance(make_stacked_optimizer("adamw", p, **kw), torch.optim.AdamW)
+    kw = dict(lr=0.1, momentum=0.9, weight_decay=0.0, model_dims=1)
+    lars = make_optimizer("lars", p, **kw)
+    assert isinstance(lars, LARS) and lars.model_dims == 1
+    assert isinstance(make_optimizer("sgd", p, **kw), torch.optim.SGD)
+    assert isinstance(make_optimizer("adamw", p, **kw), torch.optim.AdamW)
+    with pytest.raises(ValueError, match="`model_dims` in \\(0, 1\\), got 2"):
+        LARS(p, lr=0.1, model_dims=2)
 
 
 def _rows(run: RunDir):
