@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from types import SimpleNamespace
 
@@ -10,7 +11,6 @@ import torch
 from torch import nn
 
 from empirics.batched import BatchedMembers
-from empirics.config import TrainConfig
 from empirics.io import read_csv_rows
 from empirics.optim import LARS, make_optimizer
 from empirics.rundir import RunDir
@@ -22,15 +22,10 @@ from empirics.trainer import LockstepTrainer, RunInterrupted, train
 ATOL = {"sgd": 1e-6, "lars": 1e-6, "adamw": 1e-4}
 
 
-def tiny(tmp_path=None, name="run", **kw) -> TrainConfig:
-    base = dict(
-        classes=4, train_size=128, test_size=64, reference_size=32, batch_size=32, steps=8,
-        warmup_steps=2, eval_every=2, checkpoint_every=4, feature_dim=16, proj_dim=8,
-        objectives="cl,ntxent,nscl,scl,ce", device="cpu",
-        out=None if tmp_path is None else str(tmp_path / name),
-    )  # fmt: skip
-    base.update(kw)
-    return TrainConfig(**base)
+@pytest.fixture(scope="session")
+def tiny(tiny):
+    """The shared tiny configuration, with 8 steps."""
+    return functools.partial(tiny, steps=8)
 
 
 def _max_param_diff(a: LockstepTrainer, b: LockstepTrainer) -> float:
@@ -53,7 +48,7 @@ def _max_param_diff(a: LockstepTrainer, b: LockstepTrainer) -> float:
     ],
     ids=["sgd", "adamw", "lars", "cnn-digits"],
 )
-def test_vmap_steps_equal_loop_steps(kw):
+def test_vmap_steps_equal_loop_steps(kw, tiny):
     loop = LockstepTrainer(tiny(**kw))
     vm = LockstepTrainer(tiny(backend="vmap", **kw))
     init = {n: p.detach().clone() for n, p in vm.members[0].module.named_parameters()}
@@ -116,7 +111,7 @@ def _rows(run: RunDir):
     return read_csv_rows(run.metrics)[1]
 
 
-def test_vmap_run_resumes_identically_and_matches_loop(tmp_path):
+def test_vmap_run_resumes_identically_and_matches_loop(tmp_path, tiny):
     ref = RunDir(train(tiny(tmp_path, "ref", backend="vmap"), progress=False))
     cfg = tiny(tmp_path, "killed", backend="vmap")
     with pytest.raises(RunInterrupted, match="after step 6"):
@@ -140,14 +135,14 @@ def test_vmap_run_resumes_identically_and_matches_loop(tmp_path):
         train(cfg.replace(backend="loop"), progress=False, resume=True)
 
 
-def test_backend_is_validated():
+def test_backend_is_validated(tiny):
     with pytest.raises(ValueError, match="`backend` among loop, vmap, got 'jit'"):
         tiny(backend="jit")
     with pytest.raises(TypeError, match="`backend` to be a str"):
         tiny(backend=1)
 
 
-def test_vmap_rejects_distributed():
+def test_vmap_rejects_distributed(tiny):
     tr = LockstepTrainer(tiny(objectives="cl"))
     tr.dist = SimpleNamespace(world_size=2)
     with pytest.raises(ValueError, match="`backend` 'loop' for a distributed run"):
@@ -180,7 +175,7 @@ def test_batched_members_rejects_bad_input():
     assert h.shape == (2, 3, 4)
 
 
-def test_vmap_non_finite_loss_stops_with_a_clear_error():
+def test_vmap_non_finite_loss_stops_with_a_clear_error(tiny):
     cfg = tiny(objectives="cl,ce", lr=1e30, lr_rule="constant", schedule="constant")
     tr = LockstepTrainer(cfg.replace(backend="vmap"))
     with pytest.raises(FloatingPointError, match=r"finite loss, got .* model '(cl|ce)' at step"):

@@ -15,26 +15,15 @@ from empirics.rundir import METRICS_COLUMNS, RunDir
 from empirics.trainer import LockstepTrainer, RunInterrupted, derive_seed, train
 
 
-def tiny(tmp_path=None, name="run", **kw) -> TrainConfig:
-    base = dict(
-        classes=4, train_size=128, test_size=64, reference_size=32, batch_size=32, steps=12,
-        warmup_steps=2, eval_every=2, checkpoint_every=4, feature_dim=16, proj_dim=8,
-        objectives="cl,ntxent,nscl,scl,ce", device="cpu",
-        out=None if tmp_path is None else str(tmp_path / name),
-    )  # fmt: skip
-    base.update(kw)
-    return TrainConfig(**base)
-
-
 @pytest.fixture(scope="module")
-def reference_run(tmp_path_factory):
+def reference_run(tmp_path_factory, tiny):
     """One uninterrupted tiny run shared by the read-only checks below."""
     out = tmp_path_factory.mktemp("ref")
     return RunDir(train(tiny(out), progress=False))
 
 
 # -- shared randomness --------------------------------------------------------------------
-def test_every_model_sees_identical_batches_and_views():
+def test_every_model_sees_identical_batches_and_views(tiny):
     tr = LockstepTrainer(tiny(objectives="cl,nscl,ce"))
     seen: dict[str, list[torch.Tensor]] = {m.name: [] for m in tr.members}
     for m in tr.members:
@@ -54,7 +43,7 @@ def test_every_model_sees_identical_batches_and_views():
     assert not torch.equal(views[0], views[1])  # the two views differ
 
 
-def test_partial_last_batch_is_filled_from_the_same_epoch():
+def test_partial_last_batch_is_filled_from_the_same_epoch(tiny):
     tr = LockstepTrainer(tiny(batch_size=48))  # 128 = 2 * 48 + 32: 3 steps per epoch
     for e in range(3):
         batches = [tr.batch_indices(3 * e + j) for j in range(3)]
@@ -65,7 +54,7 @@ def test_partial_last_batch_is_filled_from_the_same_epoch():
     assert tr.epoch_of(3) == 1.0
 
 
-def test_one_initialisation_and_same_loss_models_stay_bitwise_equal():
+def test_one_initialisation_and_same_loss_models_stay_bitwise_equal(tiny):
     tr = LockstepTrainer(tiny(objectives="cl,nscl,ce"))
     tr.members.append(tr.make_member("cl#2", "cl"))
     ref = tr.members[0].module.state_dict()
@@ -80,7 +69,7 @@ def test_one_initialisation_and_same_loss_models_stay_bitwise_equal():
     assert not all(torch.equal(a[k], n[k]) for k in a)  # CL and NSCL did diverge
 
 
-def test_init_and_head_come_from_their_own_seeds():
+def test_init_and_head_come_from_their_own_seeds(tiny):
     one, two = LockstepTrainer(tiny(seed=1)), LockstepTrainer(tiny(seed=2))
     w1 = next(one.members[0].module.parameters())
     w2 = next(two.members[0].module.parameters())
@@ -93,7 +82,7 @@ def test_init_and_head_come_from_their_own_seeds():
         derive_seed(1, "dropout")
 
 
-def test_learning_rate_is_bounds_schedule():
+def test_learning_rate_is_bounds_schedule(tiny):
     cfg = tiny(lr=0.2, lr_rule="sqrt", warmup_steps=3)
     tr = LockstepTrainer(cfg)
     base = bounds.lr_from_rule("sqrt", 0.2, 32)
@@ -105,7 +94,7 @@ def test_learning_rate_is_bounds_schedule():
 
 
 @pytest.mark.parametrize("optimizer", ["lars", "adamw"])
-def test_other_optimisers_train(optimizer):
+def test_other_optimisers_train(optimizer, tiny):
     tr = LockstepTrainer(tiny(objectives="cl,nscl", optimizer=optimizer))
     before = [p.detach().clone() for p in tr.members[0].module.parameters()]
     for t in range(2):
@@ -115,7 +104,7 @@ def test_other_optimisers_train(optimizer):
     assert any(not torch.equal(a, b) for a, b in zip(before, after, strict=True))
 
 
-def test_non_finite_loss_stops_with_a_clear_error():
+def test_non_finite_loss_stops_with_a_clear_error(tiny):
     tr = LockstepTrainer(tiny(objectives="ce", lr=1e30, lr_rule="constant", schedule="constant"))
     with pytest.raises(FloatingPointError, match="finite loss.*'ce'"):
         for t in range(12):
@@ -123,7 +112,7 @@ def test_non_finite_loss_stops_with_a_clear_error():
 
 
 # -- the run directory --------------------------------------------------------------------
-def test_run_directory_contents(reference_run):
+def test_run_directory_contents(reference_run, tiny):
     run = reference_run
     for p in (run.config, run.metrics, run.losses, run.bounds, run.last, run.summary):
         assert p.exists(), p
@@ -171,7 +160,7 @@ def test_p1_holds_at_every_evaluation(reference_run):
             assert float(r["loss_own"]) == float(r["loss_nscl"])
 
 
-def test_bounds_csv_uses_the_runs_own_sum_eta(reference_run):
+def test_bounds_csv_uses_the_runs_own_sum_eta(reference_run, tiny):
     _, rows = read_csv_rows(reference_run.bounds)
     cfg = tiny()
     eta = bounds.schedule("cosine", bounds.lr_from_rule("linear", cfg.lr, 32), 12, 2)
@@ -195,7 +184,7 @@ def test_summary(reference_run):
 
 
 # -- reliability --------------------------------------------------------------------------
-def test_same_seed_same_metrics_and_resume_is_byte_identical(tmp_path, reference_run):
+def test_same_seed_same_metrics_and_resume_is_byte_identical(tmp_path, reference_run, tiny):
     again = RunDir(train(tiny(tmp_path, "again"), progress=False))
     for name in ("metrics", "losses", "bounds"):
         assert getattr(again, name).read_bytes() == getattr(reference_run, name).read_bytes()
@@ -222,7 +211,7 @@ def test_same_seed_same_metrics_and_resume_is_byte_identical(tmp_path, reference
         assert getattr(killed, name).read_bytes() == getattr(reference_run, name).read_bytes()
 
 
-def test_stop_after_then_resume(tmp_path, reference_run):
+def test_stop_after_then_resume(tmp_path, reference_run, tiny):
     cfg = tiny(tmp_path, "stopped")
     with pytest.raises(RunInterrupted, match="after step 4"):
         train(cfg, progress=False, stop_after=4)
@@ -230,12 +219,12 @@ def test_stop_after_then_resume(tmp_path, reference_run):
     assert RunDir(cfg.out).metrics.read_bytes() == reference_run.metrics.read_bytes()
 
 
-def test_different_seed_changes_metrics(tmp_path, reference_run):
+def test_different_seed_changes_metrics(tmp_path, reference_run, tiny):
     other = RunDir(train(tiny(tmp_path, "seed1", seed=1, steps=2, warmup_steps=0), progress=False))
     assert other.metrics.read_bytes() != reference_run.metrics.read_bytes()
 
 
-def test_batch_larger_than_data_is_rejected():
+def test_batch_larger_than_data_is_rejected(tiny):
     with pytest.raises(ValueError, match="`batch_size` <= the 128 training samples"):
         LockstepTrainer(tiny(batch_size=256))
 
@@ -252,7 +241,7 @@ def test_train_rejects_non_config():
         dict(pairs="all", eval_features="h", probe="linear", loss_gap_form="paper"),
     ],
 )
-def test_evaluation_variants_keep_p1(kw):
+def test_evaluation_variants_keep_p1(kw, tiny):
     tr = LockstepTrainer(tiny(objectives="cl,nscl,ce", **kw))
     for t in range(2):
         tr.train_step(t)
