@@ -52,47 +52,34 @@ def _run(trainers: list[LockstepTrainer], start: list[int]) -> None:
     start[0] += STEPS
 
 
+#: The three ways to train the four objectives: one lockstep trainer (loop or vmap
+#: backend) or four independent single-objective trainers. Run in this order, so the
+#: independent run can print both ratios.
+MODES = {
+    "lockstep": lambda setting: [_trainer(setting, OBJECTIVES)],
+    "vmap": lambda setting: [_trainer(setting, OBJECTIVES, backend="vmap")],
+    "independent": lambda setting: [_trainer(setting, (o,)) for o in OBJECTIVES],
+}
+
+
 @pytest.mark.parametrize("setting", list(SETTINGS))
-def test_lockstep_4_models(benchmark, setting):
-    trainers = [_trainer(setting, OBJECTIVES)]
+@pytest.mark.parametrize("mode", list(MODES))
+def test_four_models(benchmark, mode, setting):
+    trainers = MODES[mode](setting)
     start = [0]
     _run(trainers, start)  # warm-up
     benchmark.group = f"trainer-{setting}"
     benchmark.pedantic(_run, args=(trainers, start), rounds=5, iterations=1)
-    _RESULTS.setdefault(setting, {})["lockstep"] = benchmark.stats.stats.median
-    benchmark.extra_info["steps_per_second"] = STEPS / benchmark.stats.stats.median
-
-
-@pytest.mark.parametrize("setting", list(SETTINGS))
-def test_lockstep_4_models_vmap(benchmark, setting):
-    trainers = [_trainer(setting, OBJECTIVES, backend="vmap")]
-    start = [0]
-    _run(trainers, start)  # warm-up
-    benchmark.group = f"trainer-{setting}"
-    benchmark.pedantic(_run, args=(trainers, start), rounds=5, iterations=1)
-    _RESULTS.setdefault(setting, {})["vmap"] = benchmark.stats.stats.median
-    benchmark.extra_info["steps_per_second"] = STEPS / benchmark.stats.stats.median
-
-
-@pytest.mark.parametrize("setting", list(SETTINGS))
-def test_independent_4_runs(benchmark, setting):
-    trainers = [_trainer(setting, (o,)) for o in OBJECTIVES]
-    start = [0]
-    _run(trainers, start)
-    benchmark.group = f"trainer-{setting}"
-    benchmark.pedantic(_run, args=(trainers, start), rounds=5, iterations=1)
-    _RESULTS.setdefault(setting, {})["independent"] = benchmark.stats.stats.median
-    benchmark.extra_info["steps_per_second"] = STEPS / benchmark.stats.stats.median
-    lock = _RESULTS[setting].get("lockstep")
-    if lock is not None:
-        ratio = lock / benchmark.stats.stats.median
-        benchmark.extra_info["lockstep_over_independent"] = ratio
-        print(f"\n{setting}: lockstep/independent time ratio = {ratio:.3f}")
-    vm = _RESULTS[setting].get("vmap")
-    if vm is not None:
-        ratio = vm / benchmark.stats.stats.median
-        benchmark.extra_info["vmap_over_independent"] = ratio
-        print(f"\n{setting}: vmap-lockstep/independent time ratio = {ratio:.3f}")
+    median = benchmark.stats.stats.median
+    _RESULTS.setdefault(setting, {})[mode] = median
+    benchmark.extra_info["steps_per_second"] = STEPS / median
+    if mode != "independent":
+        return
+    for other in ("lockstep", "vmap"):
+        if other in _RESULTS[setting]:
+            ratio = _RESULTS[setting][other] / median
+            benchmark.extra_info[f"{other}_over_independent"] = ratio
+            print(f"\n{setting}: {other}/independent time ratio = {ratio:.3f}")
 
 
 def test_shared_data_path(benchmark):
