@@ -25,7 +25,7 @@ import types
 
 import numpy as np
 
-from .cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser
 from .evaluation import OUTPUT_KEYS
 from .evaluation import evaluate as _evaluate
 from .schedules import LR_RULES, SCHEDULES

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bounds.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser
 
 __all__ = [
     "GOLDEN_PATH",

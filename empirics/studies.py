@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bounds.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser
 
 __all__ = [
     "TIGHTNESS_GRID",

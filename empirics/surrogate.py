@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bounds.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser
 from empirics.certificate import (
     certificate_path,
     lipschitz_anchor,

@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bounds.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser
 from empirics.io import atomic_write_json, atomic_write_text, format_value
 
 __all__ = [

@@ -23,7 +23,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from bounds.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser
 from empirics.config import TrainConfig, field_comments
 
 __all__ = ["build_parser", "config_from_args", "format_summary", "main"]

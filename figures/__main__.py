@@ -20,7 +20,7 @@ from pathlib import Path
 
 import matplotlib
 
-from bounds.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser
 
 matplotlib.use("Agg")  # files only; never opens a window
 

@@ -2,8 +2,9 @@
 
 A usage error prints one line on stderr, ``<prog>: error: <message>``, naming the
 argument and the value, and exits with status 2; never a traceback, never the whole
-usage block (``--help`` shows that). ``bounds`` is the lowest layer of the toolkit (no
-torch), so ``empirics`` and ``figures`` take their parser from here.
+usage block (``--help`` shows that). This package sits below ``bounds``, ``empirics`` and
+``figures`` and imports nothing but the standard library, so every entry point (the
+torch-free ``python -m bounds.evaluate`` included) takes its parser from here.
 """
 
 from __future__ import annotations

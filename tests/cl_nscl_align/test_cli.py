@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from bounds.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser
 
 ENTRY_POINTS = [
     "bounds.evaluate",
