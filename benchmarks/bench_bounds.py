@@ -33,9 +33,9 @@ def theorem1_and_corollaries():
 
 
 def _corollaries(log_s, N_ref):
-    log_rho = log_s - np.log(bounds.etf_K_norm(N_ref, np.minimum(C, N_ref)))
-    log_r = (log_s - 0.5 * np.log(N_ref * (N_ref - 1) / 2)
-             - np.log(bounds.etf_sigma_a(N_ref, np.minimum(C, N_ref))))
+    Cc = np.minimum(C, N_ref)
+    log_rho = num.log_rho_bound(log_s, bounds.etf_K_norm(N_ref, Cc))
+    log_r = num.log_r_bound(log_s, bounds.etf_sigma_a(N_ref, Cc), N_ref)
     return num.lower_from_log_ratio(log_rho, 0.0), num.lower_from_log_ratio(log_r, -1.0)
 
 
@@ -49,9 +49,10 @@ def test_grid_theorem1_corollaries(benchmark):
 
 
 def test_grid_evaluate_all_outputs(benchmark):
-    """Every output of bounds.evaluate (T and sum_eta given: product form in closed form)."""
+    """Every output of bounds.evaluate_bounds (T and sum_eta given: product form in closed
+    form)."""
     Cc = np.minimum(C, 10000)
-    out = benchmark(bounds.evaluate, Cc, TAU, B, T=T, sum_eta=S)
+    out = benchmark(bounds.evaluate_bounds, Cc, TAU, B, T=T, sum_eta=S)
     assert out["sim_gap"].shape == (100, 100, 100)
     rate = POINTS / benchmark.stats.stats.mean
     benchmark.extra_info["points_per_second"] = rate

@@ -21,7 +21,7 @@ import textwrap
 import pytest
 import torch
 
-from empirics.accumulator import AlignmentAccumulator
+from empirics.metrics import AlignmentAccumulator
 
 N_EXACT, D = 10_000, 128
 
@@ -85,7 +85,7 @@ _STREAM = textwrap.dedent(
     """
     import json, os, sys, time
     import torch
-    from empirics.accumulator import AlignmentAccumulator
+    from empirics.metrics import AlignmentAccumulator
     N, d, linear, b = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", 8192
     g = torch.Generator().manual_seed(0)
     W = torch.randn(d, d, generator=g) / d**0.5

@@ -5,7 +5,8 @@ Two measurements, each also runnable as a script that prints a Markdown table:
     python -m pytest benchmarks/bench_scaling.py --benchmark-only -s
     python benchmarks/bench_scaling.py [ddp] [sweep]
 
-1. **DDP step time.** The real lockstep trainer (:class:`empirics.trainer.LockstepTrainer`,
+1. **DDP step time.** The real lockstep trainer
+   (:class:`empirics.training.lockstep.LockstepTrainer`,
    objectives CL, NSCL, SCL, CE; an MLP on synthetic vectors and a CNN on digits) takes
    ``STEPS`` steps after ``WARMUP`` warm-up steps; each setting runs in freshly spawned
    processes: 1 process x 1 thread, 1 process x 2 threads, and 2 gloo processes x 1
@@ -17,7 +18,8 @@ Two measurements, each also runnable as a script that prints a Markdown table:
 2. **Sweep executors.** ``python -m empirics.sweep`` as users run it (interpreter start
    included) over tiny surrogate runs (about a millisecond each, so the time is the
    executor's) and medium ones: serial, the local process pool and Ray (``ray.init``
-   included); then ``ray.init`` alone and a sweep on a running Ray instance.
+   included); then ``ray.init`` alone and a sweep on a running Ray instance. Every sweep
+   launches its points through :func:`empirics.runs.launch`.
 """
 
 from __future__ import annotations
@@ -47,9 +49,9 @@ WORKLOADS = {  # the lockstep trainer's four models, global batch B = 256
 # ------------------------------------------------------------------ DDP
 def _ddp_worker(rank: int, world: int, threads: int, port: int, out: str,
                 workload: str) -> None:
-    from empirics.config import TrainConfig
-    from empirics.distributed import SINGLE, init_process
-    from empirics.trainer import LockstepTrainer
+    from empirics.training.config import TrainConfig
+    from empirics.training.distributed import SINGLE, init_process
+    from empirics.training.lockstep import LockstepTrainer
 
     torch.set_num_threads(threads)
     dctx = SINGLE if world == 1 else init_process(

@@ -1,15 +1,24 @@
-"""Benchmarks of the surrogate (THEORY.md s9): closed-form gradient and full runs.
+"""Benchmarks of the surrogate (THEORY.md s9): closed-form gradient, full runs, and a run
+written to its run directory (rows, checkpoints, resumable).
 
     python -m pytest benchmarks/bench_surrogate.py --benchmark-only
 """
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 
-from empirics.surrogate import SurrogateConfig, anchor_gradient, batch_masks, simulate
+from empirics.surrogate import (
+    SurrogateConfig,
+    anchor_gradient,
+    batch_masks,
+    run_into,
+    simulate,
+)
 
 
 @pytest.mark.parametrize("B", [32, 256])
@@ -32,6 +41,16 @@ def test_simulate_default(benchmark, backend):
     c = SurrogateConfig(backend=backend)  # N=256, B=32, T=200
     res = benchmark.pedantic(simulate, args=(c,), rounds=3, iterations=1)
     assert res.measured[-1] <= res.certificate[-1]
+
+
+def test_run_into_default(benchmark, tmp_path):
+    """The default run written as a run directory: metrics.csv and bounds.csv at every
+    evaluation, checkpoints at steps 0, 100 and 200 (the price of a resumable run)."""
+    c = SurrogateConfig()
+    fresh = (tmp_path / f"run{i}" for i in itertools.count())
+    out = benchmark.pedantic(run_into, setup=lambda: ((c, next(fresh)), {}), rounds=3,
+                             iterations=1)
+    assert (out / "summary.json").is_file()
 
 
 def test_simulate_large(benchmark):

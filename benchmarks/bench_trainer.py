@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from empirics.config import TrainConfig
 from empirics.trainer import LockstepTrainer
 

@@ -23,7 +23,6 @@ import sys
 import time
 
 import torch
-
 from empirics.config import TrainConfig
 from empirics.trainer import LockstepTrainer
 
@@ -60,10 +59,10 @@ def _peak(device: torch.device) -> float | None:
 
 def func_comparison(tr: LockstepTrainer, repeats: int) -> dict:
     """Forward+backward of the contrastive members: loop over models vs torch.func vmap."""
+    from empirics.evaluation import objective_loss
     from torch.func import functional_call, stack_module_state, vmap
 
     from empirics import losses as L
-    from empirics.evaluation import objective_loss
 
     members = [m for m in tr.members if m.objective != "ce"]
     models = [m.module for m in members]

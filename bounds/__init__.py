@@ -2,18 +2,21 @@
 
 - :mod:`bounds.registry` -- one registry entry per bound: sympy expression, parameters,
   source, provenance tag, caveats (sympy is imported only when an expression is needed)
-- :mod:`bounds.numeric` -- vectorised log-space twins, checked against the registry
+- :mod:`bounds.numeric` -- vectorised log-space twins, checked against the registry; the one
+  place where each formula is written
 - :mod:`bounds.schedules` -- learning-rate rules, schedules, ``T`` and exact ``sum_eta``
 - :mod:`bounds.normalisers` -- ``||K||_F`` and ``sigma_a`` (ETF optimum or features)
-- :mod:`bounds.evaluation` -- :func:`evaluate`, all bounds for a grid of settings
+- :mod:`bounds.grid` -- :func:`evaluate_bounds`, all bounds for a grid of settings, composed
+  from the numeric twins in named steps
 - :mod:`bounds.analysis` -- LaTeX, partial derivatives and their signs, limits
-- ``python -m bounds.evaluate`` -- the command-line calculator
+- ``python -m bounds.evaluate`` -- the command-line calculator (:mod:`bounds.evaluate`)
+- ``python -m bounds.docs`` -- ``docs/bounds.md``, generated from the registry
 
 Never imports torch or :mod:`empirics`.
 """
 
 from . import schedules
-from .evaluation import OUTPUT_KEYS, evaluate
+from .grid import OUTPUT_KEYS, evaluate_bounds
 from .normalisers import etf_K_norm, etf_sigma_a, features_normalisers
 from .numeric import (
     Delta,
@@ -29,10 +32,12 @@ from .numeric import (
     loss_gap_bound,
     product_form,
     r_bound,
+    recurrence_drive,
     recurrence_path,
     rho_bound,
     rsa_lower,
     theorem1,
+    theorem1_exponent,
     theorem2,
 )
 from .schedules import lr_from_rule, schedule, steps_from_epochs, sum_eta
@@ -46,7 +51,7 @@ __all__ = [
     "eps",
     "etf_K_norm",
     "etf_sigma_a",
-    "evaluate",
+    "evaluate_bounds",
     "features_normalisers",
     "log_Delta",
     "log_eps",
@@ -57,6 +62,7 @@ __all__ = [
     "lr_from_rule",
     "product_form",
     "r_bound",
+    "recurrence_drive",
     "recurrence_path",
     "rho_bound",
     "rsa_lower",
@@ -65,5 +71,6 @@ __all__ = [
     "steps_from_epochs",
     "sum_eta",
     "theorem1",
+    "theorem1_exponent",
     "theorem2",
 ]

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .numeric import class_saturation
+from .numeric import class_saturation, eps
 from .schedules import LR_RULES, RULE_EXPONENT
 
 __all__ = [
@@ -84,10 +84,31 @@ def _symbolic_sign(expr):
     return None
 
 
+def _delta_of_odds(R):
+    """The registry's ``Delta`` with ``p = pi_max + eps`` written through its odds
+    ``R = p/(1-p)``: ``2 e^{2/tau} R``."""
+    import sympy as sp
+
+    from . import symbols as y
+    from .registry import REGISTRY
+
+    return sp.factor(sp.simplify(REGISTRY["Delta"].expr.subs(
+        y.pi_max, R / (1 + R) - REGISTRY["eps"].expr)))
+
+
+def _expanded_log(expr):
+    import sympy as sp
+
+    return sp.expand_log(sp.log(expr), force=True)
+
+
 @functools.cache
 def _structured():
     """``log f`` of each bound written with the odds ``R`` (positive symbol) and its full
-    form (``R`` expanded, ``pi_max = 1/C``); plus the signs of ``dR/dC`` and ``dR/dB``."""
+    form (``R`` expanded, ``pi_max = 1/C``); plus the signs of ``dR/dC`` and ``dR/dB``.
+
+    Every ``log f`` is the expanded log of the registry's expression (Delta through
+    :func:`_delta_of_odds`; the rho bound with the NSCL-optimum ``||K||_F``)."""
     import sympy as sp
 
     from . import symbols as y
@@ -99,18 +120,16 @@ def _structured():
     eps_e = REGISTRY["eps"].expr
     p_full = 1 / y.C + eps_e
     R_full = p_full / (1 - p_full)
-    log_Delta_R = sp.log(2) + 2 / y.tau + sp.log(R)
+    Delta_R = _delta_of_odds(R)
+    th1_R = REGISTRY["theorem1"].expr.subs(y.Delta, Delta_R)
     logs = {
         "eps": (sp.log(eps_e), False),
-        "Delta": (log_Delta_R, True),
+        "Delta": (_expanded_log(Delta_R), True),
         "loss_gap_balanced": (sp.log(REGISTRY["loss_gap_balanced"].expr), False),
-        "theorem1": (y.S / (2 * y.tau**2 * y.B) + sp.log(y.S) - sp.log(y.tau)
-                     - sp.log(y.B) / 2 + log_Delta_R, True),
-        "theorem2": (sp.log(y.G) - sp.log(y.beta) - sp.log(y.tau) + log_Delta_R
-                     + sp.log(sp.exp(y.beta * y.S) - 1), True),
-        "rho_bound": (y.S / (2 * y.tau**2 * y.B) + sp.log(y.S) - sp.log(y.tau)
-                      - sp.log(y.B) / 2 + log_Delta_R - sp.log(y.N_ref)
-                      + sp.log(y.C - 1) / 2, True),
+        "theorem1": (_expanded_log(th1_R), True),
+        "theorem2": (_expanded_log(REGISTRY["theorem2"].expr.subs(y.Delta, Delta_R)), True),
+        "rho_bound": (_expanded_log(REGISTRY["rho_bound"].expr.subs(
+            {y.sim_gap: th1_R, y.K_norm: REGISTRY["K_norm_etf"].expr})), True),
     }
     # dR/dx = (dR/dp)(dp/dx); dR/dp = 1/(1-p)^2 with 1 - p = q > 0.
     p = sp.Symbol("p", positive=True)
@@ -140,8 +159,7 @@ def _grid_sign(full_log, var, n: int = 40):
     Bg = np.unique(np.round(np.geomspace(2, 65536, n)))
     C_, t_, B_ = np.meshgrid(Cg, tg, Bg, indexing="ij")
     P = PAPER
-    eps_v = np.sqrt(np.log(P["T"] * B_ / P["delta"]) / (2 * B_))
-    inside = (1 / C_ + eps_v < 1) & (C_ <= P["N_ref"])
+    inside = (1 / C_ + eps(B_, P["delta"], P["T"]) < 1) & (C_ <= P["N_ref"])
     with np.errstate(all="ignore"):
         val = np.broadcast_to(fn(C_, t_, B_, P["T"], P["delta"], P["S"], P["N_ref"], P["G"],
                                  P["beta"]), C_.shape)[inside]
@@ -212,8 +230,9 @@ def limits() -> list[dict]:
     th1 = REGISTRY["theorem1"].expr.subs(y.Delta, D)
     lg = REGISTRY["loss_gap_balanced"].expr
     R = sp.Symbol("R", positive=True)  # odds p/(1-p) > 0 on the domain, finite limits
-    th1_R = REGISTRY["theorem1"].expr.subs(y.Delta, 2 * sp.exp(2 / y.tau) * R)
-    rho_R = th1_R * sp.sqrt(y.C - 1) / y.N_ref
+    th1_R = REGISTRY["theorem1"].expr.subs(y.Delta, _delta_of_odds(R))
+    rho_R = REGISTRY["rho_bound"].expr.subs({y.sim_gap: th1_R,
+                                             y.K_norm: REGISTRY["K_norm_etf"].expr})
     items = [
         ("Delta", "C -> oo (the eps floor)", sp.limit(D, y.C, sp.oo)),
         ("Delta", "tau -> oo", sp.limit(REGISTRY["Delta"].expr, y.tau, sp.oo)),
@@ -249,7 +268,7 @@ def batch_size_readings(tau=0.5, C=10, Bs=(256, 512, 1024, 2048, 4096), *, B_ref
         ``log10_sim_gap`` (list), ``exponent`` (list), ``trend`` (increasing / decreasing /
         non-monotone in B).
     """
-    from .evaluation import evaluate
+    from .grid import evaluate_bounds
     from .schedules import steps_from_epochs
 
     Bs_a = np.asarray(Bs, dtype=np.float64)
@@ -261,7 +280,7 @@ def batch_size_readings(tau=0.5, C=10, Bs=(256, 512, 1024, 2048, 4096), *, B_ref
                       schedule=schedule, warmup_epochs=warmup_epochs, delta=delta)
             if reading == "fixed steps":
                 kw["T"] = T_ref
-            out = evaluate(**kw)
+            out = evaluate_bounds(**kw)
             y = out["log10_sim_gap"]
             dy = np.diff(y)
             trend = ("increasing" if (dy > 0).all() else "decreasing" if (dy < 0).all()

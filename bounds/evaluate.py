@@ -8,8 +8,8 @@ and ``analysis`` (derivative signs, limits, the class count beyond which more cl
 helping, and the fixed-steps vs fixed-epochs reading of the batch-size rules).
 
 Usage errors exit with status 2 and one line naming the argument and the value.
-This module is the CLI; the function is :func:`bounds.evaluate` (module
-:mod:`bounds.evaluation`). Importing this module keeps ``bounds.evaluate`` callable.
+This module is the CLI only; the function is :func:`bounds.evaluate_bounds` (module
+:mod:`bounds.grid`).
 """
 
 from __future__ import annotations
@@ -21,43 +21,51 @@ import itertools
 import json
 import math
 import sys
-import types
 
 import numpy as np
 
 from cl_nscl_align.cli import ArgumentParser
-from .evaluation import OUTPUT_KEYS
-from .evaluation import evaluate as _evaluate
+
+from .grid import OUTPUT_KEYS, evaluate_bounds
 from .schedules import LR_RULES, SCHEDULES
 
 __all__ = ["build_parser", "main", "records"]
 
 FORMATS = ("table", "json", "csv", "latex", "analysis")
 
-# (flag, dest, evaluate keyword, default, integer?, help)
+# (flag, dest, evaluate_bounds keyword, default, integer?, help); a flag without a numeric
+# default says in its help what it defaults to.
 _NUMERIC = (
     ("--C", "C", "C", "10", True, "number of classes C (balanced: pi_max = 1/C)"),
     ("--tau", "tau", "tau", "0.5", False, "temperature tau"),
-    ("--B", "B", "B", "1024", True, "batch size B"),
+    ("--B", "B", "B", "1024", True,
+     "batch size B; at most N when N sets the number of steps (no --steps)"),
     ("--epochs", "epochs", "epochs", "300", True, "epochs; T = epochs * ceil(N/B)"),
     ("--N", "N", "N", "50000", True, "training-set size N (CIFAR: 50000)"),
-    ("--steps", "steps", "T", None, True, "number of steps T (overrides --epochs)"),
+    ("--steps", "steps", "T", None, True,
+     "number of steps T, overriding --epochs (default: epochs * ceil(N/B))"),
     ("--lr", "lr", "lr", "0.3", False, "base learning rate before the batch-size rule"),
     ("--warmup-epochs", "warmup_epochs", "warmup_epochs", "10", True,
      "linear warm-up epochs before the cosine decay (with --steps: the same fraction of T)"),
     ("--delta", "delta", "delta", "0.05", False, "failure probability delta in (0, 1)"),
     ("--pi-max", "pi_max", "pi_max", None, False,
-     "largest class prior pi_max (default 1/C, or n_max/N with --n-max)"),
+     "largest class prior pi_max (default: 1/C, or n_max/N with --n-max)"),
     ("--n-max", "n_max", "n_max", None, False,
-     "largest class size among the N samples ([P1] paper form of the loss gap)"),
+     "largest class size among the N samples, for the [P1] paper form of the loss gap and "
+     "pi_max = n_max/N (default: none, balanced classes)"),
     ("--N-ref", "N_ref", "N_ref", "10000", True,
      "reference-set size for the corollaries' NSCL-optimum normalisers"),
     ("--sum-eta", "sum_eta", "sum_eta", None, False,
-     "sum of learning rates S, if known (overrides the schedule's exact sum)"),
-    ("--K-norm", "K_norm", "K_norm", None, False, "user-given ||K_CL||_F (Corollary 1)"),
-    ("--sigma-a", "sigma_a", "sigma_a", None, False, "user-given sigma_a (Corollary 2)"),
-    ("--G", "G", "G", None, False, "Jacobian bound G for Theorem 2 (needs --beta)"),
-    ("--beta", "beta", "beta", None, False, "smoothness beta for Theorem 2 (needs --G)"),
+     "sum of learning rates S, if known (default: the schedule's exact sum)"),
+    ("--K-norm", "K_norm", "K_norm", None, False,
+     "user-given ||K_CL||_F for Corollary 1 (default: N_ref/sqrt(C-1), the NSCL optimum, "
+     "or from --features)"),
+    ("--sigma-a", "sigma_a", "sigma_a", None, False,
+     "user-given sigma_a for Corollary 2 (default: the NSCL optimum, or from --features)"),
+    ("--G", "G", "G", None, False,
+     "Jacobian bound G for Theorem 2, needs --beta (default: none, Theorem 2 not shown)"),
+    ("--beta", "beta", "beta", None, False,
+     "smoothness beta for Theorem 2, needs --G (default: none, Theorem 2 not shown)"),
 )
 
 _INT_KEYS = {"C", "B", "T", "N_ref", "warmup_steps"}
@@ -100,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = ArgumentParser(
         prog="python -m bounds.evaluate",
         description=(
-            "Evaluate every bound of [P1] and [P2] (docs/theory.md): the [P1] loss gap, eps and "
+            "Evaluate every bound of [P1] and [P2] (docs/bounds.md): the [P1] loss gap, eps and "
             "Delta, Theorem 1 and its exact unrolled recurrence, the CKA/RSA corollaries "
             "(NSCL-optimum normalisers unless given) and Theorem 2 (with --G, --beta). "
             "Comma lists sweep a grid. Defaults follow the paper: B=1024, lr 0.3 with the "
@@ -130,13 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: cosine)")
     p.add_argument("--tight", action="store_true",
                    help="Corollary 2 in the sqrt(2)-tight form (one triangle holds half the "
-                        "off-diagonal mass) instead of the paper form")
+                        "off-diagonal mass) instead of the paper form (default: off, paper "
+                        "form)")
     p.add_argument("--loss-form", choices=("paper", "tight", "balanced", "balanced-linear"),
                    default=None,
                    help="[P1] loss-gap form (default: balanced, or paper with --n-max)")
     p.add_argument("--features", default=None, metavar="PATH.npy",
                    help="saved feature matrix (N, d): the corollaries' normalisers "
-                        "||K||_F and sigma_a are computed from it (sets N_ref)")
+                        "||K||_F and sigma_a are computed from it (sets N_ref) (default: "
+                        "none, NSCL-optimum normalisers)")
     p.add_argument("--format", default="table", choices=None, metavar="FMT",
                    help="output: table, json, csv, latex or analysis (default: table)")
     p.add_argument("--saturation", type=float, default=0.01, metavar="F",
@@ -144,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "is the smallest C with Delta(C) <= (1+F) Delta(C->oo) "
                         "(default: 0.01)")
     p.add_argument("--list", action="store_true",
-                   help="list the registry of bounds (name, source, tag) and exit")
+                   help="list the registry of bounds (name, source, tag) and exit "
+                        "(default: off)")
     return p
 
 
@@ -158,8 +169,8 @@ def records(args: argparse.Namespace) -> list[dict]:
             for i, (_dest, kw) in enumerate(grid_keys)}
     rows: list[dict] = []
     for rule, kind in itertools.product(args.lr_rule, args.schedule):
-        out = _evaluate(lr_rule=rule, schedule=kind, tight=args.tight,
-                        loss_form=args.loss_form, features=args.features, **cols)
+        out = evaluate_bounds(lr_rule=rule, schedule=kind, tight=args.tight,
+                              loss_form=args.loss_form, features=args.features, **cols)
         n = len(combos)
         for i in range(n):
             rec = {}
@@ -323,13 +334,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-class _CallableModule(types.ModuleType):
-    """Keeps ``bounds.evaluate(...)`` a call of the function after this module is imported."""
-
-    def __call__(self, *args, **kwargs):
-        return _evaluate(*args, **kwargs)
-
-
 def _run() -> int:
     try:
         return main()
@@ -342,5 +346,3 @@ def _run() -> int:
 
 if __name__ == "__main__":
     sys.exit(_run())
-else:
-    sys.modules[__name__].__class__ = _CallableModule

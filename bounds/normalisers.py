@@ -6,7 +6,7 @@ Three sources (THEORY.md sections 7 and 10):
   simplex ETF (same-class cosine 1, different-class ``-1/(C-1)``), where ``Sigma`` is
   already centred and ``||K||_F = N / sqrt(C-1)``,
   ``sigma_a = (C/(C-1)) sqrt(p (1-p))`` with ``p = (n-1)/(N-1)``;
-- user-given values (passed straight to :func:`bounds.evaluate`);
+- user-given values (passed straight to :func:`bounds.evaluate_bounds`);
 - a feature matrix ``X`` of shape ``(N, d)`` (e.g. a saved ``.npy``), in ``O(N d^2)``:
   with ``U`` the row-normalised features, ``Sigma = U U^T`` and
   ``||H Sigma H||_F = ||U_c^T U_c||_F`` (``U_c`` column-centred); the off-diagonal cosines

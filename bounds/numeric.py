@@ -3,10 +3,15 @@
 Every function broadcasts over numpy arrays and never overflows for ``tau`` down to
 ``1e-3`` or ``sum_eta`` up to ``1e6``: each bound is first computed as a natural
 logarithm (``log_*``), then exponentiated; a value beyond float range becomes ``inf`` while
-its logarithm stays finite (reported as ``log10_*`` by :func:`bounds.evaluate`). The
-registry holds the sympy expression of each bound; tests check these functions against it
-at random in-domain points (rtol 1e-10). This module never imports sympy (it is on the
-fast path of ``python -m bounds.evaluate``).
+its logarithm stays finite (reported as ``log10_*`` by :func:`bounds.evaluate_bounds`).
+
+This module is where every formula is written, once. The registry holds the sympy
+expression of each bound and names its numeric twin here (``entry.numeric``, the value
+``exp`` of the ``log_*`` function); tests check the twins against the expressions at
+random in-domain points (rtol 1e-10). :func:`bounds.evaluate_bounds` composes the ``log_*``
+functions and writes no formula of its own; a test checks that its outputs equal the
+registry's twins. This module never imports sympy (it is on the fast path of
+``python -m bounds.evaluate``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .validation import (
     check_nonnegative,
     check_open_unit,
     check_positive,
+    check_schedule,
     check_unit_interval,
 )
 
@@ -33,17 +39,26 @@ __all__ = [
     "log_Delta",
     "log_eps",
     "log_expm1",
+    "log_growth",
+    "log_growth_constant",
+    "log_largest_sim_gap",
     "log_product_form",
+    "log_product_from_growth",
+    "log_r_bound",
+    "log_recurrence_drive",
+    "log_rho_bound",
     "log_theorem1",
     "log_theorem2",
     "loss_gap_bound",
     "lower_from_log_ratio",
     "product_form",
     "r_bound",
+    "recurrence_drive",
     "recurrence_path",
     "rho_bound",
     "rsa_lower",
     "theorem1",
+    "theorem1_exponent",
     "theorem2",
 ]
 
@@ -174,7 +189,7 @@ def Delta(B, tau, delta, T, pi_max):
     ``pi_max`` vs ``1/C`` is [open], default ``1/C``).
 
     Defined only when ``pi_max + eps < 1``; there it returns ``+inf`` (vacuous; callers flag
-    it, :func:`bounds.evaluate` reports ``vacuous_sim_gap``). Also ``inf`` when beyond float
+    it, :func:`bounds.evaluate_bounds` reports ``vacuous_sim_gap``). Also ``inf`` when beyond float
     range (e.g. ``tau = 1e-3``); use :func:`log_Delta` for the magnitude.
 
     >>> round(Delta(1024, 0.5, 0.05, 14700, 0.01), 4)
@@ -183,14 +198,50 @@ def Delta(B, tau, delta, T, pi_max):
     return _out(_exp(log_Delta(B, tau, delta, T, pi_max)))
 
 
+def _scaled_L(x, t, b):
+    """``x L = x / (2 tau^2 B)`` on checked arrays, with one division: the lemma's constant
+    (``x = 1``) and Theorem 1's exponent (``x = S``) share this one formula."""
+    return x / (2.0 * t * t * b)
+
+
 def L_const(tau, B):
-    """Lipschitz constant of the lemma: ``L = 1 / (2 tau^2 B)`` (THEORY.md section 5)."""
+    """Lipschitz constant of the lemma: ``L = 1 / (2 tau^2 B)`` (THEORY.md section 5 [stated]).
+
+    Args:
+        tau: temperature ``> 0``.
+        B: batch size, integer ``>= 2``; broadcasts with ``tau``.
+
+    Returns:
+        float or ndarray of the broadcast shape.
+
+    >>> L_const(0.5, 2)
+    1.0
+    """
     t = check_positive("tau", tau)
     b = check_integer("B", B, 2)
-    return _out(1.0 / (2.0 * t * t * b))
+    return _out(_scaled_L(1.0, t, b))
 
 
 # --------------------------------------------------------------------------- Theorem 1
+
+
+def theorem1_exponent(sum_eta, tau, B):
+    """The exponent of Theorem 1, ``S / (2 tau^2 B) = S L`` ([P2] Theorem 1 [stated]).
+
+    Evaluated as ``S`` times :func:`L_const` (as :func:`bounds.evaluate_bounds` reports it);
+    :func:`log_theorem1` divides ``S`` by ``2 tau^2 B`` directly, so the two may differ in
+    the last bit.
+
+    The similarity gap may grow like ``exp(S L)``; the theorem says something only while
+    this stays small (about 17 at the paper's setting, THEORY.md section 12).
+
+    >>> theorem1_exponent(8.0, 0.5, 2)
+    8.0
+    """
+    s = check_nonnegative("sum_eta", sum_eta)
+    t = check_positive("tau", tau)
+    b = check_integer("B", B, 2)
+    return _out(s * _scaled_L(1.0, t, b))
 
 
 def log_theorem1(sum_eta, tau, B, log_Delta):
@@ -200,7 +251,7 @@ def log_theorem1(sum_eta, tau, B, log_Delta):
     b = check_integer("B", B, 2)
     ld = as_float_array("log_Delta", log_Delta)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = s / (2.0 * t * t * b) + np.log(s) - np.log(t) - 0.5 * np.log(b) + ld
+        out = _scaled_L(s, t, b) + np.log(s) - np.log(t) - 0.5 * np.log(b) + ld
     return np.where(np.isposinf(ld), np.inf, out)  # vacuous Delta stays vacuous, even at S = 0
 
 
@@ -245,9 +296,7 @@ def recurrence_path(eta, tau, B, drive) -> np.ndarray:
     >>> recurrence_path([1.0, 1.0], 0.5, 2, 1.0).round(12).tolist()
     [0.0, 1.0, 3.0]
     """
-    e = check_nonnegative("eta", eta)
-    if e.ndim != 1 or e.size == 0:
-        raise ValueError(f"Expected `eta` of shape (T,) with T >= 1, got shape {e.shape}")
+    e = check_schedule("eta", eta)
     t = check_positive("tau", tau)
     b = check_integer("B", B, 2)
     if t.ndim or b.ndim:
@@ -255,12 +304,99 @@ def recurrence_path(eta, tau, B, drive) -> np.ndarray:
     dr = check_nonnegative("drive", drive)
     if dr.ndim and dr.shape != e.shape:
         raise ValueError(f"Expected `drive` scalar or of shape {e.shape}, got shape {dr.shape}")
-    L = 1.0 / (2.0 * float(t) ** 2 * float(b))
+    L = float(_scaled_L(1.0, float(t), float(b)))
     G = np.concatenate(([0.0], np.cumsum(np.log1p(e * L))))  # G_t, t = 0..T
     with np.errstate(divide="ignore"):
         terms = np.log(e) + np.log(np.broadcast_to(dr, e.shape)) - G[1:]
     log_d = G[1:] + np.logaddexp.accumulate(terms)
     return np.concatenate(([0.0], _exp(log_d)))
+
+
+def log_recurrence_drive(tau, B, log_Delta):
+    """``log`` of the lemma's drive ``Delta / (tau sqrt(B))`` (THEORY.md section 5 [stated]).
+
+    The per-step mismatch of the two gradients at equal similarities; every step adds
+    ``eta_t`` times it to the recurrence. Broadcasts; ``log_Delta = +inf`` (vacuous) stays
+    ``+inf``.
+    """
+    t = check_positive("tau", tau)
+    b = check_integer("B", B, 2)
+    ld = as_float_array("log_Delta", log_Delta)
+    return _log_drive(t, b, ld)
+
+
+def _log_drive(t, b, ld):
+    return ld - np.log(t) - 0.5 * np.log(b)
+
+
+def recurrence_drive(tau, B, Delta):
+    """The lemma's drive ``Delta / (tau sqrt(B))`` (see :func:`log_recurrence_drive`).
+
+    >>> round(recurrence_drive(0.5, 4, 1.0), 12)
+    1.0
+    """
+    d = check_positive("Delta", Delta, allow_inf=True)
+    return _out(_exp(log_recurrence_drive(tau, B, np.log(d))))
+
+
+def log_growth(eta, L):
+    """``Lambda(L) = sum_t log1p(eta_t L) = log prod_t (1 + eta_t L)`` for every entry of ``L``.
+
+    The growth factor of the recurrence of THEORY.md section 5 over a whole schedule
+    ([derived]). Each distinct value of ``L`` is computed once, in chunks vectorised over
+    the steps.
+
+    Args:
+        eta: learning rates, shape ``(T,)``, ``>= 0``.
+        L: Lipschitz constants (:func:`L_const`), any shape, ``>= 0``.
+
+    Returns:
+        ndarray of the shape of ``L``.
+
+    >>> round(float(log_growth([1.0, 1.0], 1.0)), 12)      # log((1 + 1) (1 + 1))
+    1.38629436112
+    """
+    e = check_schedule("eta", eta)
+    Lv = check_nonnegative("L", L)
+    u, inv = np.unique(Lv.reshape(-1), return_inverse=True)
+    lam = np.empty_like(u)
+    chunk = max(1, 2_000_000 // max(e.size, 1))
+    for i in range(0, u.size, chunk):  # chunks of distinct L values, vectorised over steps
+        lam[i : i + chunk] = np.log1p(np.multiply.outer(u[i : i + chunk], e)).sum(axis=1)
+    return lam[inv].reshape(Lv.shape)
+
+
+def log_growth_constant(sum_eta, T, L):
+    """:func:`log_growth` of the constant schedule ``eta_t = S/T``: ``T log1p(S L / T)``.
+
+    For ``T`` steps with sum ``S`` this is the largest growth of any schedule (AM-GM), so the
+    product form with it bounds the product form of every schedule with that ``T`` and
+    ``S`` ([derived]). Broadcasts.
+
+    >>> round(float(log_growth_constant(2.0, 2, 1.0)), 12)  # eta = (1, 1), as above
+    1.38629436112
+    """
+    s = check_nonnegative("sum_eta", sum_eta)
+    t = check_integer("T", T, 1)
+    Lv = check_nonnegative("L", L)
+    Lb, Tb, Sb = np.broadcast_arrays(Lv, t, s)
+    return Tb * np.log1p(Sb * Lb / Tb)
+
+
+def log_product_from_growth(log_growth, tau, B, log_Delta):
+    """``log`` of the product form from its growth ``Lambda`` (:func:`log_growth`).
+
+    ``(Delta/(tau sqrt B)) (e^Lambda - 1) / L`` with ``L = 1/(2 tau^2 B)``: see
+    :func:`log_product_form`. Broadcasts; a vacuous ``log_Delta = +inf`` stays ``+inf``,
+    even for ``Lambda = 0``.
+    """
+    lam = check_nonnegative("log_growth", log_growth, allow_inf=True)
+    t = check_positive("tau", tau)
+    b = check_integer("B", B, 2)
+    ld = as_float_array("log_Delta", log_Delta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = _log_drive(t, b, ld) + log_expm1(lam) - np.log(_scaled_L(1.0, t, b))
+    return np.where(np.isposinf(ld), np.inf, out)
 
 
 def log_product_form(eta, tau, B, log_Delta):
@@ -271,22 +407,12 @@ def log_product_form(eta, tau, B, log_Delta):
     ``d_t + drive/L`` grows by ``1 + eta_t L`` per step). Vectorised over ``tau``, ``B`` and
     ``log_Delta`` (broadcast together) for one schedule ``eta`` of shape ``(T,)``.
     """
-    e = check_nonnegative("eta", eta)
-    if e.ndim != 1 or e.size == 0:
-        raise ValueError(f"Expected `eta` of shape (T,) with T >= 1, got shape {e.shape}")
+    e = check_schedule("eta", eta)
     t = check_positive("tau", tau)
     b = check_integer("B", B, 2)
     ld = as_float_array("log_Delta", log_Delta)
     t, b, ld = np.broadcast_arrays(t, b, ld)
-    L = 1.0 / (2.0 * t * t * b)
-    Lf = L.reshape(-1)
-    Lam = np.empty_like(Lf)
-    chunk = max(1, 2_000_000 // e.size)
-    for i in range(0, Lf.size, chunk):  # chunks of grid points, vectorised over steps
-        Lam[i : i + chunk] = np.log1p(np.multiply.outer(Lf[i : i + chunk], e)).sum(axis=1)
-    Lam = Lam.reshape(L.shape)
-    with np.errstate(divide="ignore"):
-        return ld - np.log(t) - 0.5 * np.log(b) + log_expm1(Lam) - np.log(L)
+    return log_product_from_growth(log_growth(e, _scaled_L(1.0, t, b)), t, b, ld)
 
 
 def product_form(eta, tau, B, Delta):
@@ -310,35 +436,100 @@ def lower_from_log_ratio(log_x, trivial: float):
         return _out(np.where(lx < 0.0, -np.tanh(lx / 2.0), trivial))
 
 
+def _pairs(n):
+    """``M = N (N - 1) / 2``, the number of strictly upper-triangular entries."""
+    return n * (n - 1.0) / 2.0
+
+
+def log_largest_sim_gap(N_ref):
+    """``log`` of ``2 sqrt(N (N - 1))``, the largest ``||Sigma - Sigma'||_F`` of two cosine
+    matrices of ``N`` samples (unit diagonals, off-diagonal entries in ``[-1, 1]``).
+
+    A similarity-gap bound at or above it is true but trivial for that reference set
+    ([derived]; ``trivial_sim_gap`` of :func:`bounds.evaluate_bounds`).
+
+    >>> round(float(np.exp(log_largest_sim_gap(2))), 12)
+    2.828427124746
+    """
+    n = check_integer("N_ref", N_ref, 2)
+    return np.log(2.0) + 0.5 * np.log(2.0 * _pairs(n))
+
+
+def log_rho_bound(log_sim_gap, K_norm):
+    """``log`` of :func:`rho_bound` from the log of the similarity-gap bound; broadcasts.
+
+    ``K_norm = 0`` (all features equal) gives ``+inf``: the CKA bound is vacuous.
+    """
+    ls = as_float_array("log_sim_gap", log_sim_gap)
+    k = check_nonnegative("K_norm", K_norm)
+    with np.errstate(divide="ignore"):
+        return ls - np.log(k)
+
+
 def rho_bound(sim_gap, K_norm):
     """[P2] Corollary 1 [stated]: ``rho_T <= sim_gap / ||K_CL||_F`` (centring does not
-    increase the Frobenius norm)."""
+    increase the Frobenius norm).
+
+    >>> round(rho_bound(2.0, 8.0), 12)
+    0.25
+    """
     s = check_nonnegative("sim_gap", sim_gap, allow_inf=True)
     k = check_positive("K_norm", K_norm)
-    return _out(s / k)
+    with np.errstate(divide="ignore"):
+        return _out(_exp(log_rho_bound(np.log(s), k)))
+
+
+def log_r_bound(log_sim_gap, sigma_a, N_ref, *, tight: bool = False):
+    """``log`` of :func:`r_bound` from the log of the similarity-gap bound; broadcasts.
+
+    ``sigma_a = 0`` (e.g. ``N_ref = C`` at the ETF: every pair is a different-class pair)
+    gives ``+inf``, a vacuous RSA bound; a NaN ``sigma_a`` (degenerate features) gives NaN.
+    """
+    ls = as_float_array("log_sim_gap", log_sim_gap)
+    sg = check_nonnegative("sigma_a", sigma_a, allow_nan=True)
+    n = check_integer("N_ref", N_ref, 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ls - 0.5 * np.log(_pairs(n) * (2.0 if tight else 1.0)) - np.log(sg)
 
 
 def r_bound(sim_gap, sigma_a, N_ref, *, tight: bool = False):
     """[P2] Corollary 2: ``r_T <= sim_gap / (sqrt(M) sigma_a)``, ``M = N(N-1)/2`` [stated];
     ``tight=True`` divides by a further ``sqrt(2)`` (one triangle holds half of the
-    off-diagonal mass) [open]."""
+    off-diagonal mass) [open].
+
+    >>> round(r_bound(3.0, 0.5, 4), 12) == round(3.0 / (6 ** 0.5 * 0.5), 12)
+    True
+    """
     s = check_nonnegative("sim_gap", sim_gap, allow_inf=True)
     sg = check_positive("sigma_a", sigma_a)
     n = check_integer("N_ref", N_ref, 2)
-    M = n * (n - 1.0) / 2.0
-    return _out(s / (np.sqrt(M * (2.0 if tight else 1.0)) * sg))
+    with np.errstate(divide="ignore"):
+        return _out(_exp(log_r_bound(np.log(s), sg, n, tight=tight)))
 
 
 def cka_lower(rho):
-    """``CKA_T >= (1 - rho)/(1 + rho)`` if ``rho < 1``, else the trivial 0 ([P2] Cor. 1)."""
-    x = check_nonnegative("rho", rho, allow_inf=True)
+    """``CKA_T >= (1 - rho)/(1 + rho)`` if ``rho < 1``, else the trivial 0 ([P2] Cor. 1).
+
+    A NaN ``rho`` (undefined, e.g. measured on degenerate features) gives the trivial 0,
+    which holds for any two feature sets.
+
+    >>> cka_lower(1 / 3), cka_lower(2.0), cka_lower(float("nan"))
+    (0.5, 0.0, 0.0)
+    """
+    x = check_nonnegative("rho", rho, allow_inf=True, allow_nan=True)
     with np.errstate(divide="ignore"):
         return lower_from_log_ratio(np.log(x), 0.0)
 
 
 def rsa_lower(r):
-    """``RSA_T >= (1 - r)/(1 + r)`` if ``r < 1``, else the trivial -1 ([P2] Cor. 2)."""
-    x = check_nonnegative("r", r, allow_inf=True)
+    """``RSA_T >= (1 - r)/(1 + r)`` if ``r < 1``, else the trivial -1 ([P2] Cor. 2).
+
+    A NaN ``r`` gives the trivial -1 (see :func:`cka_lower`).
+
+    >>> round(rsa_lower(0.5), 12), rsa_lower(1.0)
+    (0.333333333333, -1.0)
+    """
+    x = check_nonnegative("r", r, allow_inf=True, allow_nan=True)
     with np.errstate(divide="ignore"):
         return lower_from_log_ratio(np.log(x), -1.0)
 

@@ -5,7 +5,8 @@ about half a second to import, and the numeric path of ``python -m bounds.evalua
 needs it). Everything else derives from the entry: the numeric twin (``entry.numeric``,
 a vectorised log-space function of :mod:`bounds.numeric` checked against ``entry.expr`` at
 random in-domain points by the tests), the LaTeX (``entry.latex()``), the ``--list`` and
-``--format latex`` output of the CLI, and ``docs/theory.md`` (``python -m bounds.docs``).
+``--format latex`` output of the CLI, ``docs/bounds.md`` (``python -m bounds.docs``), and
+every value :func:`bounds.evaluate_bounds` reports (it composes the numeric twins).
 
 Provenance tags (THEORY.md): ``stated`` -- the source states it in this form; ``derived`` --
 derived here, matching the sources' constants; ``open`` -- the sources disagree or are
@@ -301,7 +302,8 @@ _ENTRIES = [
     Bound("loss_gap_balanced", "[P1] loss gap, C balanced classes",
           "[P1] Theorem (loss gap), balanced classes", "derived", ("tau", "C"),
           r"L_{CL}(f) - L_{NSCL}(f)", r"\le",
-          "The paper form with n_max = N/C. This is the `loss_gap` of `bounds.evaluate`.",
+          "The paper form with n_max = N/C. This is the `loss_gap` of `bounds.evaluate_bounds` "
+          "and `python -m bounds.evaluate`.",
           _b_loss_balanced,
           lambda tau, C: _num.loss_gap_bound(tau, C=C, form="balanced"), _s_loss_C),
     Bound("loss_gap_balanced_linear", "[P1] loss gap, balanced, linearised",

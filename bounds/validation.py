@@ -19,6 +19,7 @@ __all__ = [
     "check_nonnegative",
     "check_open_unit",
     "check_positive",
+    "check_schedule",
     "check_unit_interval",
 ]
 
@@ -31,10 +32,12 @@ def _fmt(value: float) -> str:
     return repr(v)
 
 
-def as_float_array(name: str, value) -> np.ndarray:
+def as_float_array(name: str, value, *, allow_nan: bool = False) -> np.ndarray:
     """Return ``value`` as a float64 array, or raise ``TypeError`` naming ``name``.
 
-    Booleans and strings are rejected: they are never a meaningful number here.
+    Booleans and strings are rejected: they are never a meaningful number here. NaN is a
+    ``ValueError`` unless ``allow_nan`` (an undefined measured ratio, where the caller knows
+    what NaN means).
     """
     if isinstance(value, (str, bytes, bool, np.bool_)):
         raise TypeError(f"Expected `{name}` to be a number or an array of numbers, got {value!r}")
@@ -44,7 +47,7 @@ def as_float_array(name: str, value) -> np.ndarray:
         raise TypeError(
             f"Expected `{name}` to be a number or an array of numbers, got {value!r}"
         ) from None
-    if np.isnan(arr).any():
+    if not allow_nan and np.isnan(arr).any():
         raise ValueError(f"Expected `{name}` to be a number, got nan")
     return arr
 
@@ -62,10 +65,14 @@ def check_positive(name: str, value, *, allow_inf: bool = False) -> np.ndarray:
     return arr
 
 
-def check_nonnegative(name: str, value, *, allow_inf: bool = False) -> np.ndarray:
-    """``value >= 0`` elementwise (finite unless ``allow_inf``)."""
-    arr = as_float_array(name, value)
-    bad = ~(arr >= 0) | (~np.isfinite(arr) if not allow_inf else np.zeros(arr.shape, bool))
+def check_nonnegative(name: str, value, *, allow_inf: bool = False,
+                      allow_nan: bool = False) -> np.ndarray:
+    """``value >= 0`` elementwise (finite unless ``allow_inf``; NaN passes if ``allow_nan``)."""
+    arr = as_float_array(name, value, allow_nan=allow_nan)
+    ok = (arr >= 0) & (np.isfinite(arr) | allow_inf)
+    if allow_nan:
+        ok |= np.isnan(arr)
+    bad = ~ok
     if bad.any():
         raise ValueError(f"Expected `{name}` >= 0, got {_first_bad(arr, bad)}")
     return arr
@@ -98,6 +105,14 @@ def check_integer(name: str, value, minimum: int) -> np.ndarray:
         raise ValueError(
             f"Expected `{name}` to be an integer >= {minimum}, got {_first_bad(arr, bad)}"
         )
+    return arr
+
+
+def check_schedule(name: str, value) -> np.ndarray:
+    """A learning-rate schedule: shape ``(T,)`` with ``T >= 1``, entries ``>= 0``."""
+    arr = check_nonnegative(name, value)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"Expected `{name}` of shape (T,) with T >= 1, got shape {arr.shape}")
     return arr
 
 

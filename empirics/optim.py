@@ -35,7 +35,7 @@ class LARS(torch.optim.Optimizer):
         weight_decay: L2 coefficient added to the gradient before the trust ratio.
         trust_coefficient: ``eta`` of You et al. (2017), typically 1e-3.
         model_dims: leading dimensions that stack independent models (0, or 1 for the
-            ``vmap`` backend's stacked parameters, ``empirics.batched``): norms and the
+            ``vmap`` backend's stacked parameters, ``empirics.training.batched``): norms and the
             bias/norm-parameter exclusion (``ndim <= 1`` per model) are then per model slice,
             so one step equals one LARS step per model.
 

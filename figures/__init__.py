@@ -1,14 +1,16 @@
 """Figures: the paper's figures and the bound-vs-measured views, drawn from saved runs.
 
 - :mod:`figures.style` -- one colour-blind-safe palette, fixed method and pair colours
-- :mod:`figures.io` -- read run directories, surrogate runs and sweep folders
+- :mod:`figures.io` -- what a plot reads from a run (:func:`empirics.runs.read_run`)
 - :mod:`figures.training` -- [P2] Fig. 1, 2, 6 analogues (one lockstep run)
 - :mod:`figures.sweeps` -- [P2] Fig. 3, 4, 5 analogues (runs over C, tau, B)
 - :mod:`figures.landscapes` -- Theorem 1 and corollary bounds vs C, tau, B, epochs
 - :mod:`figures.measured` -- measured gaps against the bounds; [P1] loss gap vs C
-- :mod:`figures.runs` -- the runs each figure needs, launched once and cached by config
+- :mod:`figures.runs` -- the runs each figure needs, as run specs; missing ones are
+  launched by :func:`empirics.runs.launch`
 - ``python -m figures`` -- regenerate every figure (PNG and PDF)
 
 Every ``plot_*`` function draws on a Matplotlib ``Axes`` it is given and reads saved
-results; only ``python -m figures`` (through :mod:`figures.runs`) launches runs.
+results; only ``python -m figures`` (through :mod:`figures.runs` and the runs layer)
+launches runs. Nothing here imports torch or the trainer.
 """

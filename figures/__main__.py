@@ -1,17 +1,24 @@
-"""``python -m figures``: regenerate the paper-figure analogues and the bound-vs-measured views.
+"""python -m figures: redraw the paper-figure analogues and the bound-vs-measured views.
 
-    python -m figures all --out DIR [--quick]      # every figure, PNG and PDF
-    python -m figures fig3-classes --out DIR       # one figure
-    python -m figures list                         # the figure names
+  python -m figures all --out DIR [--quick]    every figure, PNG and PDF
+  python -m figures fig3-classes --out DIR     one figure (or an alias: fig3)
+  python -m figures list                       the figure names
+  python -m figures fig5 --runs SWEEP_DIR      draw from existing runs instead
 
-Runs a figure needs are launched first when they are not already in the cache (``--cache``,
-default ``DIR/runs``), keyed by their configuration; a second call trains nothing.
-``--no-run`` refuses to train and fails on a missing run.
+The runs a figure needs are kept in the run cache (--cache, default OUT/runs). The ones
+missing there are launched first by the runs layer (empirics.runs), keyed by their
+configuration, so a second call trains nothing. With --no-run nothing is launched and a
+missing run is an error. Drawing from saved runs needs neither torch nor the trainer.
+
+Exit status: 0 when every figure was written; 1 when a launched run failed; 2 on a usage
+error or an input that cannot be used (one line on stderr naming the argument, or the
+file and line).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -24,7 +31,11 @@ from cl_nscl_align.cli import ArgumentParser
 
 matplotlib.use("Agg")  # files only; never opens a window
 
+from empirics.runs import RunFileError, RunSpec, check_out_dir  # noqa: E402
 from figures import io, runs, style  # noqa: E402
+
+PROG = "python -m figures"
+FORMATS = ("png", "pdf", "svg")
 
 
 @dataclass(frozen=True)
@@ -35,7 +46,7 @@ class FigureDef:
 
 
 class Context:
-    """Loaded runs of a plan, by group (loaded lazily, once).
+    """The runs of a plan, by group (each read once, when first needed).
 
     With ``given`` (runs read from ``--runs``: a sweep folder or any folder of run
     directories) every group is taken from those runs instead: ``surrogate`` = the
@@ -44,32 +55,34 @@ class Context:
     """
 
     def __init__(self, plan: runs.Plan, paths: dict[str, Path],
-                 given: list[io.RunData] | None = None):
+                 given: list[io.Run] | None = None):
         self.plan = plan
         self.paths = paths
         self.given = given
-        self._cache: dict[str, io.RunData] = {}
+        self._cache: dict[str, io.Run] = {}
 
-    def load(self, spec: runs.RunSpec) -> io.RunData:
+    def load(self, spec: RunSpec) -> io.Run:
         k = spec.key()
         if k not in self._cache:
             self._cache[k] = io.load_run(self.paths[k])
         return self._cache[k]
 
-    def group(self, name: str) -> list[io.RunData]:
+    def group(self, name: str) -> list[io.Run]:
         if self.given is None:
             return [self.load(s) for s in self.plan.groups()[name]]
         sur = [r for r in self.given if io.is_surrogate(r)]
-        train = [r for r in self.given if not io.is_surrogate(r)]
+        train = [r for r in self.given if r.kind == "train"]
         if name == "surrogate":
             found = sur
         elif name == "base":
-            found = sorted(train, key=lambda r: (len(r.cfg("objectives", default=[])),
-                                                 r.cfg("steps", default=0) or 0))[-1:]
+            found = sorted(train, key=lambda r: (len(r.cfg("objectives") or []),
+                                                 r.cfg("steps") or 0))[-1:]
         else:
             found = train
         if not found:
-            raise FileNotFoundError(f"Expected {name} runs under --runs, got none")
+            kind = "surrogate" if name == "surrogate" else "training"
+            raise FileNotFoundError(f"Expected {kind} runs under `--runs` for the {name!r} "
+                                    "runs of this figure, got none")
         return found
 
 
@@ -146,29 +159,65 @@ ALIASES = {"fig1": "fig1-angles", "fig2": "fig2-alignment", "fig3": "fig3-classe
            "landscape": "bound-landscape", "bvm": "bound-vs-measured", "p1": "p1-loss-gap"}
 
 
+def _epilog() -> str:
+    alias = {v: k for k, v in ALIASES.items()}
+    lines = ["figures (alias):"]
+    lines += [f"  {name:18s} {alias.get(name, ''):10s} {fd.what}" for name, fd in FIGURES.items()]
+    return "\n".join(lines)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog="python -m figures", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="figures: " + ", ".join(FIGURES))
-    p.add_argument("name", help="'all', 'list', or a figure name (or alias fig1..fig6, "
-                   "landscape, bvm, p1)")
-    p.add_argument("--out", default="figures-out", help="output folder (default figures-out)")
-    p.add_argument("--quick", action="store_true", help="tiny runs; whole gallery in minutes")
+    p = ArgumentParser(prog=PROG, description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_epilog())
+    p.add_argument("name", help="'all', 'list', or a figure name or alias (listed below)")
+    p.add_argument("--out", default="figures-out",
+                   help="folder the figure files are written to (default: %(default)s)")
+    p.add_argument("--quick", action="store_true",
+                   help="the quick plan: small synthetic runs, the whole gallery in minutes "
+                        "(default: off, the full plan)")
     p.add_argument("--size", choices=tuple(runs.SIZES), default=None,
-                   help="run sizes (overrides --quick; 'tiny' is for smoke tests)")
-    p.add_argument("--cache", default=None, help="run cache folder (default OUT/runs)")
+                   help="plan size, overriding --quick; 'tiny' is for smoke tests (default: "
+                        "full, or quick with --quick)")
+    p.add_argument("--cache", default=None,
+                   help="run cache folder, shared by every call (default: OUT/runs)")
     p.add_argument("--dataset", default="synthetic", choices=("synthetic", "digits"),
-                   help="embedded dataset of the trainer runs (for CIFAR or image folders, "
-                        "run a sweep and pass it with --runs)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--workers", type=int, default=None, help="parallel runs (default <= 2)")
-    p.add_argument("--no-run", action="store_true", help="never train; fail on a missing run")
+                   help="embedded data set of the training runs; for CIFAR or image folders "
+                        "run a sweep and pass it with --runs (default: %(default)s)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                   help="device of the launched runs; auto leaves each kind of run its own "
+                        "default (the trainer uses CUDA when present) (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="runs launched in parallel, a local process pool when > 1 (default: "
+                        f"{runs.default_workers()} here, at most 2)")
+    p.add_argument("--no-run", action="store_true",
+                   help="never launch a run; a missing run is an error naming it "
+                        "(default: off)")
     p.add_argument("--runs", default=None,
                    help="draw from these runs instead of the plan: a sweep folder (its "
-                        "results.csv) or a folder of run directories; trains nothing")
-    p.add_argument("--formats", default="png,pdf", help="comma list of output formats")
-    p.add_argument("--dpi", type=int, default=style.PNG_DPI, help="PNG resolution")
+                        "results.csv) or any folder of run directories; launches nothing "
+                        "(default: none, the built-in plan)")
+    p.add_argument("--formats", default="png,pdf",
+                   help=f"comma list of output formats among {', '.join(FORMATS)} "
+                        "(default: %(default)s)")
+    p.add_argument("--dpi", type=int, default=style.PNG_DPI,
+                   help="resolution of the PNG files in dots per inch, at least 10 "
+                        "(default: %(default)s)")
     return p
+
+
+def _terminate_as_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _error(message: str) -> int:
+    """One stderr line for an input that cannot be used; exit status 2."""
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _message(exc: BaseException) -> str:
+    text = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(str(text).split())  # one line
 
 
 def main(argv=None) -> int:
@@ -187,47 +236,61 @@ def main(argv=None) -> int:
     if a.dpi < 10:
         p.error(f"Expected `--dpi` >= 10, got {a.dpi!r}")
     formats = [f.strip() for f in a.formats.split(",") if f.strip()]
-    bad = [f for f in formats if f not in ("png", "pdf", "svg")]
-    if bad or not formats:
-        p.error(f"Expected `--formats` among png, pdf, svg, got {a.formats!r}")
+    if not formats or any(f not in FORMATS for f in formats):
+        p.error(f"Expected `--formats` among {', '.join(FORMATS)}, got {a.formats!r}")
     size = a.size or ("quick" if a.quick else "full")
     names = list(FIGURES) if name == "all" else [name]
-    out = Path(a.out)
-    cache = Path(a.cache) if a.cache else out / "runs"
-    t0 = time.perf_counter()
     try:
-        plan = runs.make_plan(size, dataset=a.dataset)
+        out = check_out_dir(a.out, "--out")
     except ValueError as e:
         p.error(str(e))
-    needed: list[runs.RunSpec] = []
-    for n in names:
-        for g in FIGURES[n].groups:
-            needed.extend(plan.groups()[g])
-    given = None
+    t0 = time.perf_counter()
+    plan = runs.make_plan(size, dataset=a.dataset)
+    given, paths = None, {}
     try:
         if a.runs is not None:
             given = io.runs_from(a.runs)
             if not given:
-                raise FileNotFoundError(f"Expected run directories under --runs, got none in "
-                                        f"{a.runs!r}")
-            paths = {}
+                raise FileNotFoundError(f"Expected run directories under `--runs`, got none "
+                                        f"in {a.runs!r}")
         else:
-            paths = runs.ensure(cache, needed, device=a.device,
-                                workers=a.workers or runs.default_workers(),
-                                allow_run=not a.no_run)
-    except (FileNotFoundError, RuntimeError) as e:
-        print(f"figures: {e}", file=sys.stderr)
+            needed = runs.unique(s for n in names for g in FIGURES[n].groups
+                                 for s in plan.groups()[g])
+            cache = Path(a.cache) if a.cache else out / "runs"
+            if needed and not a.no_run:
+                check_out_dir(cache, "--cache")
+            previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+            try:  # a scheduler's stop is a Ctrl+C: the launcher stops its workers
+                paths = runs.ensure(cache, needed, allow_run=not a.no_run,
+                                    device=None if a.device == "auto" else a.device,
+                                    workers=a.workers or runs.default_workers())
+            finally:
+                signal.signal(signal.SIGTERM, previous)
+        ctx = Context(plan, paths, given)
+        for spec in needed if given is None else ():
+            ctx.load(spec)  # every run read once, before anything is drawn
+    except runs.RunFailedError as e:
+        print(f"{PROG}: {_message(e)}", file=sys.stderr)
         return 1
-    ctx = Context(plan, paths, given)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; finished runs are kept and the next call resumes the "
+              "others", file=sys.stderr)
+        return 130
+    except (RunFileError, FileNotFoundError, ValueError) as e:
+        return _error(_message(e))
     with style.style():
         for n in names:
             t1 = time.perf_counter()
             try:
                 fig = FIGURES[n].build(ctx)
-            except (FileNotFoundError, KeyError) as e:
-                print(f"figures: {n}: {e}", file=sys.stderr)
+            except (RunFileError, FileNotFoundError, KeyError) as e:
+                return _error(f"{n}: {_message(e)}")
+            try:
+                written = style.save(fig, out, n, formats=formats, dpi=a.dpi)
+            except OSError as e:
+                print(f"{PROG}: could not write {n} into {str(out)!r}: {_message(e)}",
+                      file=sys.stderr)
                 return 1
-            written = style.save(fig, out, n, formats=formats, dpi=a.dpi)
             print(f"{n:18s} {time.perf_counter() - t1:5.1f}s  "
                   + ", ".join(str(w) for w in written))
     print(f"figures: done in {time.perf_counter() - t0:.1f}s ({size} plan)")

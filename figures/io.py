@@ -1,125 +1,158 @@
-"""Read what ``empirics`` wrote: run directories, surrogate runs and sweep tables.
+"""What the figures read from a run: thin views of :class:`empirics.runs.Run`.
 
-A run directory (DESIGN.md) holds ``config.json``, ``metrics.csv`` (one row per evaluation
-step, pair and split), ``losses.csv`` (one row per evaluation step, model and split),
-``bounds.csv`` or ``bounds.json`` (the run's own bounds per evaluation step) and
-``summary.json``. Readers here are tolerant of extra columns and of absent optional files,
-but a missing column a figure needs raises a ``KeyError`` naming the column and the file.
+Run directories are read by :func:`empirics.runs.read_run` only (one format for every kind
+of run, torch-free; an unreadable file is a :class:`~empirics.runs.RunFileError` naming the
+file and the line). The helpers here select what a plot draws: one pair's series from
+``metrics.csv`` (:func:`pair_series`), the run's own bounds (:func:`bounds_series`), the
+[P1] loss gaps (:func:`loss_gap_table`), a surrogate's per-step trace
+(:func:`surrogate_trace`). A column a figure needs and the run lacks is a ``KeyError``
+naming the column and the file.
+
+>>> finite([0.0, 2.0, float("inf")], positive=True).tolist()
+[nan, 2.0, nan]
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-RUN_MARKER = "config.json"
+from empirics.runs import reader
+from empirics.runs.reader import Run
+from empirics.runs.tables import RunFileError
+
+__all__ = [
+    "BOUND_FEATURES",
+    "PAPER_FEATURES",
+    "SETTINGS",
+    "SURROGATE_COLUMNS",
+    "Run",
+    "bounds_series",
+    "final_value",
+    "find_runs",
+    "finite",
+    "flag",
+    "is_surrogate",
+    "load_run",
+    "load_table",
+    "loss_gap_table",
+    "pair_series",
+    "pairs_in",
+    "pick_features",
+    "require",
+    "runs_from",
+    "setting",
+    "splits_in",
+    "surrogate_trace",
+    "time_axis",
+]
+
+#: Feature kind of the paper-figure analogues: the backbone ``h`` (what [P2]'s CKA code
+#: uses, THEORY.md s12; CE's projector is untrained). Bound comparisons use ``z``, the
+#: embedding the losses and Theorem 1 see.
+PAPER_FEATURES = "h"
+BOUND_FEATURES = "z"
+
+#: A setting and the configuration field that holds it, where a kind names it differently
+#: (the surrogate writes the symbols of THEORY.md; the trainer spells them out).
+SETTINGS: dict[str, dict[str, str]] = {
+    "classes": {"train": "classes", "surrogate": "C"},
+    "batch_size": {"train": "batch_size", "surrogate": "B"},
+}
+
+#: Per-step bound columns of a surrogate run (``metrics.csv``, else ``bounds.csv``).
+SURROGATE_COLUMNS = ("certificate", "certificate_lipschitz", "recurrence", "theorem1")
 
 
-@dataclass
-class RunData:
-    """Everything one run directory holds, as pandas tables and dicts."""
-
-    path: Path
-    config: dict[str, Any]
-    metrics: pd.DataFrame
-    losses: pd.DataFrame
-    bounds: pd.DataFrame
-    summary: dict[str, Any] = field(default_factory=dict)
-
-    def cfg(self, *keys: str, default: Any = None) -> Any:
-        """First of ``keys`` found in the config (top level or one section down)."""
-        return config_value(self.config, *keys, default=default)
-
-    @property
-    def name(self) -> str:
-        return self.path.name
-
-
-def config_value(config: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
-    """Look ``keys`` up in order, at the top level and then in nested sections."""
-    for key in keys:
-        if key in config:
-            return config[key]
-    for key in keys:
-        for value in config.values():
-            if isinstance(value, Mapping) and key in value:
-                return value[key]
-    return default
-
-
-def _read_csv(path: Path) -> pd.DataFrame:
-    if not path.exists() or path.stat().st_size == 0:
-        return pd.DataFrame()
-    return pd.read_csv(path)
-
-
-def _read_json(path: Path) -> Any:
-    if not path.exists():
-        return None
-    return json.loads(path.read_text())
-
-
-def _bounds_table(run_dir: Path) -> pd.DataFrame:
-    csv = run_dir / "bounds.csv"
-    if csv.exists():
-        return _read_csv(csv)
-    obj = _read_json(run_dir / "bounds.json")
-    if obj is None:
-        return pd.DataFrame()
-    if isinstance(obj, list):
-        return pd.DataFrame(obj)
-    if isinstance(obj, dict):
-        for key in ("rows", "records", "steps", "per_step"):
-            if isinstance(obj.get(key), list):
-                return pd.DataFrame(obj[key])
-        # A single record, or a dict of equal-length lists.
-        if all(isinstance(v, list) for v in obj.values()):
-            return pd.DataFrame(obj)
-        return pd.DataFrame([obj])
-    return pd.DataFrame()
-
-
-def is_run_dir(path: str | Path) -> bool:
-    """Whether ``path`` looks like a run directory (has ``config.json`` and ``metrics.csv``)."""
-    p = Path(path)
-    return (p / RUN_MARKER).is_file() and (p / "metrics.csv").is_file()
-
-
-def load_run(path: str | Path) -> RunData:
-    """Load one run directory.
+# ----------------------------------------------------------------------------- runs
+def load_run(path: str | os.PathLike) -> Run:
+    """One run directory, read by :func:`empirics.runs.read_run`.
 
     Raises:
-        FileNotFoundError: ``path`` is not a run directory.
+        FileNotFoundError: ``path`` holds no run.
+        RunFileError: a file of the run is unreadable (names the file and the line).
+    """
+    return reader.read_run(path)
+
+
+def find_runs(root: str | os.PathLike) -> list[Run]:
+    """Every run directory at or below ``root``, read, in sorted order."""
+    return [reader.read_run(p) for p in reader.find_runs(root)]
+
+
+def runs_from(path: str | os.PathLike) -> list[Run]:
+    """The runs of a sweep folder, or every run directory at or below ``path``.
+
+    A sweep folder is one holding ``results.csv`` (or that file itself): its rows with
+    ``status`` ``ok`` name their run in ``run_dir`` (as written, relative to the sweep
+    folder, or ``runs/<name>`` beside it).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        RunFileError: ``results.csv`` has no ``run_dir`` column, is unreadable, or names a
+            finished run that is not there (the file and the line); a run's own file is
+            unreadable.
     """
     p = Path(path)
-    if not is_run_dir(p):
+    if not p.exists():
+        raise FileNotFoundError(f"Expected `--runs` to be a folder or a results.csv, got "
+                                f"{str(p)!r} (no such file or folder)")
+    table = p / "results.csv" if p.is_dir() else p
+    if not (table.name == "results.csv" and table.is_file()):
+        return find_runs(p)
+    df = reader.read_table(table)
+    if "run_dir" not in df.columns:
+        raise RunFileError(table, f"expected a 'run_dir' column naming each run, got columns "
+                           f"{list(df.columns)!r}")
+    out = []
+    for i, row in df.iterrows():
+        if "status" in df.columns and str(row["status"]) != "ok":
+            continue
+        rd = Path(str(row["run_dir"]))
+        candidates = [rd, table.parent / rd]
+        if "name" in df.columns:
+            candidates.append(table.parent / "runs" / str(row["name"]))
+        found = next((q for q in candidates if reader.is_run_dir(q)), None)
+        if found is None:
+            raise RunFileError(table, f"expected a run directory at {str(rd)!r}, got none",
+                               line=int(i) + 2)
+        out.append(reader.read_run(found))
+    return out
+
+
+def is_surrogate(run: Run) -> bool:
+    """Whether ``run`` was written by the similarity-descent surrogate."""
+    return run.kind == "surrogate"
+
+
+def setting(run: Run, name: str, default: Any = None) -> Any:
+    """A setting of the run's configuration (``classes``, ``batch_size``, ``tau``, ...),
+    under the field name its kind uses (:data:`SETTINGS`)."""
+    return run.cfg(SETTINGS.get(name, {}).get(run.kind, name), default)
+
+
+def load_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A sweep's ``results.csv`` (or its folder), read with the run tables' checks.
+
+    Raises:
+        FileNotFoundError: no such file.
+        RunFileError: unreadable (names the file and the line).
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.csv"
+    if not p.is_file():
         raise FileNotFoundError(
-            "Expected `path` to be a run directory with config.json and metrics.csv, "
-            f"got {str(p)!r}")
-    return RunData(
-        path=p,
-        config=_read_json(p / RUN_MARKER) or {},
-        metrics=_read_csv(p / "metrics.csv"),
-        losses=_read_csv(p / "losses.csv"),
-        bounds=_bounds_table(p),
-        summary=_read_json(p / "summary.json") or {},
-    )
+            f"Expected `path` to be a results.csv or its folder, got {str(p)!r}")
+    return reader.read_table(p)
 
 
-def find_runs(root: str | Path) -> list[RunData]:
-    """Every run directory at or below ``root`` (sorted by path)."""
-    root = Path(root)
-    if is_run_dir(root):
-        return [load_run(root)]
-    return [load_run(p.parent) for p in sorted(root.rglob(RUN_MARKER)) if is_run_dir(p.parent)]
-
-
+# ----------------------------------------------------------------------------- tables
 def require(df: pd.DataFrame, columns: Iterable[str], where: str) -> None:
     """Raise ``KeyError`` naming the first of ``columns`` missing from ``df``."""
     for c in columns:
@@ -134,11 +167,11 @@ def time_axis(df: pd.DataFrame) -> tuple[str, str]:
     return "step", "training step"
 
 
-#: Feature kind of the paper-figure analogues: the backbone ``h`` (what [P2]'s CKA code
-#: uses, THEORY.md s12; CE's projector is untrained). Bound comparisons use ``z``, the
-#: embedding the losses and Theorem 1 see.
-PAPER_FEATURES = "h"
-BOUND_FEATURES = "z"
+def flag(values: pd.Series) -> np.ndarray:
+    """A boolean column as written (``true`` / ``false``) as a boolean array."""
+    if values.dtype == bool:
+        return values.to_numpy()
+    return values.astype(str).str.lower().eq("true").to_numpy()
 
 
 def pick_features(df: pd.DataFrame, features: str | None) -> str | None:
@@ -151,27 +184,31 @@ def pick_features(df: pd.DataFrame, features: str | None) -> str | None:
     return found[0] if found else None
 
 
-def pair_series(run: RunData, pair: str, column: str, *, split: str | None = "test",
+def pair_series(run: Run, pair: str, column: str, *, split: str | None = "test",
                 features: str | None = BOUND_FEATURES) -> pd.DataFrame:
     """Rows of ``metrics.csv`` for one pair, split and feature kind, sorted by step.
 
-    Returns a frame with columns ``step``, ``t`` (epoch or step) and ``value``.
+    Returns:
+        A frame with columns ``step``, ``t`` (epoch or step) and ``value``.
+
+    Raises:
+        KeyError: ``metrics.csv`` lacks ``step``, ``pair`` or ``column`` (names the file).
     """
     m = run.metrics
-    require(m, ["step", "pair", column], f"{run.path / 'metrics.csv'}")
+    require(m, ["step", "pair", column], str(run.path / "metrics.csv"))
     sel = m["pair"] == pair
     if split is not None and "split" in m.columns:
         sel &= m["split"] == split
     kind = pick_features(m, features)
     if kind is not None:
         sel &= m["features"] == kind
-    rows = m.loc[sel].sort_values("step")
+    rows = m.loc[sel].sort_values("step", kind="stable")
     tcol, _ = time_axis(m)
     return pd.DataFrame({"step": rows["step"].to_numpy(), "t": rows[tcol].to_numpy(dtype=float),
-                         "value": rows[column].to_numpy(dtype=float)})
+                         "value": pd.to_numeric(rows[column], errors="coerce").to_numpy(float)})
 
 
-def pairs_in(run: RunData, *, anchor: str | None = "cl") -> list[str]:
+def pairs_in(run: Run, *, anchor: str | None = "cl") -> list[str]:
     """The pairs recorded in ``metrics.csv`` that involve ``anchor`` (all if None), CL-NSCL
     first."""
     if "pair" not in run.metrics.columns:
@@ -183,38 +220,45 @@ def pairs_in(run: RunData, *, anchor: str | None = "cl") -> list[str]:
     return [p for p in order if p in found] + [p for p in found if p not in order]
 
 
-def splits_in(run: RunData) -> list[str]:
+def splits_in(run: Run) -> list[str | None]:
+    """The splits recorded in ``metrics.csv``, train first (``[None]`` when unsplit)."""
     if "split" not in run.metrics.columns:
-        return [None]  # type: ignore[list-item]
+        return [None]
     found = list(dict.fromkeys(run.metrics["split"].astype(str)))
     return [s for s in ("train", "test") if s in found] + [s for s in found
                                                             if s not in ("train", "test")]
 
 
-def final_value(run: RunData, pair: str, column: str, *, split: str | None = "test",
+def final_value(run: Run, pair: str, column: str, *, split: str | None = "test",
                 features: str | None = BOUND_FEATURES) -> float:
     """Value of ``column`` at the last evaluation step (NaN if the pair was never evaluated)."""
     s = pair_series(run, pair, column, split=split, features=features)
     return float(s["value"].iloc[-1]) if len(s) else float("nan")
 
 
-def loss_gap_table(run: RunData, *, split: str | None = None) -> pd.DataFrame:
-    """``losses.csv`` with ``loss_gap = loss_cl - loss_nscl`` filled in when absent."""
+def loss_gap_table(run: Run, *, split: str | None = None) -> pd.DataFrame:
+    """``losses.csv`` (optionally one split), sorted by step.
+
+    ``loss_gap = loss_cl - loss_nscl`` is filled in where the run predates that column.
+    """
     df = run.losses.copy()
-    require(df, ["step", "model", "loss_cl", "loss_nscl"], f"{run.path / 'losses.csv'}")
+    require(df, ["step", "model", "loss_cl", "loss_nscl"], str(run.path / "losses.csv"))
     if "loss_gap" not in df.columns:
         df["loss_gap"] = df["loss_cl"] - df["loss_nscl"]
     if split is not None and "split" in df.columns:
         df = df[df["split"] == split]
-    return df.sort_values("step")
+    return df.sort_values("step", kind="stable")
 
 
-def bounds_series(run: RunData, column: str) -> pd.DataFrame:
-    """The run's own bound ``column`` per evaluation step (``step``, ``t``, ``value``)."""
+def bounds_series(run: Run, column: str) -> pd.DataFrame:
+    """The run's own bound ``column`` per evaluation step (``step``, ``t``, ``value``).
+
+    ``t`` is on the time axis of ``metrics.csv`` (epochs when recorded).
+    """
     b = run.bounds
-    require(b, ["step", column], f"{run.path} bounds file")
-    b = b.sort_values("step")
-    tcol, _ = time_axis(b) if "epoch" in b.columns else time_axis(run.metrics)
+    require(b, ["step", column], str(run.path / "bounds.csv"))
+    b = b.sort_values("step", kind="stable")
+    tcol, _ = time_axis(run.metrics)
     if tcol in b.columns:
         t = b[tcol].to_numpy(dtype=float)
     else:  # map steps to the metrics' time axis
@@ -224,15 +268,32 @@ def bounds_series(run: RunData, column: str) -> pd.DataFrame:
                          "value": pd.to_numeric(b[column], errors="coerce").to_numpy(float)})
 
 
-def load_table(path: str | Path) -> pd.DataFrame:
-    """A sweep's ``results.csv`` (or any CSV of one row per configuration)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "results.csv"
-    if not p.is_file():
-        raise FileNotFoundError(
-            f"Expected `path` to be a results.csv or its folder, got {str(p)!r}")
-    return pd.read_csv(p)
+def surrogate_trace(run: Run) -> pd.DataFrame:
+    """Per-step trace of a surrogate run: ``step``, ``measured``, each bound it holds, and
+    ``event_held``.
+
+    ``measured`` is the surrogate's ``sim_gap`` (``||Sigma^CL_t - Sigma^NSCL_t||_F``, pair
+    ``cl-nscl`` of ``metrics.csv``); a bound of :data:`SURROGATE_COLUMNS` comes from
+    ``metrics.csv`` or, per step, from ``bounds.csv``.
+    """
+    m = run.metrics
+    require(m, ["step", "sim_gap"], str(run.path / "metrics.csv"))
+    if "pair" in m.columns:
+        m = m[m["pair"] == "cl-nscl"]
+    m = m.sort_values("step", kind="stable")
+    steps = m["step"].to_numpy()
+    out = pd.DataFrame({"step": steps,
+                        "measured": pd.to_numeric(m["sim_gap"], errors="coerce").to_numpy()})
+    b = run.bounds
+    for c in SURROGATE_COLUMNS:
+        if c in m.columns:
+            out[c] = pd.to_numeric(m[c], errors="coerce").to_numpy()
+        elif c in b.columns and "step" in b.columns:
+            per_step = b.drop_duplicates("step", keep="last").set_index("step")[c]
+            out[c] = pd.to_numeric(per_step.reindex(steps), errors="coerce").to_numpy()
+    if "event_held" in m.columns:
+        out["event_held"] = flag(m["event_held"])
+    return out
 
 
 def finite(a, *, positive: bool = False) -> np.ndarray:
@@ -246,55 +307,3 @@ def finite(a, *, positive: bool = False) -> np.ndarray:
         bad |= ~(x > 0)
     x[bad] = np.nan
     return x
-
-
-#: Columns of a surrogate run's ``metrics.csv`` (empirics.surrogate) the figures read.
-SURROGATE_COLUMNS = ("certificate", "certificate_lipschitz", "recurrence", "theorem1")
-
-
-def surrogate_trace(run: RunData) -> pd.DataFrame:
-    """Per-step trace of a surrogate run: ``step``, ``measured`` and each bound present.
-
-    ``measured`` is the surrogate's ``sim_gap`` (``||Sigma^CL_t - Sigma^NSCL_t||_F``).
-    """
-    m = run.metrics
-    require(m, ["step", "sim_gap"], f"{run.path / 'metrics.csv'}")
-    if "pair" in m.columns:
-        m = m[m["pair"] == "cl-nscl"]
-    m = m.sort_values("step")
-    out = pd.DataFrame({"step": m["step"].to_numpy(),
-                        "measured": pd.to_numeric(m["sim_gap"], errors="coerce").to_numpy()})
-    for c in SURROGATE_COLUMNS:
-        if c in m.columns:
-            out[c] = pd.to_numeric(m[c], errors="coerce").to_numpy()
-    if "event_held" in m.columns:
-        out["event_held"] = m["event_held"].astype(str).str.lower().isin(["true", "1"]).to_numpy()
-    return out
-
-
-def runs_from(path: str | Path) -> list[RunData]:
-    """Runs of a sweep folder (its ``results.csv``: rows with status ``ok``, via
-    ``run_dir``) or every run directory at or below ``path``."""
-    p = Path(path)
-    table = p / "results.csv" if p.is_dir() else p
-    if table.name == "results.csv" and table.is_file():
-        df = pd.read_csv(table)
-        require(df, ["run_dir"], str(table))
-        ok = df["status"].astype(str) == "ok" if "status" in df.columns else True
-        out = []
-        for _, row in df.loc[ok].iterrows():
-            rd = Path(str(row["run_dir"]))
-            # run_dir as written, relative to the sweep folder, or DIR/runs/<name>.
-            candidates = [rd, table.parent / rd]
-            if "name" in df.columns:
-                candidates.append(table.parent / "runs" / str(row["name"]))
-            found = next((q for q in candidates if is_run_dir(q)), None)
-            if found is not None:
-                out.append(load_run(found))
-        return out
-    return find_runs(p)
-
-
-def is_surrogate(run: RunData) -> bool:
-    """Whether ``run`` was written by the surrogate simulator (``config.json`` kind)."""
-    return run.config.get("kind") == "surrogate"

@@ -1,15 +1,16 @@
 """Bound landscapes: Theorem 1 and its CKA / RSA corollaries as functions of C, tau, B, epochs.
 
-Everything here comes from :func:`bounds.evaluate` (no runs). The base setting is the
+Everything here comes from :func:`bounds.evaluate_bounds` (no runs). The base setting is the
 paper's CIFAR-scale schedule ([P2], THEORY.md s11-12: ``N = 50000``, base rate 0.3 with the
 linear rule, cosine schedule, ``B = 1024``, ``tau = 0.5``, ``C = 100``, reference set
 ``N_ref = 10000``) trained for one epoch, where the bounds still say something; the last
 column lengthens training to the paper's 300 epochs, where they become vacuous (exponent
 ``S/(2 tau^2 B)`` about 17, THEORY.md s12).
 
-Vacuous means: Theorem 1 exceeds the trivial ``||Sigma - Sigma'||_F <= 2 N_ref`` (shaded
-band), or a corollary falls back to its trivial value (CKA 0, RSA -1; x-ranges shaded where
-every drawn line is vacuous; a single vacuous line shows as a line at 0 or -1).
+Vacuous means: Theorem 1 exceeds the trivial ``||Sigma - Sigma'||_F <= 2 sqrt(N_ref (N_ref -
+1))`` (shaded band; :func:`bounds.numeric.log_largest_sim_gap`), or a corollary falls back to
+its trivial value (CKA 0, RSA -1; x-ranges shaded where every drawn line is vacuous; a single
+vacuous line shows as a line at 0 or -1). The batch-size column stops at ``B = N``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from figures import style
 
-#: Base setting of every panel (keyword arguments of :func:`bounds.evaluate`).
+#: Base setting of every panel (keyword arguments of :func:`bounds.evaluate_bounds`).
 BASE = dict(C=100, tau=0.5, B=1024, epochs=1, N=50000, lr=0.3, lr_rule="linear",
             schedule="cosine", warmup_epochs=0, delta=0.05, N_ref=10000)
 
@@ -33,14 +34,15 @@ VACUOUS_KEY = {"sim_gap": "vacuous_sim_gap", "cka": "vacuous_cka", "rsa": "vacuo
 
 
 def evaluate(**kw) -> dict[str, np.ndarray]:
-    """:func:`bounds.evaluate` on ``BASE`` updated by ``kw`` (warnings of the log of 0 off)."""
+    """:func:`bounds.evaluate_bounds` on ``BASE`` updated by ``kw`` (warnings of the log of 0
+    off)."""
     import bounds
 
     args = {**BASE, **kw}
     C, tau, B = args.pop("C"), args.pop("tau"), args.pop("B")
     with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        return bounds.evaluate(C, tau, B, **args)
+        return bounds.evaluate_bounds(C, tau, B, **args)
 
 
 def _curves(vary: str) -> tuple[np.ndarray, list[tuple[str, dict, dict]]]:
@@ -57,9 +59,11 @@ def _curves(vary: str) -> tuple[np.ndarray, list[tuple[str, dict, dict]]]:
         lines = [(f"C = {C}", {"C": C}, {"color": c})
                  for C, c in zip(Cs, style.sequential_colors(len(Cs)), strict=True)]
     elif vary == "B":
-        x = 2 ** np.arange(5, 17)
+        import bounds
+
+        x = 2 ** np.arange(5, int(np.log2(BASE["N"])) + 1)  # a batch holds at most N samples
         lines = []
-        T_fixed = int(BASE["epochs"] * np.ceil(BASE["N"] / BASE["B"]))
+        T_fixed = bounds.steps_from_epochs(BASE["epochs"], BASE["N"], BASE["B"])
         for rule in ("linear", "sqrt", "fourth-root"):
             color = style.RULE_COLORS[rule]
             lines.append((f"{rule}, fixed epochs", {"lr_rule": rule},
@@ -96,10 +100,12 @@ def plot_landscape(ax, quantity: str = "sim_gap", vary: str = "C", *, legend: bo
         ax.plot(x, y, label=label, **ls)
     ax.set_xscale("log")
     if quantity == "sim_gap":
-        trivial = np.log10(2 * BASE["N_ref"])
+        from bounds.numeric import log_largest_sim_gap
+
+        trivial = float(log_largest_sim_gap(BASE["N_ref"])) / np.log(10.0)
         ax.axhline(trivial, color="black", linewidth=0.8)
         top = max(ax.get_ylim()[1], trivial + 1)
-        ax.axhspan(trivial, top, label=r"vacuous (above trivial $2N_{ref}$)",
+        ax.axhspan(trivial, top, label=r"vacuous (above trivial $2\sqrt{N_{ref}(N_{ref}-1)}$)",
                    **style.VACUOUS_STYLE)
         ax.set_ylim(top=top)
     else:

@@ -65,7 +65,7 @@ def plot_surrogate_ratios(ax, trace: pd.DataFrame) -> None:
     ax.legend(loc="best")
 
 
-def plot_network_gap(ax, run: io.RunData, *, pair: str = "cl-nscl",
+def plot_network_gap(ax, run: io.Run, *, pair: str = "cl-nscl",
                      splits: Sequence[str] = ("train", "test")) -> None:
     """Real networks: measured ``sim_gap`` on the reference sets vs the run's own bounds.
 
@@ -107,7 +107,7 @@ def plot_network_gap(ax, run: io.RunData, *, pair: str = "cl-nscl",
     ax.legend(loc="lower right", fontsize=7)
 
 
-def plot_lower_bound(ax, run: io.RunData, metric: str = "cka", *, pair: str = "cl-nscl",
+def plot_lower_bound(ax, run: io.Run, metric: str = "cka", *, pair: str = "cl-nscl",
                      split: str = "train") -> None:
     """Measured CKA (or RSA) against its corollary lower bounds (THEORY.md s7).
 
@@ -126,10 +126,13 @@ def plot_lower_bound(ax, run: io.RunData, metric: str = "cka", *, pair: str = "c
             label=f"measured {name}")
     if from_col in run.metrics.columns:
         lb = io.pair_series(run, pair, from_col, split=split)
-    else:  # derive from the measured rho / r
+    else:  # derive from the measured rho / r (not drawn where the bound is trivial)
+        import bounds
+
         q = io.pair_series(run, pair, "rho" if metric == "cka" else "r", split=split)
         v = q["value"].to_numpy(float)
-        lb = q.assign(value=np.where(v < 1, (1 - v) / (1 + v), np.nan))
+        lower = bounds.cka_lower if metric == "cka" else bounds.rsa_lower
+        lb = q.assign(value=np.where(v < 1, lower(v), np.nan))
     ax.plot(lb["t"], lb["value"], label=f"$(1-{stat})/(1+{stat})$, measured ${stat}$",
             **style.BOUND_STYLES["lower_bound"])
     col = f"{metric}_lower"
@@ -139,8 +142,7 @@ def plot_lower_bound(ax, run: io.RunData, metric: str = "cka", *, pair: str = "c
                 **style.BOUND_STYLES["theorem1"])
         vac = f"vacuous_{metric}"
         if vac in run.bounds.columns:
-            vv = run.bounds.sort_values("step")[vac].astype(str).str.lower().isin(
-                ["true", "1", "1.0"]).to_numpy()
+            vv = io.flag(run.bounds.sort_values("step", kind="stable")[vac])
             style.shade_vacuous(ax, b["t"], vv, label="Theorem 1 bound vacuous")
     _, tlabel = io.time_axis(run.metrics)
     ax.set_xlabel(tlabel)
@@ -150,7 +152,7 @@ def plot_lower_bound(ax, run: io.RunData, metric: str = "cka", *, pair: str = "c
     ax.legend(loc="best")
 
 
-def plot_p1_over_training(ax, run: io.RunData, *, split: str = "test",
+def plot_p1_over_training(ax, run: io.Run, *, split: str = "test",
                           models: Sequence[str] = ("cl", "nscl", "scl", "ce")) -> None:
     """[P1] at every evaluation: each model's ``L_CL - L_NSCL`` and its per-run bound."""
     lg = io.loss_gap_table(run, split=split)
@@ -172,7 +174,7 @@ def plot_p1_over_training(ax, run: io.RunData, *, split: str = "test",
     ax.legend(loc="best")
 
 
-def figure_bound_vs_measured(run: io.RunData, trace: pd.DataFrame | None):
+def figure_bound_vs_measured(run: io.Run, trace: pd.DataFrame | None):
     """Surrogate and network gaps against the bounds; CKA and RSA against their floors."""
     fig, axes = style.new_figure(2, 3, width=3.9, height=3.1)
     if trace is not None:
@@ -192,18 +194,18 @@ def figure_bound_vs_measured(run: io.RunData, trace: pd.DataFrame | None):
 
 
 # --- [P1] -------------------------------------------------------------------------------
-def loss_gap_by_classes(runs: Sequence[io.RunData], *, split: str | None = "test"
+def loss_gap_by_classes(runs: Sequence[io.Run], *, split: str | None = "test"
                         ) -> pd.DataFrame:
     """Per run and model: C, tau, the final and largest loss gap, and its per-run bound."""
     rows = []
     for run in runs:
         lg = io.loss_gap_table(run, split=split)
-        C = run.cfg("classes", "C", "num_classes")
-        tau = run.cfg("tau")
+        C = io.setting(run, "classes")
+        tau = io.setting(run, "tau")
         for model, sub in lg.groupby("model"):
             last = sub.iloc[-1]
             rows.append({
-                "C": C, "tau": tau, "model": model, "seed": run.cfg("seed"),
+                "C": C, "tau": tau, "model": model, "seed": io.setting(run, "seed"),
                 "loss_gap": float(last["loss_gap"]),
                 "loss_gap_max": float(sub["loss_gap"].max()),
                 "loss_gap_bound": float(last["loss_gap_bound"])
@@ -212,7 +214,7 @@ def loss_gap_by_classes(runs: Sequence[io.RunData], *, split: str | None = "test
     return pd.DataFrame(rows)
 
 
-def plot_loss_gap_vs_classes(ax, runs: Sequence[io.RunData], *, split: str | None = "test",
+def plot_loss_gap_vs_classes(ax, runs: Sequence[io.Run], *, split: str | None = "test",
                              models: Sequence[str] = ("cl", "nscl", "scl", "ce"),
                              analytic: bool = True) -> None:
     """[P1]: measured ``L_CL - L_NSCL`` of each trained model vs C, with its bound.
@@ -256,7 +258,7 @@ def plot_loss_gap_vs_classes(ax, runs: Sequence[io.RunData], *, split: str | Non
     ax.legend(loc="best")
 
 
-def figure_p1(runs: Sequence[io.RunData]):
+def figure_p1(runs: Sequence[io.Run]):
     """[P1] loss gap against C with its bound."""
     fig, axes = style.new_figure(1, 1, width=5.0, height=3.6)
     plot_loss_gap_vs_classes(axes[0, 0], runs)

@@ -204,25 +204,29 @@ def _palette_png(path: str) -> None:
 
 def save(fig, out_dir: str | Path, name: str, *, formats: Sequence[str] = ("png", "pdf"),
          dpi: int = PNG_DPI) -> list[Path]:
-    """Save ``fig`` as ``out_dir/name.{png,pdf}`` atomically and close it; return the paths."""
-    import os
-    import tempfile
+    """Save ``fig`` as ``out_dir/name.<format>`` for each format and close it.
+
+    Each file is written by :func:`cl_nscl_align.atomic.atomic_path`: complete or absent,
+    never half-written, with the mode a plain ``open`` would give it (the umask honoured).
+
+    Returns:
+        The paths written, in the order of ``formats``.
+
+    Raises:
+        OSError: ``out_dir`` cannot be created or written.
+    """
+    from cl_nscl_align.atomic import atomic_path
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    for fmt in formats:
-        path = out_dir / f"{name}.{fmt}"
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".{fmt}", dir=out_dir)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format=fmt, dpi=dpi)
-            if fmt == "png":
-                _palette_png(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        paths.append(path)
-    plt.close(fig)
+    try:
+        for fmt in formats:
+            path = out_dir / f"{name}.{fmt}"
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=dpi)
+                if fmt == "png":
+                    _palette_png(tmp)
+            paths.append(path)
+    finally:
+        plt.close(fig)
     return paths

@@ -5,7 +5,7 @@
 - Fig. 5: the batch size ``B`` under the linear, square-root and fourth-root learning-rate
   rules of THEORY.md s11.
 
-Plot functions read loaded runs (:class:`figures.io.RunData`) or a table with one row per
+Plot functions read loaded runs (:class:`empirics.runs.Run`) or a table with one row per
 configuration (:func:`summary_table`, or a sweep's ``results.csv`` with the same columns).
 """
 
@@ -18,17 +18,8 @@ import pandas as pd
 
 from figures import io, style
 
-#: Config keys that identify a configuration in a summary table, and their column names.
-CONFIG_COLUMNS = {
-    "classes": ("classes", "C", "num_classes"),
-    "tau": ("tau",),
-    "batch_size": ("batch_size", "B"),
-    "lr_rule": ("lr_rule",),
-    "lr": ("lr", "base_lr"),
-    "seed": ("seed",),
-    "steps": ("steps", "T"),
-    "dataset": ("dataset",),
-}
+#: Settings that identify a configuration in a summary table (:func:`figures.io.setting`).
+CONFIG_COLUMNS = ("classes", "tau", "batch_size", "lr_rule", "lr", "seed", "steps", "dataset")
 
 METRIC_LABELS = {
     "cka": "CL-NSCL CKA (cosine Gram)",
@@ -39,15 +30,15 @@ METRIC_LABELS = {
 }
 
 
-def summary_table(runs: Sequence[io.RunData], *, pair: str = "cl-nscl", split: str = "test",
+def summary_table(runs: Sequence[io.Run], *, pair: str = "cl-nscl", split: str = "test",
                   metrics: Sequence[str] = ("cka", "rsa", "sim_gap", "rho"),
                   features: str | None = io.PAPER_FEATURES) -> pd.DataFrame:
     """One row per run: its configuration and the final value of each metric for ``pair``."""
     rows = []
     for run in runs:
         row = {"run": str(run.path)}
-        for col, keys in CONFIG_COLUMNS.items():
-            row[col] = run.cfg(*keys)
+        for col in CONFIG_COLUMNS:
+            row[col] = io.setting(run, col)
         for m in metrics:
             if m in run.metrics.columns:
                 row[m] = io.final_value(run, pair, m, split=split, features=features)
@@ -71,7 +62,7 @@ def _aggregate(table: pd.DataFrame, by: Sequence[str], metric: str) -> pd.DataFr
     return out
 
 
-def classes_matrix(runs: Sequence[io.RunData], *, pair: str = "cl-nscl", metric: str = "cka",
+def classes_matrix(runs: Sequence[io.Run], *, pair: str = "cl-nscl", metric: str = "cka",
                    split: str = "test") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(C values, time points, matrix[C, t]) of ``metric``, averaged over seeds.
 
@@ -79,9 +70,10 @@ def classes_matrix(runs: Sequence[io.RunData], *, pair: str = "cl-nscl", metric:
     """
     frames = []
     for run in runs:
-        C = run.cfg("classes", "C", "num_classes")
+        C = io.setting(run, "classes")
         if C is None:
-            raise KeyError(f"Expected config key 'classes' in {run.path / 'config.json'}")
+            raise KeyError(f"Expected the setting 'classes' in {run.path / 'config.json'}, "
+                           "got none")
         s = io.pair_series(run, pair, metric, split=split, features=io.PAPER_FEATURES)
         frames.append(pd.DataFrame({"C": int(C), "step": s["step"], "t": s["t"],
                                     "v": s["value"]}))
@@ -95,7 +87,7 @@ def classes_matrix(runs: Sequence[io.RunData], *, pair: str = "cl-nscl", metric:
     return M.index.to_numpy(), t.to_numpy(dtype=float), M.to_numpy(dtype=float)
 
 
-def plot_classes_heatmap(ax, runs: Sequence[io.RunData], *, metric: str = "cka",
+def plot_classes_heatmap(ax, runs: Sequence[io.Run], *, metric: str = "cka",
                          split: str = "test", annotate: bool | None = None):
     """Fig. 3: ``metric`` for CL-NSCL over (number of classes x evaluation time)."""
     Cs, ts, M = classes_matrix(runs, metric=metric, split=split)
@@ -124,7 +116,7 @@ def plot_classes_heatmap(ax, runs: Sequence[io.RunData], *, metric: str = "cka",
     return im
 
 
-def figure_classes(runs: Sequence[io.RunData]):
+def figure_classes(runs: Sequence[io.Run]):
     """Fig. 3 analogue: CL-NSCL CKA over C-way subsets and training time."""
     fig, axes = style.new_figure(1, 1, width=5.2, height=3.4)
     plot_classes_heatmap(axes[0, 0], runs)
@@ -133,12 +125,12 @@ def figure_classes(runs: Sequence[io.RunData]):
     return fig
 
 
-def plot_curves_by(ax, runs: Sequence[io.RunData], key: str, *, metric: str = "cka",
+def plot_curves_by(ax, runs: Sequence[io.Run], key: str, *, metric: str = "cka",
                    split: str = "test", pair: str = "cl-nscl", label_fmt: str = "{}"):
     """``metric`` over training, one line per value of config ``key`` (seeds averaged)."""
     groups: dict = {}
     for run in runs:
-        groups.setdefault(run.cfg(*CONFIG_COLUMNS.get(key, (key,))), []).append(run)
+        groups.setdefault(io.setting(run, key), []).append(run)
     values = sorted(groups, key=lambda v: (v is None, v))
     colors = style.sequential_colors(len(values))
     for color, v in zip(colors, values, strict=True):
@@ -181,7 +173,7 @@ def plot_final_vs(ax, table: pd.DataFrame, x: str, *, metric: str = "cka",
     ax.legend(loc="best")
 
 
-def figure_tau(runs: Sequence[io.RunData]):
+def figure_tau(runs: Sequence[io.Run]):
     """Fig. 4 analogue: CL-NSCL alignment for tau in {0.1, 0.5, 1.0}."""
     fig, axes = style.new_figure(1, 3)
     plot_curves_by(axes[0, 0], runs, "tau", metric="cka", label_fmt="τ = {}")
@@ -200,7 +192,7 @@ def figure_tau(runs: Sequence[io.RunData]):
     return fig
 
 
-def figure_batch(runs: Sequence[io.RunData] | None = None, table: pd.DataFrame | None = None):
+def figure_batch(runs: Sequence[io.Run] | None = None, table: pd.DataFrame | None = None):
     """Fig. 5 analogue: CL-NSCL alignment vs batch size under three learning-rate rules."""
     if table is None:
         if not runs:

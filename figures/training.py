@@ -5,7 +5,7 @@
 - Fig. 6: the relative weight gap over training, next to the relative similarity gap.
 
 Each ``plot_*`` function draws on one Axes it is given and reads a loaded run
-(:class:`figures.io.RunData`); each ``figure_*`` function lays out the panels.
+(:class:`empirics.runs.Run`); each ``figure_*`` function lays out the panels.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ SPLIT_STYLE = {"train": {"linestyle": "-", "marker": None}, "test": {"linestyle"
                                                                      "marker": None}}
 
 
-def _draw_pairs(ax, run: io.RunData, column: str, *, split: str | None, pairs=None,
+def _draw_pairs(ax, run: io.Run, column: str, *, split: str | None, pairs=None,
                 label_split: bool = False, features: str | None = io.PAPER_FEATURES,
                 linestyle: str | None = None) -> int:
     drawn = 0
@@ -32,7 +32,7 @@ def _draw_pairs(ax, run: io.RunData, column: str, *, split: str | None, pairs=No
     return drawn
 
 
-def plot_angle(ax, run: io.RunData, space: str = "weight", *, split: str = "test") -> None:
+def plot_angle(ax, run: io.Run, space: str = "weight", *, split: str = "test") -> None:
     """Angle (degrees) between CL and each partner over training, in one space.
 
     ``space="weight"``: angle between the flattened parameter vectors (``weight_angle``);
@@ -57,12 +57,12 @@ def plot_angle(ax, run: io.RunData, space: str = "weight", *, split: str = "test
     ax.legend(loc="best")
 
 
-def _any_split(run: io.RunData, preferred: str) -> str | None:
+def _any_split(run: io.Run, preferred: str) -> str | None:
     splits = io.splits_in(run)
     return preferred if preferred in splits else splits[0]
 
 
-def figure_angles(run: io.RunData):
+def figure_angles(run: io.Run):
     """Fig. 1 analogue: weight-space vs representation-space angle, CL against its partners."""
     fig, axes = style.new_figure(1, 2, width=3.8)
     plot_angle(axes[0, 0], run, "weight")
@@ -72,7 +72,7 @@ def figure_angles(run: io.RunData):
     return fig
 
 
-def plot_alignment(ax, run: io.RunData, metric: str = "cka", *, split: str = "test") -> None:
+def plot_alignment(ax, run: io.Run, metric: str = "cka", *, split: str = "test") -> None:
     """CKA (cosine kind, THEORY.md s7) or RSA (Pearson) of CL against every partner."""
     if metric not in ("cka", "rsa", "cka_linear"):
         raise ValueError(f"Expected `metric` in ('cka', 'rsa', 'cka_linear'), got {metric!r}")
@@ -88,7 +88,7 @@ def plot_alignment(ax, run: io.RunData, metric: str = "cka", *, split: str = "te
     ax.legend(loc="best")
 
 
-def figure_alignment(run: io.RunData):
+def figure_alignment(run: io.Run):
     """Fig. 2 analogue: CKA and RSA with CL over training; rows train/test."""
     splits = [s for s in io.splits_in(run) if s is not None] or ["test"]
     fig, axes = style.new_figure(len(splits), 2)
@@ -99,7 +99,7 @@ def figure_alignment(run: io.RunData):
     return fig
 
 
-def plot_weight_gap(ax, run: io.RunData, column: str = "weight_gap") -> None:
+def plot_weight_gap(ax, run: io.Run, column: str = "weight_gap") -> None:
     """Relative weight gap ``mean_l ||W_l^CL - W_l^X|| / ||W_l^X||`` over training."""
     if column not in ("weight_gap", "weight_gap_sum"):
         raise ValueError(f"Expected `column` in ('weight_gap', 'weight_gap_sum'), got {column!r}")
@@ -113,7 +113,7 @@ def plot_weight_gap(ax, run: io.RunData, column: str = "weight_gap") -> None:
     ax.legend(loc="best")
 
 
-def plot_similarity_gap_relative(ax, run: io.RunData, *, split: str = "test") -> None:
+def plot_similarity_gap_relative(ax, run: io.Run, *, split: str = "test") -> None:
     """``rho = ||K_CL - K_X||_F / ||K_CL||_F`` over training (THEORY.md s7), for contrast."""
     _draw_pairs(ax, run, "rho", split=split, features=io.PAPER_FEATURES)
     _, tlabel = io.time_axis(run.metrics)
@@ -125,7 +125,7 @@ def plot_similarity_gap_relative(ax, run: io.RunData, *, split: str = "test") ->
     ax.legend(loc="best")
 
 
-def figure_weight_gap(run: io.RunData):
+def figure_weight_gap(run: io.Run):
     """Fig. 6 analogue: weights drift apart while similarity matrices stay close."""
     fig, axes = style.new_figure(1, 2)
     plot_weight_gap(axes[0, 0], run)
@@ -134,11 +134,11 @@ def figure_weight_gap(run: io.RunData):
     return fig
 
 
-def _describe(run: io.RunData) -> str:
+def _describe(run: io.Run) -> str:
     parts = []
     for key, fmt in (("dataset", "{}"), ("classes", "C = {}"), ("tau", "τ = {:g}"),
                      ("batch_size", "B = {}"), ("steps", "{} steps")):
-        v = run.cfg(key)
+        v = io.setting(run, key)
         if v is not None:
             parts.append(fmt.format(v))
     return ", ".join(parts) or run.name

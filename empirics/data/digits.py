@@ -2,7 +2,8 @@
 
 1797 images of the digits 0-9 (UCI optdigits test set, shipped inside scikit-learn, so
 nothing is downloaded). Pixel values ``0..16`` are scaled to ``[0, 1]``; inputs have shape
-``(n, 1, 8, 8)``. The train/test split is class-stratified and fixed by ``seed``.
+``(n, 1, 8, 8)``. The train/test split is class-stratified and fixed by ``seed`` (stream
+``rng(seed, "split")``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from empirics.data.dataset import Dataset
-from empirics.data.subsets import stratified_split
+from empirics.data.subsets import split_dataset
 
 
 def _read_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +55,6 @@ def load_digits(*, seed: int = 0, test_fraction: float = 0.25) -> tuple[Dataset,
     images, target = _read_digits()
     x = torch.from_numpy((images / 16.0).astype(np.float32)[:, None])
     y = torch.from_numpy(target)
-    tr_idx, te_idx = stratified_split(target, test_fraction, seed)
     names = [str(c) for c in range(10)]
     full = Dataset(x=x, y=y, num_classes=10, kind="image", name="digits", class_names=names)
-    return (full.select(tr_idx, name="digits"), full.select(te_idx, name="digits"))
+    return split_dataset(full, test_fraction, seed)

@@ -14,8 +14,12 @@ Supported layouts (the first that matches is used)::
 Images (``.png .jpg .jpeg .bmp .gif .webp``, any case) are decoded with Pillow, converted
 to RGB (or grayscale for ``channels=1``), resized to ``size x size`` (bilinear) and
 returned as float32 ``(n, channels, size, size)`` in ``[0, 1]``. Class names are the
-sorted sub-folder names of the training part. A class subset is chosen *before* decoding,
-so ``classes=C`` on a large folder only reads the ``C`` chosen classes.
+sorted sub-folder names of the training part (hidden folders, ``.name``, are skipped). A
+class subset, the per-class cap and the ``train_size`` / ``test_size`` subsets are chosen
+*before* decoding, so ``classes=C`` on a large folder only reads the ``C`` chosen classes.
+
+Bad folders are one-line errors naming the path: a folder with no class folders (and the
+layouts expected), an empty class folder, an image that cannot be decoded.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ import numpy as np
 import torch
 
 from empirics.data.dataset import Dataset
-from empirics.data.subsets import class_lookup, stratified_split
+from empirics.data.subsets import class_lookup, class_ranks, sized_indices, stratified_split
+from empirics.seeds import rng
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"}
+#: The layouts, as a user reads them in an error message.
+LAYOUTS = ("ROOT/<class>/<image>, ROOT/train/<class>/<image> with ROOT/val/<class>/<image>, "
+           "Tiny-ImageNet, or ROOT/images/ with train.csv/val.csv/test.csv")
 
 
 def _images_under(folder: Path) -> list[Path]:
@@ -39,13 +47,25 @@ def _images_under(folder: Path) -> list[Path]:
 
 
 def _class_dirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir())
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _no_class_folders(folder: Path) -> ValueError:
+    return ValueError(f"Expected class folders in {str(folder)!r} (one of the layouts "
+                      f"{LAYOUTS}), found none")
 
 
 def _scan_class_folders(folder: Path, class_names: list[str] | None
                         ) -> tuple[list[Path], list[int], list[str]]:
-    """Files and labels of ``folder/<class>/**/<image>``; classes from ``class_names``."""
+    """Files and labels of ``folder/<class>/**/<image>``; classes from ``class_names``.
+
+    Raises:
+        ValueError: when ``folder`` holds no class folder, a class folder holds no image,
+            or (with ``class_names``) a class folder is not one of them.
+    """
     dirs = _class_dirs(folder)
+    if not dirs:
+        raise _no_class_folders(folder)
     if class_names is None:
         class_names = [d.name for d in dirs]
     index = {c: i for i, c in enumerate(class_names)}
@@ -57,6 +77,9 @@ def _scan_class_folders(folder: Path, class_names: list[str] | None
                              f"{len(class_names)} training classes, got {d.name!r} (for "
                              "splits with disjoint classes, pass one split folder as root)")
         imgs = _images_under(d)
+        if not imgs:
+            raise ValueError(f"Expected images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the "
+                             f"class folder {str(d)!r}, found none")
         files += imgs
         labels += [index[d.name]] * len(imgs)
     return files, labels, class_names
@@ -97,6 +120,9 @@ def _scan_csv(root: Path) -> tuple[list[Path], list[int], list[str]]:
                     raise ValueError(f"Expected `filename,label` at line {line_no} of "
                                      f"{str(path)!r}, got {','.join(rec)!r}")
                 rows.append((rec[0], rec[1]))
+    if not rows:
+        raise ValueError(f"Expected `filename,label` rows in the csv files of {str(root)!r}, "
+                         "found none")
     class_names = sorted({lab for _, lab in rows})
     index = {c: i for i, c in enumerate(class_names)}
     files = [root / "images" / fn for fn, _ in rows]
@@ -105,6 +131,40 @@ def _scan_csv(root: Path) -> tuple[list[Path], list[int], list[str]]:
         raise FileNotFoundError(f"Expected the image {str(missing)!r} listed in the csv files "
                                 f"of {str(root)!r}, but it does not exist")
     return files, [index[lab] for _, lab in rows], class_names
+
+
+def _check_root(root: str | Path) -> Path:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise FileNotFoundError(f"Expected the image folder {str(root)!r} to exist, "
+                                "but it does not")
+    return root
+
+
+def _test_dir(root: Path) -> Path | None:
+    return next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
+
+
+def _is_csv_layout(root: Path) -> bool:
+    return (root / "images").is_dir() and any(
+        (root / f"{s}.csv").is_file() for s in ("train", "val", "test"))
+
+
+def count_classes(root: str | Path) -> int:
+    """The number of classes of the image folder ``root``, without decoding any image.
+
+    Raises:
+        FileNotFoundError: when ``root`` is not a folder.
+        ValueError: when it holds no class folders (naming the layouts expected).
+    """
+    root = _check_root(root)
+    if not ((root / "train").is_dir() and _test_dir(root) is not None) and _is_csv_layout(root):
+        return len(_scan_csv(root)[2])
+    folder = root / "train" if (root / "train").is_dir() else root
+    n = len(_class_dirs(folder))
+    if n == 0:
+        raise _no_class_folders(folder)
+    return n
 
 
 def _decode(files: list[Path], size: int, channels: int, workers: int) -> torch.Tensor:
@@ -118,7 +178,7 @@ def _decode(files: list[Path], size: int, channels: int, workers: int) -> torch.
             with Image.open(files[i]) as im:
                 im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
                 out[i] = np.asarray(im, dtype=np.uint8).reshape(size, size, channels)
-        except (OSError, ValueError) as err:
+        except Exception as err:  # noqa: BLE001 - Pillow raises many types on a bad file
             raise ValueError(f"Expected a readable image at {str(files[i])!r}, got "
                              f"{type(err).__name__}: {err}") from err
 
@@ -131,23 +191,20 @@ def _decode(files: list[Path], size: int, channels: int, workers: int) -> torch.
     return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
 
 
-def _cap_per_class(labels: np.ndarray, cap: int | None, seed: int) -> np.ndarray:
-    """Seeded choice of at most ``cap`` indices per class (sorted); all when ``cap`` is None."""
+def _cap_per_class(labels: np.ndarray, cap: int | None, seed: int, split: str) -> np.ndarray:
+    """Seeded choice of at most ``cap`` indices per class (sorted); all when ``cap`` is None.
+
+    The stream is ``rng(seed, "cap", split)``.
+    """
     if cap is None or len(labels) == 0:
         return np.arange(len(labels))
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 4]))
-    perm = rng.permutation(len(labels))
-    order = perm[np.argsort(labels[perm], kind="stable")]
-    counts = np.bincount(labels)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.empty(len(labels), dtype=np.int64)
-    rank[order] = np.arange(len(labels)) - starts[labels[order]]
-    return np.flatnonzero(rank < cap)
+    return np.flatnonzero(class_ranks(labels, rng(seed, "cap", split)) < cap)
 
 
 def load_imagefolder(root: str | Path, *, size: int = 32, channels: int = 3,
                      classes: int | None = None, seed: int = 0, test_fraction: float = 0.2,
-                     max_per_class: int | None = None, workers: int = 4,
+                     max_per_class: int | None = None, train_size: int | None = None,
+                     test_size: int | None = None, workers: int = 4,
                      name: str = "imagefolder") -> tuple[Dataset, Dataset]:
     """Train and test splits of an image-folder data set (layouts in the module docstring).
 
@@ -156,29 +213,30 @@ def load_imagefolder(root: str | Path, *, size: int = 32, channels: int = 3,
         size: output height and width in pixels.
         channels: 3 (RGB) or 1 (grayscale).
         classes: keep a seeded ``C``-way class subset relabelled ``0..C-1`` (``None``: all).
-        seed: selects the class subset, the per-class cap and (one-folder layout) the split.
-        test_fraction: test share per class for the one-folder layout.
+        seed: selects the class subset, the per-class cap, the size subsets and
+            (one-folder and csv layouts) the split.
+        test_fraction: test share per class for the one-folder and csv layouts.
         max_per_class: read at most this many (seeded) images per class and split.
+        train_size, test_size: read a seeded class-stratified subset of this many images of
+            the split (after the class subset and the cap); ``None`` reads all.
         workers: decoding threads.
         name: the data set name recorded in the result.
 
     Raises:
-        FileNotFoundError: naming ``root`` or the missing file when the folder is absent,
-            empty, or an annotation lists a missing image.
-        ValueError: for bad arguments or ``classes`` larger than the classes found.
+        FileNotFoundError: naming ``root`` or the missing file when the folder is absent or
+            an annotation lists a missing image.
+        ValueError: for bad arguments, ``classes`` larger than the classes found, a size
+            larger than the split, a folder with no class folders, an empty class folder,
+            or an image that cannot be decoded (naming the path).
     """
-    root = Path(root).expanduser()
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"Expected `size` >= 1, got {size!r}")
     if channels not in (1, 3):
         raise ValueError(f"Expected `channels` in (1, 3), got {channels!r}")
     if max_per_class is not None and max_per_class < 1:
         raise ValueError(f"Expected `max_per_class` >= 1 or None, got {max_per_class!r}")
-    if not root.is_dir():
-        raise FileNotFoundError(f"Expected the image folder {str(root)!r} to exist, "
-                                "but it does not")
-    train_dir = root / "train"
-    test_dir = next((root / s for s in ("val", "test") if (root / s).is_dir()), None)
+    root = _check_root(root)
+    train_dir, test_dir = root / "train", _test_dir(root)
     if train_dir.is_dir() and test_dir is not None:
         tr_files, tr_labels, class_names = _scan_class_folders(train_dir, None)
         if (test_dir / "val_annotations.txt").is_file():
@@ -187,36 +245,33 @@ def load_imagefolder(root: str | Path, *, size: int = 32, channels: int = 3,
             te_files, te_labels, _ = _scan_class_folders(test_dir, class_names)
         layout = "split-folders"
     else:
-        if (root / "images").is_dir() and any(
-                (root / f"{s}.csv").is_file() for s in ("train", "val", "test")):
+        if _is_csv_layout(root):
             files, labels, class_names = _scan_csv(root)
             layout = "csv"
         else:
             folder = train_dir if train_dir.is_dir() else root
             files, labels, class_names = _scan_class_folders(folder, None)
             layout = "one-folder"
-        if not files:
-            raise FileNotFoundError(f"Expected class sub-folders with images in {str(root)!r}, "
-                                    "found none")
         tr_idx, te_idx = stratified_split(np.asarray(labels), test_fraction, seed)
         tr_files = [files[i] for i in tr_idx]
         tr_labels = [labels[i] for i in tr_idx]
         te_files = [files[i] for i in te_idx]
         te_labels = [labels[i] for i in te_idx]
-    if not tr_files:
-        raise FileNotFoundError(f"Expected training images under {str(root)!r}, found none")
 
     keep, lut = class_lookup(len(class_names), classes, seed)
     kept_names = [class_names[c] for c in keep]
 
-    def build(files: list[Path], labels: list[int], split: str) -> Dataset:
+    def build(files: list[Path], labels: list[int], split: str, n: int | None) -> Dataset:
         lab = lut[np.asarray(labels, dtype=np.int64)] if labels else np.zeros(0, np.int64)
         idx = np.flatnonzero(lab >= 0)
-        idx = idx[_cap_per_class(lab[idx], max_per_class, seed)]
+        idx = idx[_cap_per_class(lab[idx], max_per_class, seed, split)]
+        idx = idx[sized_indices(lab[idx], n, seed, num_classes=len(keep), split=split,
+                                dataset=name)]
         x = _decode([files[i] for i in idx], size, channels, workers)
         return Dataset(x=x, y=torch.from_numpy(lab[idx].copy()), num_classes=len(keep),
                        kind="image", name=name, class_names=kept_names,
                        meta={"root": str(root), "split": split, "layout": layout,
                              "original_classes": keep.tolist()})
 
-    return build(tr_files, tr_labels, "train"), build(te_files, te_labels, "test")
+    return (build(tr_files, tr_labels, "train", train_size),
+            build(te_files, te_labels, "test", test_size))

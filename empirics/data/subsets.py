@@ -1,8 +1,11 @@
-"""Seeded class subsets, class-stratified reference sets and train/test splits.
+"""Seeded class subsets, class-stratified reference sets, size subsets and train/test splits.
 
-All choices depend only on the labels and an integer seed (numpy ``SeedSequence``), so the
-same seed selects the same classes and samples on every machine, and the train and test
-splits of one data set get the same classes.
+All choices depend only on the labels and an integer seed, through the one seed splitter
+:func:`empirics.seeds.rng` with a named purpose: ``subset`` (the ``C``-way class choice, key
+``"classes"``; the ``train_size`` / ``test_size`` subsets, key = the split), ``split``
+(train/test splits of data sets without an official one) and ``reference`` (the fixed
+evaluation sets). So the same seed selects the same classes and samples on every machine,
+and the train and test splits of one data set get the same classes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import numpy as np
 import torch
 
 from empirics.data.dataset import Dataset, index_meta
+from empirics.seeds import rng
 
 
 def _check_int(name: str, value: object, low: int) -> int:
@@ -23,16 +27,35 @@ def _check_int(name: str, value: object, low: int) -> int:
     return int(value)
 
 
-def _rng(seed: int, purpose: int) -> np.random.Generator:
-    """A numpy generator for one purpose, derived from the root ``seed``."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), purpose]))
+def class_ranks(y: np.ndarray, gen: np.random.Generator,
+                counts: np.ndarray | None = None) -> np.ndarray:
+    """A random rank of every sample among the samples of its class (``0 .. n_c - 1``).
+
+    Vectorised: one permutation, one stable sort by class. Keeping the samples whose rank
+    is below a per-class quota is a class-stratified random choice.
+
+    Example:
+        >>> r = class_ranks(np.array([1, 0, 1, 1]), np.random.default_rng(0))
+        >>> sorted(r[[0, 2, 3]].tolist()), int(r[1])
+        ([0, 1, 2], 0)
+    """
+    y = np.asarray(y, dtype=np.int64)
+    if counts is None:
+        counts = np.bincount(y)
+    perm = gen.permutation(len(y))
+    order = perm[np.argsort(y[perm], kind="stable")]  # grouped by class, random within
+    starts = np.concatenate([np.zeros(1, np.int64), np.cumsum(counts)[:-1]])
+    rank = np.empty(len(y), dtype=np.int64)
+    rank[order] = np.arange(len(y)) - starts[y[order]]
+    return rank
 
 
 def choose_classes(num_classes: int, C: int, seed: int) -> np.ndarray:
     """A seeded choice of ``C`` of the ``num_classes`` original classes, sorted ascending.
 
-    The choice depends only on ``(num_classes, C, seed)``: train and test splits of one
-    data set get the same classes ([P2] Fig. 3 varies ``C`` this way).
+    The choice depends only on ``(num_classes, C, seed)`` (stream ``rng(seed, "subset",
+    "classes")``): train and test splits of one data set get the same classes ([P2] Fig. 3
+    varies ``C`` this way).
 
     Raises:
         ValueError: when ``C`` exceeds ``num_classes`` (naming both) or ``C < 1``.
@@ -49,7 +72,8 @@ def choose_classes(num_classes: int, C: int, seed: int) -> np.ndarray:
         )
     if C == num_classes:
         return np.arange(num_classes)
-    return np.sort(_rng(seed, 1).choice(num_classes, size=C, replace=False))
+    gen = rng(seed, "subset", "classes")
+    return np.sort(gen.choice(num_classes, size=C, replace=False))
 
 
 def class_lookup(num_classes: int, C: int | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -109,7 +133,7 @@ def class_subset(ds: Dataset, C: int, seed: int) -> Dataset:
     return relabel(ds, choose_classes(ds.num_classes, C, seed))
 
 
-def _balanced_quota(counts: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+def _balanced_quota(counts: np.ndarray, n: int, gen: np.random.Generator) -> np.ndarray:
     """Per-class sample numbers summing to ``n``, as equal as the class sizes allow.
 
     Water-filling: every class gets ``min(count, level)``; the remainder that does not
@@ -122,7 +146,7 @@ def _balanced_quota(counts: np.ndarray, n: int, rng: np.random.Generator) -> np.
         k = int(open_.sum())
         level = remaining // k
         if level == 0:  # fewer leftovers than open classes: spread them at random
-            pick = rng.choice(np.flatnonzero(open_), size=remaining, replace=False)
+            pick = gen.choice(np.flatnonzero(open_), size=remaining, replace=False)
             quota[pick] += 1
             break
         add = np.where(open_, np.minimum(level, counts - quota), 0)
@@ -133,47 +157,117 @@ def _balanced_quota(counts: np.ndarray, n: int, rng: np.random.Generator) -> np.
 
 
 def stratified_indices(y: torch.Tensor | np.ndarray, n: int, seed: int,
-                       num_classes: int | None = None) -> np.ndarray:
+                       num_classes: int | None = None, *, purpose: str = "reference",
+                       keys: tuple[int | str, ...] = ()) -> np.ndarray:
     """Sorted indices of a class-stratified random sample of size ``n`` from labels ``y``.
 
     Each class contributes as equally as its size allows (a class with too few samples gives
-    all of them, the rest is shared among the others). Vectorised: one permutation, one
-    stable sort by class, then a rank-within-class threshold.
+    all of them, the rest is shared among the others; see :func:`_balanced_quota`).
+    Vectorised: one permutation, one stable sort by class, then a rank-within-class
+    threshold.
+
+    Args:
+        y: labels, shape ``(N,)``.
+        n: sample size, ``0 <= n <= N``.
+        seed: the root seed; the stream is ``rng(seed, purpose, *keys)``.
+        num_classes: number of classes (default ``max(y) + 1``).
+        purpose, keys: the named stream (:data:`empirics.seeds.PURPOSES`).
 
     Raises:
         ValueError: when ``n`` is larger than ``len(y)``.
+
+    Example:
+        >>> idx = stratified_indices(np.array([0, 0, 0, 1, 1, 1]), 4, seed=0)
+        >>> len(idx), np.bincount(np.array([0, 0, 0, 1, 1, 1])[idx]).tolist()
+        (4, [2, 2])
     """
     y_np = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y, dtype=np.int64)
     n = _check_int("n", n, 0)
     if n > len(y_np):
         raise ValueError(f"Expected `n` <= {len(y_np)} (the data set size), got {n!r}")
     C = int(num_classes if num_classes is not None else (y_np.max() + 1 if len(y_np) else 0))
-    rng = _rng(seed, 2)
+    gen = rng(seed, purpose, *keys)
     counts = np.bincount(y_np, minlength=C)
-    quota = _balanced_quota(counts, n, rng)
-    perm = rng.permutation(len(y_np))
-    order = perm[np.argsort(y_np[perm], kind="stable")]  # grouped by class, random within
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.empty(len(y_np), dtype=np.int64)
-    rank[order] = np.arange(len(y_np)) - starts[y_np[order]]
-    return np.flatnonzero(rank < quota[y_np])
+    quota = _balanced_quota(counts, n, gen)
+    return np.flatnonzero(class_ranks(y_np, gen, counts) < quota[y_np])
 
 
-def reference_indices(ds: Dataset, n: int, seed: int) -> np.ndarray:
+def sized_indices(y: torch.Tensor | np.ndarray, size: int | None, seed: int, *,
+                  num_classes: int, split: str, dataset: str) -> np.ndarray:
+    """Indices of the seeded class-stratified ``size``-sample subset of one split.
+
+    What ``load_dataset(..., train_size=, test_size=)`` takes from a real data set (after
+    the class subset): as :func:`stratified_indices` on the stream ``rng(seed, "subset",
+    split)``; ``size=None`` keeps every sample.
+
+    Args:
+        y: the split's labels, shape ``(N,)``.
+        size: samples to keep, ``1 <= size <= N``, or ``None`` for all.
+        seed: the root seed.
+        num_classes: the split's number of classes (for the error message and the quota).
+        split: ``"train"`` or ``"test"``; names the argument (``train_size``/``test_size``).
+        dataset: the data set's name, for the error message.
+
+    Raises:
+        ValueError: when ``size`` exceeds the samples available, naming the argument, the
+            value and the available count.
+
+    Example:
+        >>> y = np.repeat(np.arange(3), 4)
+        >>> np.bincount(y[sized_indices(y, 6, 0, num_classes=3, split="train",
+        ...                               dataset="toy")]).tolist()
+        [2, 2, 2]
+        >>> sized_indices(y, 13, 0, num_classes=3, split="train", dataset="toy")
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `train_size` <= 12 (the training samples of dataset 'toy' ...), got 13
+    """
+    y_len = int(y.shape[0]) if isinstance(y, torch.Tensor) else len(y)
+    if size is None:
+        return np.arange(y_len)
+    argument = f"{split}_size"
+    size = _check_int(argument, size, 1)
+    if size > y_len:
+        what = "training" if split == "train" else split
+        raise ValueError(f"Expected `{argument}` <= {y_len} (the {what} samples of dataset "
+                         f"{dataset!r} with {num_classes} classes), got {size}")
+    return stratified_indices(y, size, seed, num_classes, purpose="subset", keys=(split,))
+
+
+def sized_subset(ds: Dataset, size: int | None, seed: int, *, split: str) -> Dataset:
+    """The :func:`sized_indices` subset of ``ds`` (``ds`` itself for ``size=None``).
+
+    Example:
+        >>> ds = Dataset(torch.zeros(8, 2), torch.tensor([0, 1] * 4), 2, "vector", "toy")
+        >>> sized_subset(ds, 4, seed=0, split="test").class_counts().tolist()
+        [2, 2]
+    """
+    if size is None:
+        return ds
+    idx = sized_indices(ds.y, size, seed, num_classes=ds.num_classes, split=split,
+                        dataset=ds.name)
+    return ds.select(idx, name=ds.name)
+
+
+def reference_indices(ds: Dataset, n: int, seed: int, *keys: int | str) -> np.ndarray:
     """Indices of :func:`reference_set` (sorted), for callers that need the positions."""
-    return stratified_indices(ds.y, n, seed, ds.num_classes)
+    return stratified_indices(ds.y, n, seed, ds.num_classes, purpose="reference", keys=keys)
 
 
-def reference_set(ds: Dataset, n: int, seed: int) -> Dataset:
+def reference_set(ds: Dataset, n: int, seed: int, *keys: int | str) -> Dataset:
     """A fixed, class-stratified subset of ``n`` samples used for evaluation.
 
     The similarity matrices of THEORY.md s6-s7 are taken over such a set; the same
-    ``(ds, n, seed)`` always gives the same samples in the same order.
+    ``(ds, n, seed, keys)`` always gives the same samples in the same order. The stream is
+    ``rng(seed, "reference", *keys)``: pass the split as key (``"train"``, ``"test"``) to
+    draw the two reference sets of a run independently from one root seed.
 
     Args:
         ds: the data set (train or test split).
         n: reference-set size, ``0 <= n <= len(ds)``; ``n = len(ds)`` returns every sample.
-        seed: selects the samples.
+        seed: the root seed.
+        *keys: optional keys of the stream (e.g. the split).
 
     Raises:
         ValueError: when ``n`` exceeds ``len(ds)``.
@@ -181,10 +275,10 @@ def reference_set(ds: Dataset, n: int, seed: int) -> Dataset:
     Example:
         >>> ds = Dataset(torch.zeros(8, 2), torch.tensor([0, 0, 0, 0, 0, 0, 1, 1]), 2,
         ...              "vector", "t")
-        >>> reference_set(ds, 4, seed=0).class_counts().tolist()
+        >>> reference_set(ds, 4, 0, "test").class_counts().tolist()
         [2, 2]
     """
-    return ds.select(reference_indices(ds, n, seed), name=ds.name)
+    return ds.select(reference_indices(ds, n, seed, *keys), name=ds.name)
 
 
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int
@@ -192,21 +286,35 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int
     """Seeded train/test index split that keeps each class's share in both parts.
 
     Each class ``c`` with ``n_c`` samples puts ``round(test_fraction * n_c)`` in the test
-    part. Returns sorted ``(train_idx, test_idx)``.
+    part. The stream is ``rng(seed, "split")``. Returns sorted ``(train_idx, test_idx)``.
 
     Raises:
         ValueError: when ``test_fraction`` is not in ``(0, 1)``.
+
+    Example:
+        >>> tr, te = stratified_split(np.repeat([0, 1], 4), 0.25, seed=0)
+        >>> len(tr), len(te)
+        (6, 2)
     """
     if not 0.0 < float(test_fraction) < 1.0:
         raise ValueError(f"Expected `test_fraction` in (0, 1), got {test_fraction!r}")
     y = np.asarray(y, dtype=np.int64)
     counts = np.bincount(y)
     n_test = np.rint(counts * float(test_fraction)).astype(np.int64)
-    rng = _rng(seed, 3)
-    perm = rng.permutation(len(y))
-    order = perm[np.argsort(y[perm], kind="stable")]
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.empty(len(y), dtype=np.int64)
-    rank[order] = np.arange(len(y)) - starts[y[order]]
-    is_test = rank < n_test[y]
+    is_test = class_ranks(y, rng(seed, "split"), counts) < n_test[y]
     return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def split_dataset(ds: Dataset, test_fraction: float, seed: int) -> tuple[Dataset, Dataset]:
+    """The :func:`stratified_split` of ``ds`` as two data sets ``(train, test)``.
+
+    For data sets without an official split (digits, mnist, one image folder).
+
+    Example:
+        >>> ds = Dataset(torch.zeros(8, 2), torch.tensor([0, 1] * 4), 2, "vector", "toy")
+        >>> tr, te = split_dataset(ds, 0.25, seed=0)
+        >>> tr.class_counts().tolist(), te.class_counts().tolist()
+        ([3, 3], [1, 1])
+    """
+    tr_idx, te_idx = stratified_split(ds.y.cpu().numpy(), test_fraction, seed)
+    return ds.select(tr_idx, name=ds.name), ds.select(te_idx, name=ds.name)

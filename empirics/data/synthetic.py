@@ -1,6 +1,7 @@
 """A synthetic class-structured data set for any number of classes ``C`` (2 to thousands).
 
-Generative model (all parts fixed by one integer ``seed``)::
+Generative model (all parts fixed by one integer ``seed``; each part draws from its own
+stream ``empirics.seeds.rng(seed, "data", part)``, part in :data:`PARTS`)::
 
     mu_c  ~ Uniform(unit sphere in R^k)                  class prototypes, c = 0..C-1
     u     =  mu_c + difficulty * xi,  xi ~ N(0, I_k / k)  within-class variation (||xi|| ~ 1)
@@ -19,8 +20,8 @@ sample from its prototype, measured in units of the prototype norm (1). Unit pro
 one point per class (trivially separable), ``0.5`` well-separated but spread classes, ``1``
 (the default) touching classes whose overlap grows with ``C`` (prototypes crowd), and
 ``>= 1.5`` strongly overlapping classes. Nearest-class-centre accuracy on the inputs
-(``k = 32``, 50 train / 20 test per class) at difficulty 0.5 / 1.0 / 1.5: C = 10: 1.00 /
-0.99 / 0.83; C = 100: 1.00 / 0.92 / 0.59; C = 1000: 1.00 / 0.75 / 0.28. ``gain`` sets how
+(``k = 32``, 50 train / 20 test per class, seed 0) at difficulty 0.5 / 1.0 / 1.5: C = 10:
+1.00 / 0.99 / 0.83; C = 100: 1.00 / 0.91 / 0.55; C = 1000: 1.00 / 0.72 / 0.26. ``gain`` sets how
 nonlinear the map is (tanh saturation).
 
 Augmentation: the natural notion is a small move in latent space, ``u' = u + s xi'`` pushed
@@ -42,12 +43,10 @@ import torch
 import torch.nn.functional as F
 
 from empirics.data.dataset import Dataset
+from empirics.seeds import rng
 
-_PROTOTYPES, _MAP, _TRAIN, _TEST = 10, 11, 12, 13
-
-
-def _rng(seed: int, purpose: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(seed), purpose]))
+#: The parts of the generator, each its own stream ``rng(seed, "data", part)``.
+PARTS = ("prototypes", "map", "train", "test")
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,8 @@ class SyntheticSpec:
 
     def __post_init__(self) -> None:
         for name, low in (("num_classes", 2), ("n_per_class", 1), ("n_test_per_class", 0),
-                          ("input_dim", 1), ("latent_dim", 1), ("hidden_dim", 1)):
+                          ("input_dim", 1), ("latent_dim", 1), ("hidden_dim", 1),
+                          ("seed", 0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
                 raise TypeError(f"Expected `{name}` to be an int, got {type(v).__name__}")
@@ -116,11 +116,11 @@ class SyntheticMap:
 
     def __init__(self, spec: SyntheticSpec) -> None:
         self.spec = spec
-        rng = _rng(spec.seed, _MAP)
+        gen = rng(spec.seed, "data", "map")
         m, k, D = spec.hidden_dim, spec.latent_dim, spec.output_numel
-        self.W1 = torch.from_numpy(rng.standard_normal((k, m))).float()
-        self.b1 = torch.from_numpy(rng.standard_normal(m)).float()
-        self.W2 = torch.from_numpy(rng.standard_normal((m, D)) / math.sqrt(m)).float()
+        self.W1 = torch.from_numpy(gen.standard_normal((k, m))).float()
+        self.b1 = torch.from_numpy(gen.standard_normal(m)).float()
+        self.W2 = torch.from_numpy(gen.standard_normal((m, D)) / math.sqrt(m)).float()
         self.mean = torch.zeros(D)
         self.std = torch.ones(D)
 
@@ -153,16 +153,21 @@ def prototypes(spec: SyntheticSpec) -> np.ndarray:
 
     Nested in ``C``: the first ``C'`` prototypes for ``C > C'`` are those of ``C'``.
     """
-    g = _rng(spec.seed, _PROTOTYPES).standard_normal((spec.num_classes, spec.latent_dim))
+    g = rng(spec.seed, "data", "prototypes").standard_normal((spec.num_classes, spec.latent_dim))
     return g / np.linalg.norm(g, axis=1, keepdims=True)
 
 
-def sample_latents(spec: SyntheticSpec, n_per_class: int, purpose: int
+def sample_latents(spec: SyntheticSpec, n_per_class: int, split: str
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Latents ``u = mu_c + difficulty * xi`` and labels, ``n_per_class`` per class."""
+    """Latents ``u = mu_c + difficulty * xi`` and labels, ``n_per_class`` per class.
+
+    ``split`` (``"train"`` or ``"test"``) names the stream ``rng(seed, "data", split)``.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"Expected `split` in ('train', 'test'), got {split!r}")
     mu = prototypes(spec)
     y = np.repeat(np.arange(spec.num_classes), n_per_class)
-    xi = _rng(spec.seed, purpose).standard_normal((len(y), spec.latent_dim))
+    xi = rng(spec.seed, "data", split).standard_normal((len(y), spec.latent_dim))
     u = mu[y] + spec.difficulty * xi / math.sqrt(spec.latent_dim)
     return u, y
 
@@ -190,8 +195,8 @@ def make_synthetic(spec: SyntheticSpec | None = None, **kw: object
     elif kw:
         raise TypeError(f"Expected either `spec` or keywords, got both (keywords {sorted(kw)})")
     g = SyntheticMap(spec)
-    u_tr, y_tr = sample_latents(spec, spec.n_per_class, _TRAIN)
-    u_te, y_te = sample_latents(spec, spec.n_test_per_class, _TEST)
+    u_tr, y_tr = sample_latents(spec, spec.n_per_class, "train")
+    u_te, y_te = sample_latents(spec, spec.n_test_per_class, "test")
     u_tr_t = torch.from_numpy(u_tr).float()
     u_te_t = torch.from_numpy(u_te).float()
     with torch.no_grad():

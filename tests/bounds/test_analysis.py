@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from bounds import analysis, evaluate
+from bounds import analysis, evaluate_bounds
 from bounds import numeric as num
 
 
@@ -77,7 +77,7 @@ def test_report_text():
     txt = analysis.analysis_report(100, 0.5, 1024)
     assert "C* = (1 + f eps)/(f eps (1 - eps)) = 1136.1" in txt
     assert "Delta(C)/Delta(oo) = " in txt
-    out = evaluate(np.array([1136, 1137]), 0.5)
+    out = evaluate_bounds(np.array([1136, 1137]), 0.5)
     floor = float(num.log_Delta(1024, 0.5, 0.05, 14700, 1e-300))
     ratios = np.exp(np.log(out["Delta"]) - floor)
     assert ratios[0] > 1.01 > ratios[1]

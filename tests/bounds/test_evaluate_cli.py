@@ -124,6 +124,8 @@ def test_latex_and_analysis_and_list(capsys):
     (["--saturation", "2"], "argument --saturation: expected a number in (0, 1), got 2.0"),
     (["--warmup-epochs", "300"], "Expected warm-up steps < `T`"),
     (["--bogus"], "unrecognized arguments: --bogus"),
+    (["--B", "100000"], "Expected `B` <= `N`, got B=100000, N=50000"),
+    (["--B", "64,2000", "--N", "1000"], "Expected `B` <= `N`, got B=2000, N=1000"),
 ])
 def test_usage_errors(argv, needle, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -132,6 +134,35 @@ def test_usage_errors(argv, needle, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and needle in err.splitlines()[-1]
     assert "Traceback" not in err
+
+
+def test_batch_larger_than_N_is_accepted_with_steps(capsys):
+    code, out, _ = run(["--B", "2000", "--N", "1000", "--steps", "10", "--format", "json"],
+                       capsys)
+    assert code == 0 and json.loads(out)[0]["T"] == 10
+
+
+def test_every_flag_shows_a_description_and_its_default():
+    from bounds.evaluate import build_parser
+
+    for action in build_parser()._actions:
+        if "-h" in action.option_strings:
+            continue
+        assert action.help and "(default" in action.help, action.option_strings
+
+
+def test_help_lists_every_default_uncut():
+    p = _cli("--help")
+    assert p.returncode == 0 and p.stderr == ""
+    assert p.stdout.startswith("usage: python -m bounds.evaluate")
+    assert p.stdout.count("(default") == len(build_parser_flags())
+    assert "docs/bounds.md" in p.stdout
+
+
+def build_parser_flags():
+    from bounds.evaluate import build_parser
+
+    return [a for a in build_parser()._actions if "-h" not in a.option_strings]
 
 
 def _cli(*args):

@@ -31,7 +31,7 @@ def test_hand_values():
     # eta = (1, 1), L = 1/(2 * 0.25 * 2) = 1: d_1 = 1, d_2 = 2 * 1 + 1 = 3 (drive 1).
     np.testing.assert_allclose(num.recurrence_path([1.0, 1.0], 0.5, 2, 1.0), [0, 1, 3])
     assert num.product_form([1.0, 1.0], 0.5, 2, 1.0) == pytest.approx(3 / (0.5 * math.sqrt(2)))
-    assert num.rho_bound(2.0, 8.0) == 0.25
+    assert num.rho_bound(2.0, 8.0) == pytest.approx(0.25, rel=1e-15)
     assert num.r_bound(3.0, 0.5, 4) == pytest.approx(3.0 / (math.sqrt(6) * 0.5))
     assert num.r_bound(3.0, 0.5, 4, tight=True) == pytest.approx(3.0 / (math.sqrt(12) * 0.5))
     assert num.cka_lower(1 / 3) == pytest.approx(0.5)
@@ -249,3 +249,62 @@ def test_paper_form_with_C_alone_is_balanced_and_with_N_uses_N_over_C():
     assert num.loss_gap_bound(0.5, C=10) == num.loss_gap_bound(0.5, C=10, form="balanced")
     assert num.loss_gap_bound(0.5, C=10, N=100, form="tight") == pytest.approx(
         num.loss_gap_bound(0.5, n_max=10, N=100, form="tight"))
+
+
+# ------------------------------------------------------------------ the pieces the grid composes
+
+def test_growth_pieces_match_the_explicit_product():
+    rng = np.random.default_rng(3)
+    eta = rng.uniform(0, 2, 37)
+    L = np.array([[1e-4, 0.3], [0.3, 2.0]])
+    want = np.log(np.prod(1 + np.multiply.outer(L, eta), axis=-1))
+    np.testing.assert_allclose(num.log_growth(eta, L), want, rtol=1e-12)
+    # the constant schedule S/T: T log1p(S L / T); AM-GM: never below any schedule's growth
+    S, T = eta.sum(), eta.size
+    assert float(num.log_growth_constant(S, T, 0.3)) == pytest.approx(
+        T * math.log1p(S * 0.3 / T), rel=1e-15)
+    assert float(num.log_growth_constant(S, T, 0.3)) >= float(num.log_growth(eta, 0.3))
+    # the product form is its growth closed by the drive and 1/L
+    ld = 1.5
+    assert float(num.log_product_from_growth(num.log_growth(eta, num.L_const(0.5, 8)), 0.5, 8,
+                                             ld)) == float(num.log_product_form(eta, 0.5, 8, ld))
+    with pytest.raises(ValueError, match=r"Expected `eta` of shape \(T,\)"):
+        num.log_growth(np.ones((2, 2)), 0.1)
+    with pytest.raises(ValueError, match="Expected `L` >= 0"):
+        num.log_growth(np.ones(3), -0.1)
+
+
+def test_vacuous_delta_keeps_the_product_form_vacuous_even_at_zero_steps():
+    assert float(num.log_product_from_growth(0.0, 0.5, 8, np.inf)) == math.inf
+    assert num.product_form([0.0, 0.0], 0.5, 8, math.inf) == math.inf
+
+
+def test_drive_exponent_and_largest_gap():
+    assert num.recurrence_drive(0.5, 4, 3.0) == pytest.approx(3.0 / (0.5 * 2.0), rel=1e-14)
+    assert num.recurrence_drive(0.5, 4, math.inf) == math.inf
+    assert math.exp(num.log_recurrence_drive(0.5, 4, 0.0)) == pytest.approx(1.0, rel=1e-15)
+    assert num.theorem1_exponent(8821.2, 0.5, 1024) == pytest.approx(8821.2 / 512, rel=1e-15)
+    assert num.theorem1_exponent(3.0, 0.5, 2) == 3.0 * num.L_const(0.5, 2)
+    N = np.array([2.0, 10.0, 1e4])
+    np.testing.assert_allclose(np.exp(num.log_largest_sim_gap(N)), 2 * np.sqrt(N * (N - 1)),
+                               rtol=1e-14)
+    with pytest.raises(ValueError, match="Expected `N_ref` to be an integer >= 2, got 1"):
+        num.log_largest_sim_gap(1)
+
+
+def test_log_corollaries_from_the_log_gap():
+    assert math.exp(num.log_rho_bound(math.log(2.0), 8.0)) == pytest.approx(0.25, rel=1e-15)
+    assert float(num.log_rho_bound(1e4, 8.0)) == pytest.approx(1e4 - math.log(8.0))  # beyond
+    assert float(num.log_rho_bound(0.0, 0.0)) == math.inf                 # K = 0: vacuous
+    assert float(num.log_r_bound(0.0, 0.0, 10)) == math.inf               # sigma_a = 0
+    assert math.isnan(float(num.log_r_bound(0.0, np.nan, 10)))            # degenerate features
+    assert float(num.log_r_bound(0.0, 1.0, 4, tight=True)) == pytest.approx(
+        -0.5 * math.log(12.0), rel=1e-15)
+
+
+def test_corollary_lower_bounds_of_an_undefined_ratio_are_trivial():
+    # a NaN rho or r (measured on degenerate features) gives the trivial bound, which holds
+    assert num.cka_lower(float("nan")) == 0.0 and num.rsa_lower(float("nan")) == -1.0
+    np.testing.assert_array_equal(num.cka_lower(np.array([np.nan, 0.0, 3.0])), [0.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="Expected `rho` >= 0, got -0.1"):
+        num.cka_lower(-0.1)

@@ -40,3 +40,26 @@ def test_nan_inf_and_types():
 def test_valid_values_pass_through():
     np.testing.assert_array_equal(v.check_integer("B", [2, 4], 2), [2.0, 4.0])
     assert v.check_unit_interval("pi_max", 1.0) == 1.0
+
+
+def test_allow_nan_only_where_asked():
+    with pytest.raises(ValueError, match="Expected `rho` to be a number, got nan"):
+        v.check_nonnegative("rho", float("nan"))
+    assert np.isnan(v.check_nonnegative("rho", float("nan"), allow_nan=True))
+    out = v.check_nonnegative("rho", [0.5, np.nan, np.inf], allow_inf=True, allow_nan=True)
+    assert out[0] == 0.5 and np.isnan(out[1]) and np.isinf(out[2])
+    with pytest.raises(ValueError, match=r"^Expected `rho` >= 0, got -1$"):
+        v.check_nonnegative("rho", [np.nan, -1.0], allow_nan=True)
+    with pytest.raises(ValueError, match="got inf"):
+        v.check_nonnegative("rho", [np.nan, np.inf], allow_nan=True)
+
+
+def test_check_schedule():
+    np.testing.assert_array_equal(v.check_schedule("eta", [0.0, 1.5]), [0.0, 1.5])
+    with pytest.raises(ValueError, match=r"^Expected `eta` of shape \(T,\) with T >= 1, got "
+                                         r"shape \(0,\)$"):
+        v.check_schedule("eta", [])
+    with pytest.raises(ValueError, match=r"got shape \(1, 1\)$"):
+        v.check_schedule("eta", [[1.0]])
+    with pytest.raises(ValueError, match=r"^Expected `eta` >= 0, got -1$"):
+        v.check_schedule("eta", [1.0, -1.0])

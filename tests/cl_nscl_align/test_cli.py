@@ -9,10 +9,11 @@ from cl_nscl_align.cli import ArgumentParser
 
 ENTRY_POINTS = [
     "bounds.evaluate",
+    "bounds.docs",
     "empirics.train",
     "empirics.surrogate",
     "empirics.sweep",
-    "empirics.golden",
+    "empirics.studies.golden",
     "empirics.studies",
     "figures",
 ]

@@ -234,12 +234,3 @@ def test_cpu_generator_gives_same_views_on_cuda():
     cuda_gen = torch.Generator(device="cuda").manual_seed(4)
     again = torch.Generator(device="cuda").manual_seed(4)
     assert torch.equal(make_views(x.cuda(), aug, cuda_gen), make_views(x.cuda(), aug, again))
-
-
-@pytest.mark.parametrize("module", ["empirics.augment"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0

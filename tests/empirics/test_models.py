@@ -138,12 +138,3 @@ def test_metadata_and_device():
 def test_build_model_rejects(args, kw, exc, text):
     with pytest.raises(exc, match=text):
         build_model(*args, **kw)
-
-
-@pytest.mark.parametrize("module", ["empirics.models"])
-def test_docstring_examples_run(module):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0

@@ -1,10 +1,12 @@
-"""Tiny run directories in the real format, written with the real writers.
+"""Run directories for the figure tests, in the one run-directory format, by its writer.
 
-Training runs go through :class:`empirics.rundir.RunDir` (the trainer's own writer) with a
-real resolved :class:`empirics.config.TrainConfig` and the run's own bounds from
-:func:`bounds.evaluate`; the numbers are synthetic but shaped like training curves. The
-surrogate run is a real (tiny) :func:`empirics.surrogate.simulate` written by
-:func:`empirics.surrogate.write_run`. Format drift in either writer breaks these tests.
+Training runs are written by :class:`empirics.runs.writer.RunWriter` (``config.json`` with
+``kind``, the trainer's own ``metrics.csv`` / ``losses.csv`` columns, ``bounds.csv`` from
+:func:`bounds.evaluate_bounds`, ``summary.json`` last) under the directory name the runs
+layer gives each spec of the tiny plan, so :func:`figures.runs.ensure` finds them done.
+Their numbers are synthetic but shaped like training curves, and every cell differs (a
+figure that reads the wrong column, split, pair or feature kind draws different numbers).
+The surrogate run is a real tiny surrogate run, launched through the runs layer.
 """
 
 from __future__ import annotations
@@ -28,53 +30,56 @@ DRIFT = {"cl-nscl": 0.15, "cl-ntxent": 0.1, "cl-scl": 0.6, "cl-ce": 0.9}
 
 
 def write_train_run(path: Path, config: dict) -> Path:
-    """Write a complete lockstep run directory for ``config`` (TrainConfig keys)."""
+    """Write a finished lockstep run directory for ``config`` (TrainConfig fields)."""
     import bounds
-    from empirics.config import TrainConfig
-    from empirics.rundir import RunDir
+    from empirics.runs.writer import RunWriter
+    from empirics.training.config import TrainConfig
+    from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS
 
     cfg = TrainConfig.from_dict({**config, "out": str(path)})
-    rd = RunDir(path)
-    rd.create(cfg.to_dict())
-    seed = zlib.crc32(repr(sorted(config.items())).encode())
-    rng = np.random.default_rng(seed)
+    writer = RunWriter(path, kind="train", columns={"metrics": METRICS_COLUMNS,
+                                                    "losses": LOSSES_COLUMNS, "bounds": None})
+    writer.open(cfg.to_dict(), resume=False)
+    rng = np.random.default_rng(zlib.crc32(repr(sorted(config.items())).encode()))
     C, tau, B, T = cfg.classes, cfg.tau, cfg.batch_size, cfg.steps
-    N = cfg.train_size
-    n_ref = cfg.reference_size
+    N, n_ref = cfg.train_size, cfg.reference_size
     steps = sorted(set(range(0, T + 1, cfg.eval_every)) | {T})
     eta = bounds.schedule(cfg.schedule, bounds.lr_from_rule(cfg.lr_rule, cfg.lr, B), T,
                           cfg.warmup_steps)
     partners = [o for o in cfg.objectives if o != "cl"]
-    # Alignment grows with C and tau, as in [P2]; noise is small.
+    # Alignment grows with C and tau, as in [P2].
     strength = 1.0 - 0.5 / math.sqrt(C) * (0.5 / tau) ** 0.3
     for t in steps:
-        frac = t / T
-        epoch = t * B / N
+        frac, epoch = t / T, t * B / N
         mrows, lrows = [], []
         for other in partners:
             pair = PAIRS[other]
             d = DRIFT[pair] * frac * (2 - strength)
+            weights = {  # the weights do not depend on the split or the feature kind
+                "weight_gap": 0.02 + 2 * frac * DRIFT[pair] + 0.01 * rng.random(),
+                "weight_gap_sum": 0.1 + 8 * frac * DRIFT[pair] + 0.01 * rng.random(),
+                "weight_angle": 80 * frac ** 0.5 * min(1, DRIFT[pair] * 5) + rng.random(),
+            }
             for split in ("train", "test"):
                 for kind in ("z", "h"):
-                    cka = float(np.clip(1 - d + 0.01 * rng.standard_normal(), 0, 1))
-                    rsa = float(np.clip(cka - 0.05, -1, 1))
-                    rho = (1 - cka) / (1 + cka) * 1.1
-                    r = (1 - rsa) / (1 + rsa) * 1.1
+                    cka = float(np.clip(1 - d - 0.02 * rng.random(), 0, 1))
+                    rsa = float(np.clip(cka - 0.05 - 0.02 * rng.random(), -1, 1))
+                    rho = (1 - cka) / (1 + cka) * (1.05 + 0.1 * rng.random())
+                    r = (1 - rsa) / (1 + rsa) * (1.05 + 0.1 * rng.random())
                     mrows.append({
                         "step": t, "epoch": epoch, "pair": pair, "split": split,
-                        "features": kind, "n": n_ref, "cka": cka, "cka_linear": cka * 0.95,
-                        "rsa": rsa, "sim_gap": 1e-3 + d * n_ref * 0.3, "rho": rho, "r": r,
-                        "cka_lower_from_rho": (1 - rho) / (1 + rho),
-                        "rsa_lower_from_r": (1 - r) / (1 + r),
-                        "weight_gap": 0.02 + 0.5 * frac * DRIFT[pair] * 4,
-                        "weight_gap_sum": 0.1 + 2 * frac * DRIFT[pair] * 4,
-                        "weight_angle": 80 * frac ** 0.5 * min(1, DRIFT[pair] * 5),
-                        "repr_angle": 90 * d,
+                        "features": kind, "n": n_ref, "cka": cka,
+                        "cka_linear": cka * (0.9 + 0.05 * rng.random()), "rsa": rsa,
+                        "sim_gap": 1e-3 + d * n_ref * (0.25 + 0.1 * rng.random()),
+                        "rho": rho, "r": r,
+                        "cka_lower_from_rho": float(bounds.cka_lower(rho)),
+                        "rsa_lower_from_r": float(bounds.rsa_lower(r)),
+                        "repr_angle": 90 * d + rng.random(), **weights,
                     })
+        n_max = math.ceil(B / C) + 1
+        bound = float(bounds.loss_gap_bound(tau, n_max=n_max, N=B, form="tight"))
         for model in cfg.objectives:
             for split in ("train", "test"):
-                n_max = math.ceil(B / C) + 1
-                bound = float(bounds.loss_gap_bound(tau, n_max=n_max, N=B, form="tight"))
                 gap = bound * (0.3 + 0.2 * rng.random())
                 lrows.append({
                     "step": t, "epoch": epoch, "model": model, "split": split,
@@ -83,39 +88,40 @@ def write_train_run(path: Path, config: dict) -> Path:
                     "loss_nscl": 5.0 - frac, "loss_gap": gap, "loss_gap_min": gap * 0.8,
                     "loss_gap_bound": bound, "loss_gap_bound_form": "tight",
                     "p1_holds": True, "accuracy": 0.5 + 0.4 * frac, "accuracy_z": 0.5,
-                    "head_accuracy": "",
+                    "head_accuracy": None,
                 })
-        rd.append_metrics(mrows)
-        rd.append_losses(lrows)
-        if t > 0:
-            res = bounds.evaluate(C, tau, B, eta=eta[:t], delta=cfg.delta, pi_max=1 / C,
-                                  N_ref=n_ref)
+        writer.append("metrics", mrows)
+        writer.append("losses", lrows)
+        if t > 0:  # as the trainer: the run's own bounds after t steps
+            res = bounds.evaluate_bounds(C, tau, B, eta=eta[:t], delta=cfg.delta,
+                                         pi_max=1 / C, N_ref=n_ref)
             brow = {"step": t, "epoch": epoch, "sum_eta_so_far": float(eta[:t].sum()),
                     "normalisers": "etf", "corollary_form": "paper"}
             for k, v in res.items():
                 a = np.asarray(v)
                 if a.ndim == 0 and a.dtype.kind in "biuf":
                     brow[k] = a.item()
-            rd.append_bounds([brow])
-    rd.write_summary({"steps": T, "fixture": True})
+            writer.append("bounds", [brow])
+    writer.finish({"steps": T, "fixture": True})
     return path
 
 
-def write_surrogate_run(path: Path, config: dict) -> Path:
-    """A real, tiny surrogate run written by the surrogate's own writer."""
-    from empirics.surrogate import SurrogateConfig, simulate, write_run
+def write_surrogate_run(root: Path, spec) -> Path:
+    """A real tiny surrogate run, launched through the runs layer into ``root``."""
+    from empirics.runs import launch
 
-    return Path(write_run(simulate(SurrogateConfig.from_dict(dict(config))), path))
+    (res,) = launch([spec], root)
+    assert res.ok, res.error
+    return res.path
 
 
 def populate_cache(cache: Path, plan: runs.Plan) -> None:
-    """Write a fixture run at the cache location of every spec of ``plan``."""
+    """A finished run at the cache location of every spec of ``plan``."""
     for spec in plan.all_specs():
-        out = runs.run_path(cache, spec)
         if spec.kind == "train":
-            write_train_run(out, dict(spec.config))
+            write_train_run(runs.run_path(cache, spec), dict(spec.config))
         else:
-            write_surrogate_run(out, dict(spec.config))
+            write_surrogate_run(cache, spec)
 
 
 @pytest.fixture(scope="session")
@@ -125,7 +131,7 @@ def tiny_plan() -> runs.Plan:
 
 @pytest.fixture(scope="session")
 def fixture_cache(tmp_path_factory, tiny_plan) -> Path:
-    """A run cache holding fixture runs for every spec of the tiny plan."""
+    """A run cache holding a finished run for every spec of the tiny plan."""
     cache = tmp_path_factory.mktemp("figcache")
     populate_cache(cache, tiny_plan)
     return cache
@@ -133,7 +139,7 @@ def fixture_cache(tmp_path_factory, tiny_plan) -> Path:
 
 @pytest.fixture(scope="session")
 def fixture_runs(fixture_cache, tiny_plan):
-    """``{group: [RunData, ...]}`` of the tiny plan, loaded from the fixture cache."""
+    """``{group: [Run, ...]}`` of the tiny plan, read from the fixture cache."""
     from figures import io
 
     return {g: [io.load_run(runs.run_path(fixture_cache, s)) for s in specs]

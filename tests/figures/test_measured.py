@@ -1,5 +1,7 @@
 """Bound-vs-measured and [P1] plot functions render from fixture runs."""
 
+import dataclasses
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -87,7 +89,7 @@ def test_plot_network_gap_flags_measured_above_theorem1(ax, fixture_runs):
     first = m[sel & (m.step > 0)].step.min()
     bound = float(run.bounds.set_index("step").loc[first, "sim_gap"])
     m.loc[sel & (m.step == first), "sim_gap"] = 2 * bound
-    measured.plot_network_gap(ax, io.RunData(**{**run.__dict__, "metrics": m}))
+    measured.plot_network_gap(ax, dataclasses.replace(run, metrics=m))
     flags = [line for line in ax.get_lines() if line.get_label().startswith("measured above")]
     assert len(flags) == 1 and flags[0].get_label().startswith("measured above Theorem 1 (1/")
     assert list(flags[0].get_ydata()) == pytest.approx([2 * bound])

@@ -46,8 +46,31 @@ def test_shade_vacuous_contiguous_runs():
 def test_save_writes_each_format_and_closes(tmp_path):
     fig, ax = plt.subplots()
     ax.plot([0, 1], [0, 1])
-    paths = style.save(fig, tmp_path / "sub", "x", formats=("png", "pdf"))
-    assert [p.name for p in paths] == ["x.png", "x.pdf"]
+    paths = style.save(fig, tmp_path / "sub", "x", formats=("png", "pdf", "svg"))
+    assert [p.name for p in paths] == ["x.png", "x.pdf", "x.svg"]
     assert all(p.stat().st_size > 0 for p in paths)
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths[1].read_bytes()[:5] == b"%PDF-"
     assert not any(p.name.startswith(".") for p in (tmp_path / "sub").iterdir())
+    assert not plt.fignum_exists(fig.number)
+
+
+def test_save_honours_the_umask(tmp_path):
+    import os
+    import stat
+
+    fig, _ = plt.subplots()
+    old = os.umask(0o027)
+    try:
+        (path,) = style.save(fig, tmp_path, "x", formats=("png",))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+def test_save_into_a_file_raises_and_closes(tmp_path):
+    (tmp_path / "f").write_text("")
+    fig, _ = plt.subplots()
+    with pytest.raises(OSError, match="f"):
+        style.save(fig, tmp_path / "f", "x", formats=("png",))
     assert not plt.fignum_exists(fig.number)

@@ -1,10 +1,15 @@
-"""Shared fixture: one small pinned lockstep run (empirics.golden.TRAIN_KW), trained once.
+"""Shared fixture: one small pinned lockstep run (empirics.studies.golden.TRAIN_KW), trained
+once. Its configuration is chosen so that [P2]'s corollaries bite on the pinned seed
+(``rho < 1`` and ``r < 1``; see the golden module's docstring).
 
-At every evaluation step the callback records, independently of the trainer's own CSVs,
-(a) the per-anchor CL and NSCL losses of every model on a training batch and its views and
-(b) every model's features on the train reference set. Everything runs under ``no_grad`` in
-eval mode and restores train mode, so the run itself is not perturbed (the golden test
-checks that: its numbers come from this very run).
+The run observes the models *during* training, which a finished run directory cannot
+give (it keeps only the last checkpoint), so it is trained through the trainer's
+``callback`` rather than launched: at every evaluation step the callback records,
+independently of the trainer's own CSVs, (a) the per-anchor CL and NSCL losses of every
+model on a training batch and its views and (b) every model's features on the train
+reference set. Everything runs under ``no_grad`` in eval mode and restores train mode, so
+the run itself is not perturbed: ``test_golden.py`` checks that its tables equal, byte for
+byte, those of the same spec launched through :func:`empirics.runs.launch`.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ import torch
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    from empirics import losses as L
-    from empirics.golden import TRAIN_KW, run_trainer
+    from empirics import losses
+    from empirics.studies.golden import TRAIN_KW
+    from empirics.training.config import TrainConfig
+    from empirics.training.trainer import train
 
     tau, every = TRAIN_KW["tau"], TRAIN_KW["eval_every"]
     p1, feats = [], []
@@ -37,8 +44,8 @@ def trained_run(tmp_path_factory):
             with torch.no_grad():
                 _, z = m.net(views.reshape(K * B, *views.shape[2:]))
                 z = z.reshape(K, B, -1)
-                gap = (L.cl_loss(z, tau, per_anchor=True)
-                       - L.nscl_loss(z, y, tau, per_anchor=True))
+                gap = (losses.cl_loss(z, tau, per_anchor=True)
+                       - losses.nscl_loss(z, y, tau, per_anchor=True))
                 h_ref, z_ref = m.net(ref.x)
             m.net.train(was)
             p1.append({"step": done, "model": m.name, "gap": gap.double().numpy(),
@@ -47,7 +54,7 @@ def trained_run(tmp_path_factory):
         feats.append({"step": done, "features": step_feats})
 
     out = tmp_path_factory.mktemp("golden") / "run"
-    run_dir = run_trainer(out, callback=callback)
+    run_dir = train(TrainConfig(**TRAIN_KW, out=str(out)), progress=False, callback=callback)
     return {"run_dir": run_dir, "p1": p1, "features": feats, "tau": tau}
 
 

@@ -1,15 +1,20 @@
 """Regression (4): golden numbers of a pinned trainer run and a pinned surrogate run.
 
 Compared with ``tests/regression/golden.json`` under the tolerances stored there
-(``empirics.golden.TOLERANCES``). Regenerate, deliberately, with
-``python -m empirics.golden --write`` and review the diff.
+(``empirics.studies.golden.TOLERANCES``). Regenerate, deliberately, with
+``python -m empirics.studies.golden --write`` and review the diff.
 """
 
 from __future__ import annotations
 
 import json
 
-from empirics import golden
+import pytest
+
+from empirics.runs import RunSpec
+from empirics.studies import golden
+
+TABLES = ("metrics.csv", "losses.csv", "bounds.csv")
 
 
 def _golden():
@@ -24,28 +29,64 @@ def test_golden_file_matches_pinned_configs():
     assert g["tolerances"] == golden.TOLERANCES
 
 
-def test_surrogate_golden():
+def test_surrogate_golden(tmp_path):
     g = _golden()
-    new = {"surrogate": golden.surrogate_numbers(), "trainer": g["trainer"]}
-    assert golden.compare(new, g) == []
+    new = golden.compute(tmp_path, parts=["surrogate"])
+    assert golden.compare(new, g, parts=["surrogate"]) == []
 
 
 def test_trainer_golden(trained_run):
     g = _golden()
-    new = {"surrogate": g["surrogate"], "trainer": golden.trainer_numbers(trained_run["run_dir"])}
-    assert golden.compare(new, g) == []
+    new = {"trainer": golden.trainer_numbers(trained_run["run_dir"])}
+    assert golden.compare(new, g, parts=["trainer"]) == []
+
+
+def test_launched_trainer_run_is_the_observed_one(trained_run, tmp_path):
+    """The golden trainer spec launched through the runs layer writes the very tables of
+    the fixture's run, which observed its models at every evaluation (so the observation
+    does not perturb the run, and the launched run is the one the tests check)."""
+    new = golden.compute(tmp_path, parts=["trainer"])
+    assert new["trainer"] == golden.trainer_numbers(trained_run["run_dir"])
+    launched = tmp_path / "runs" / golden.golden_specs()["trainer"].dirname()
+    for name in TABLES:
+        assert (launched / name).read_bytes() == (trained_run["run_dir"] / name).read_bytes()
 
 
 def test_compare_detects_a_shift():
     g = _golden()
     shifted = json.loads(json.dumps(g))
     shifted["surrogate"]["measured"] *= 1 + 1e-5
-    shifted["trainer"]["z_cka"] += 0.01
+    shifted["trainer"]["z_cka"] *= 1 + 1e-3  # ten times the trainer's rtol
     problems = golden.compare(shifted, g)
     assert any("surrogate.measured" in p for p in problems)
     assert any("trainer.z_cka" in p for p in problems)
+    assert len(problems) == 2
+
+
+def test_write_keeps_a_part_that_reproduces():
+    g = _golden()
+    new = json.loads(json.dumps({p: g[p] for p in golden.PARTS}))
+    new["surrogate"]["measured"] *= 1 + 1e-12  # the last bits of another BLAS build
+    new["trainer"]["z_cka"] += 0.01
+    doc, rewritten = golden.merge(new, g)
+    assert rewritten == ["trainer"]
+    assert doc["surrogate"] == g["surrogate"] and doc["trainer"] == new["trainer"]
+    doc, rewritten = golden.merge(new, {**g, "surrogate_config": {"C": 3}})
+    assert rewritten == ["surrogate", "trainer"]  # a changed configuration is rewritten
+
+
+def test_golden_specs_are_the_pinned_configs():
+    specs = golden.golden_specs()
+    assert specs["trainer"] == RunSpec("train", golden.TRAIN_KW)
+    assert specs["surrogate"].config == golden.SURROGATE_KW
 
 
 def test_golden_cli_without_file_fails_fast(tmp_path, capsys):
     assert golden.main(["--path", str(tmp_path / "missing.json")]) == 1
     assert "--write" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text("{", encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        golden.main(["--path", str(bad)])
+    assert exc.value.code == 2
+    assert str(bad) in capsys.readouterr().err

@@ -14,13 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 import bounds
-from empirics.io import read_csv_rows
+from empirics.runs.tables import read_rows
 
 TOL = 1e-5  # float32 losses
 
 
 def test_p1_in_losses_csv_at_every_evaluation(trained_run):
-    _, rows = read_csv_rows(trained_run["run_dir"] / "losses.csv")
+    _, rows = read_rows(trained_run["run_dir"] / "losses.csv")
     steps = {int(r["step"]) for r in rows}
     assert len(steps) >= 4 and 0 in steps
     for r in rows:

@@ -1,0 +1,397 @@
+"""Declare a configuration once; flags, TOML, ``--help`` and validation follow from it.
+
+A configuration is a frozen dataclass deriving from :class:`Options` whose fields are
+declared with :func:`option`: type (the annotation), default, one line of help, and the
+checks (``choices``, ``check``). Everything else is generated from that one declaration:
+
+- validation on construction, one sentence naming the field and the value
+  (``Expected `tau` > 0, got -0.5``), raised as ``ValueError`` / ``TypeError``;
+- :meth:`Options.from_dict` (unknown keys rejected), :meth:`Options.from_toml`,
+  :meth:`Options.to_dict`;
+- :meth:`Options.add_arguments`: one command-line flag per field, whose help shows the
+  description, the choices and the default;
+- :meth:`Options.key_dict`: the fields that decide a run's results (the cache key leaves
+  out execution knobs such as the device, declared with ``result=False``).
+
+Cross-field rules go in an overridden :meth:`Options.check`.
+
+>>> from dataclasses import dataclass
+>>> @dataclass(frozen=True)
+... class Demo(Options):
+...     tau: float = option(0.5, "temperature", check=positive)
+...     rule: str = option("linear", "learning-rate rule", choices=("linear", "sqrt"))
+>>> Demo(tau=1).tau
+1.0
+>>> Demo(tau=-0.5)
+Traceback (most recent call last):
+...
+ValueError: Expected `tau` > 0, got -0.5
+>>> Demo.from_dict({"tau": 2, "temp": 1})
+Traceback (most recent call last):
+...
+ValueError: Expected only Demo keys, got unknown key(s) ['temp']
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import sys
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, ClassVar
+
+__all__ = [
+    "Options",
+    "at_least",
+    "in_open_unit",
+    "nonnegative",
+    "option",
+    "positive",
+    "read_toml",
+]
+
+Check = Callable[[str, Any], None]
+
+
+# ----------------------------------------------------------------------------- checks
+def _number_text(value: Any) -> str:
+    return repr(value)
+
+
+def positive(name: str, value: Any) -> None:
+    """``value > 0``."""
+    if not value > 0:
+        raise ValueError(f"Expected `{name}` > 0, got {_number_text(value)}")
+
+
+def nonnegative(name: str, value: Any) -> None:
+    """``value >= 0``."""
+    if not value >= 0:
+        raise ValueError(f"Expected `{name}` >= 0, got {_number_text(value)}")
+
+
+def in_open_unit(name: str, value: Any) -> None:
+    """``0 < value < 1``."""
+    if not 0 < value < 1:
+        raise ValueError(f"Expected `{name}` in (0, 1), got {_number_text(value)}")
+
+
+def at_least(lo: float) -> Check:
+    """``value >= lo`` (for ints: the smallest allowed count)."""
+
+    def check(name: str, value: Any) -> None:
+        if not value >= lo:
+            raise ValueError(f"Expected `{name}` >= {lo}, got {_number_text(value)}")
+
+    check.__name__ = f"at_least_{lo}"
+    return check
+
+
+# ----------------------------------------------------------------------------- fields
+def option(
+    default: Any,
+    help: str,  # noqa: A002 - the word every CLI library uses
+    *,
+    choices: Iterable[str] | None = None,
+    check: Check | None = None,
+    result: bool = True,
+    flag: str | None = None,
+    metavar: str | None = None,
+) -> Any:
+    """Declare one field: its default, one line of help, and its checks.
+
+    Args:
+        default: the default value (immutable).
+        help: one line for ``--help`` and the docs (the default is appended there).
+        choices: the allowed strings (one place for every option list).
+        check: ``check(name, value)`` raising ``ValueError``; applied to non-``None`` values.
+        result: ``False`` for execution knobs that do not change a run's results (device,
+            threads, output folder): they stay out of :meth:`Options.key_dict`.
+        flag: the command-line flag (default ``--`` + the name with ``_`` as ``-``).
+        metavar: the value's name in ``--help``.
+    """
+    meta = {
+        "help": help,
+        "choices": tuple(choices) if choices is not None else None,
+        "check": check,
+        "result": bool(result),
+        "flag": flag,
+        "metavar": metavar,
+    }
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _field_type(tp: Any) -> tuple[Any, bool]:
+    """(base type, optional) of an annotation: ``int | None`` -> ``(int, True)``."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0], True
+    return tp, False
+
+
+def _is_str_tuple(tp: Any) -> bool:
+    return typing.get_origin(tp) is tuple
+
+
+def _type_name(tp: Any) -> str:
+    if _is_str_tuple(tp):
+        return "a comma list or a list of str"
+    return {int: "an int", float: "a number", bool: "a bool", str: "a str"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _coerce(name: str, value: Any, tp: Any, optional: bool) -> Any:
+    """Check ``value``'s type and return it in canonical form (ints for float fields become
+    floats, numpy scalars become Python scalars, a comma string becomes a tuple)."""
+    if value is None:
+        if optional:
+            return None
+        raise TypeError(f"Expected `{name}` to be {_type_name(tp)}, got None")
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # numpy scalar
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"Expected `{name}` to be finite, got {value!r}")
+            return value
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif _is_str_tuple(tp):
+        if isinstance(value, str):
+            value = [s.strip() for s in value.split(",") if s.strip()]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    else:  # pragma: no cover - a declaration error, not a user error
+        raise TypeError(f"Unsupported option type {tp!r} for `{name}`")
+    raise TypeError(f"Expected `{name}` to be {_type_name(tp)}, got {value!r}")
+
+
+# ----------------------------------------------------------------------------- base
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Base of every configuration (see the module docstring)."""
+
+    #: Names of TOML tables whose keys are this configuration's (e.g. ``("train",)``).
+    toml_tables: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        hints = self._hints()
+        for f in dataclasses.fields(self):
+            tp, optional = _field_type(hints[f.name])
+            value = _coerce(f.name, getattr(self, f.name), tp, optional)
+            meta = f.metadata
+            if value is not None:
+                choices = meta.get("choices")
+                if choices is not None:
+                    items = value if isinstance(value, tuple) else (value,)
+                    for item in items:
+                        if item not in choices:
+                            raise ValueError(
+                                f"Expected `{f.name}` among {', '.join(choices)}, got {item!r}"
+                            )
+                check = meta.get("check")
+                if check is not None:
+                    check(f.name, value)
+            object.__setattr__(self, f.name, value)
+        self.check()
+
+    def check(self) -> None:
+        """Cross-field rules (override); raise ``ValueError`` naming the fields."""
+
+    # -- introspection ---------------------------------------------------------------------
+    @classmethod
+    def _hints(cls) -> dict[str, Any]:
+        cache = cls.__dict__.get("_hints_cache")
+        if cache is None:
+            cache = typing.get_type_hints(cls)
+            type.__setattr__(cls, "_hints_cache", cache)
+        return cache
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        return {f.name: f.default for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """``(flag, default, help)`` of every field, for docs."""
+        return [(_flag(f), repr(f.default), _help_text(f, cls._hints()[f.name]))
+                for f in dataclasses.fields(cls)]
+
+    # -- conversion -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON/TOML-ready (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(self).items()}
+
+    def key_dict(self) -> dict[str, Any]:
+        """The fields that decide the results (``result=True``): a run's cache key."""
+        out = self.to_dict()
+        return {f.name: out[f.name] for f in dataclasses.fields(self) if f.metadata["result"]}
+
+    def differences(self, other: Mapping[str, Any], *, ignore: Iterable[str] = ()) -> list[str]:
+        """Field names whose value differs from ``other`` (a dict such as a saved config)."""
+        mine, skip = self.to_dict(), set(ignore)
+        return sorted(k for k in mine if k not in skip and other.get(k) != mine[k])
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]):
+        """Build from a mapping; unknown keys raise ``ValueError`` naming them."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"Expected a dict of {cls.__name__} keys, got {type(d).__name__}")
+        unknown = sorted(set(d) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(f"Expected only {cls.__name__} keys, got unknown key(s) {unknown!r}")
+        return cls(**dict(d))
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike):
+        """Load a TOML file: its top-level keys, or the keys of one table named in
+        :attr:`toml_tables` (e.g. ``[train]``)."""
+        return cls.from_dict(read_toml(path, tables=cls.toml_tables))
+
+    def replace(self, **changes: Any):
+        """A copy with ``changes`` applied (validated again)."""
+        unknown = sorted(set(changes) - set(self.field_names()))
+        if unknown:
+            raise ValueError(
+                f"Expected only {type(self).__name__} keys, got unknown key(s) {unknown!r}"
+            )
+        return dataclasses.replace(self, **changes)
+
+    # -- command line -----------------------------------------------------------------------
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser, *,
+                      exclude: Iterable[str] = ()) -> None:
+        """One flag per field (``--batch-size``; booleans also as ``--no-...``).
+
+        Every flag's default is ``None`` ("not given"), so :meth:`from_layers` can tell a
+        given flag from an absent one; the help shows the declared default.
+        """
+        skip = set(exclude)
+        hints = cls._hints()
+        for f in dataclasses.fields(cls):
+            if f.name in skip:
+                continue
+            tp, optional = _field_type(hints[f.name])
+            kw: dict[str, Any] = {"dest": f.name, "default": None,
+                                  "help": _help_text(f, hints[f.name])}
+            if tp is bool:
+                kw["action"] = argparse.BooleanOptionalAction
+            else:
+                kw["type"] = _converter(f.name, tp, optional)
+                kw["metavar"] = f.metadata.get("metavar") or _metavar(f, tp)
+            parser.add_argument(_flag(f), **kw)
+
+    @classmethod
+    def given(cls, args: argparse.Namespace) -> dict[str, Any]:
+        """The fields given on the command line (flags whose value is not ``None``)."""
+        return {k: getattr(args, k) for k in cls.field_names()
+                if getattr(args, k, None) is not None}
+
+    @classmethod
+    def from_layers(cls, *layers: Mapping[str, Any]):
+        """Merge dicts left to right (e.g. saved run, TOML file, flags) and build."""
+        merged: dict[str, Any] = {}
+        for layer in layers:
+            merged.update(layer)
+        return cls.from_dict(merged)
+
+
+def _flag(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _metavar(f: dataclasses.Field, tp: Any) -> str:
+    choices = f.metadata.get("choices")
+    if choices and not _is_str_tuple(tp):
+        return "{" + ",".join(choices) + "}"
+    return {int: "INT", float: "X", str: "STR"}.get(tp, "LIST")
+
+
+def _help_text(f: dataclasses.Field, annotation: Any) -> str:
+    tp, _ = _field_type(annotation)
+    text = f.metadata.get("help", "")
+    choices = f.metadata.get("choices")
+    if choices and _is_str_tuple(tp):
+        text += f" (comma list of {', '.join(choices)})"
+    default = f.default
+    if isinstance(default, tuple):
+        default = ",".join(default)
+    elif isinstance(default, bool):
+        default = "true" if default else "false"
+    elif default is None:
+        default = "none"
+    # argparse expands "%"; keep literal percent signs
+    return f"{text} (default: {default})".replace("%", "%%")
+
+
+def _converter(name: str, tp: Any, optional: bool) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        if optional and text.strip().lower() in ("none", "null"):
+            return None
+        if tp is int:
+            try:
+                return int(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"Expected `{name}` to be an int, got {text!r}") from None
+        if tp is float:
+            try:
+                return float(text)
+            except ValueError:
+                raise argparse.ArgumentTypeError(
+                    f"Expected `{name}` to be a number, got {text!r}") from None
+        if _is_str_tuple(tp):
+            return tuple(s.strip() for s in text.split(",") if s.strip())
+        return text
+
+    convert.__name__ = name
+    return convert
+
+
+def read_toml(path: str | os.PathLike, *, tables: Iterable[str] = ()) -> dict[str, Any]:
+    """The keys of a TOML file: top level, or those of its single table named in ``tables``.
+
+    Raises:
+        FileNotFoundError: no such file (the message names it).
+        ValueError: not valid TOML (the message names the file, line and column).
+    """
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Expected a TOML file, got no file at {str(path)!r}") from None
+    except IsADirectoryError:
+        raise ValueError(f"Expected a TOML file, got the folder {str(path)!r}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"Expected valid TOML in {str(path)!r}, got {exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"Expected UTF-8 TOML text in {str(path)!r}, got binary data") from None
+    names = tuple(tables)
+    if len(data) == 1:
+        (only, value), = data.items()
+        if only in names and isinstance(value, dict):
+            return value
+    return data

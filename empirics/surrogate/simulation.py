@@ -1,0 +1,311 @@
+"""The surrogate's loop: CL and NSCL in lockstep, every bound recorded at every step.
+
+:class:`Simulation` holds one run: its inputs (labels, batches, schedule), its two states,
+and its records. It reads top to bottom:
+
+    Simulation(config)      memory check; labels, batches, schedule; the bounds that are
+                            functions of the schedule (Theorem 1, the recurrence)
+    start()                 Sigma_0 for both runs; evaluate step 0
+    advance()               one update of both runs on the same batch, and its records:
+                            the realised drive and one-step mismatch along the NSCL run
+                            (the one-run certificates), kappa, q_max, the measured gap
+    result()                the records so far as a SurrogateResult
+
+Its :meth:`~Simulation.state_dict` (tensors and plain data) resumes it exactly:
+:mod:`empirics.surrogate.run` checkpoints it so that a killed run resumes to the same bytes.
+:func:`simulate` is the whole run in memory.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any
+
+import numpy as np
+
+import bounds
+from empirics import seeds
+from empirics.surrogate.arrays import ops, sqnorm, to_numpy
+from empirics.surrogate.certificate import (
+    lipschitz_box,
+    rowwise_certificate_step,
+    step_expansion,
+)
+from empirics.surrogate.config import SurrogateConfig
+from empirics.surrogate.dynamics import anchor_gradient, array_masks, batch_masks
+from empirics.surrogate.hessian import hessian_top_eigenvalue
+from empirics.surrogate.memory import check_memory
+from empirics.surrogate.result import SurrogateResult
+from empirics.surrogate.state import initial_state, make_batches, make_labels, state_alignment
+
+__all__ = ["Simulation", "progress_bar", "simulate"]
+
+#: Per-step records (length T) and per-state records (length T + 1) a checkpoint carries.
+_STEP_RECORDS = ("drive", "mismatch", "contraction", "q_max")
+_STATE_RECORDS = ("measured", "cert", "cert_global")
+
+
+class Simulation:
+    """One surrogate run (both objectives), advanced one step at a time.
+
+    Args:
+        config: the run.
+        eta: optional explicit ``(T,)`` learning rates overriding ``config.schedule``.
+
+    Raises:
+        TypeError: ``config`` is not a :class:`SurrogateConfig`.
+        ValueError: a bad ``eta``; arrays that would not fit in memory
+            (:func:`~empirics.surrogate.memory.check_memory`, checked before allocating).
+    """
+
+    def __init__(self, config: SurrogateConfig, *, eta=None) -> None:
+        if not isinstance(config, SurrogateConfig):
+            raise TypeError(f"Expected `config` to be a SurrogateConfig, got "
+                            f"{type(config).__name__}")
+        c = self.config = config
+        T, N, B, tau = c.steps, c.N, c.B, c.tau
+        check_memory(c)
+        # Purposes labels / init / batch are the streams of SeedSequence(seed).spawn(3).
+        self.labels = make_labels(N, c.C, seeds.rng(c.seed, "labels"))
+        self.batches = make_batches(N, B, T, seeds.rng(c.seed, "batch"))
+        if eta is None:
+            eta = np.asarray(bounds.schedules.schedule(c.schedule, c.lr, T, c.warmup_steps),
+                             dtype=np.float64)
+        else:
+            eta = np.asarray(eta, dtype=np.float64)
+            if eta.shape != (T,) or not np.all(np.isfinite(eta)) or np.any(eta < 0):
+                raise ValueError(f"Expected `eta` of shape ({T},), finite and >= 0, got shape "
+                                 f"{eta.shape}")
+        self.eta = eta
+        self.sum_eta = np.concatenate([[0.0], np.cumsum(eta)])
+        self.pi_max = float(c.pi_max) if c.pi_max is not None else float(
+            np.bincount(self.labels, minlength=c.C).max() / N)
+        self.eps = float(bounds.eps(B, c.delta, T))
+        self.Delta = float(bounds.Delta(B, tau, c.delta, T, self.pi_max))
+        self.q_bound = self.pi_max + self.eps
+        n_den = 2 * (B - 1) + (1 if c.positive_in_denominator else 0)  # CL's denominator size
+        self.kappa = step_expansion(eta, tau, B, lipschitz_box(tau, B, n_den))
+        # Functions of the schedule alone, known before the first step.
+        drive_bound = float(bounds.recurrence_drive(tau, B, self.Delta))  # Delta/(tau sqrt B)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if math.isfinite(drive_bound):
+                self.recurrence = np.asarray(bounds.recurrence_path(eta, tau, B, drive_bound),
+                                             dtype=float)
+            else:  # vacuous Delta (pi_max + eps >= 1): nothing is bounded after step 0
+                self.recurrence = np.where(self.sum_eta == 0, 0.0, np.inf)
+            theorem1 = np.asarray(bounds.theorem1(self.sum_eta, tau, B, self.Delta), dtype=float)
+        self.theorem1 = np.where(self.sum_eta == 0, 0.0, theorem1)  # S = 0: the gap is 0
+        # Records, filled as the run advances (a checkpoint carries them: _STEP_RECORDS,
+        # _STATE_RECORDS).
+        self.drive = np.empty(T)  # ||G_CL(S^NSCL_t) - G_NSCL(S^NSCL_t)||_F
+        self.mismatch = np.empty(T)  # ||Phi^CL(S^NSCL_t) - Phi^NSCL(S^NSCL_t)||_F
+        self.contraction = np.empty(T)  # diagnostic, see advance()
+        self.q_max = np.empty(T)  # largest realised same-class fraction of batch t
+        self.measured = np.zeros(T + 1)  # ||S^CL_t - S^NSCL_t||_F
+        self.cert = np.zeros(T + 1)  # row-wise certificate
+        self.cert_global = np.zeros(T + 1)  # one-norm certificate (certificate_path)
+        self.rows = np.zeros(2 * N)  # the row-wise certificate's per-row bounds
+        self.eval_steps: list[int] = []
+        self.cka: list[float] = []
+        self.rho: list[float] = []
+        self.lip = 0.0  # largest Hessian eigenvalue found
+        self.d2 = 0.0  # squared measured gap, updated on the block between evaluations
+        self.t = 0  # updates done
+        self.S_cl = self.S_ns = None
+        self.hessian_steps = {1, max(1, T // 2), T}
+
+    @property
+    def T(self) -> int:
+        return self.config.steps
+
+    def is_eval_step(self, t: int) -> bool:
+        """Step ``t`` evaluates CKA and rho (and recomputes the gap exactly)."""
+        return t % self.config.eval_interval == 0 or t == self.T
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """``Sigma_0`` for both runs, and the evaluation of step 0."""
+        c = self.config
+        S0 = initial_state(c, self.labels, seeds.rng(c.seed, "init"))
+        if c.backend == "torch":
+            import torch
+
+            S0 = torch.as_tensor(S0, dtype=torch.float64, device=c.device)
+        self.S_cl = S0
+        self.S_ns = S0.clone() if c.backend == "torch" else S0.copy()
+        self._evaluate(0)
+
+    def _evaluate(self, t: int) -> None:
+        a = state_alignment(self.S_cl, self.S_ns)
+        self.eval_steps.append(t)
+        self.cka.append(a["cka"])
+        self.rho.append(a["rho"])
+        self.d2 = a["sim_gap"] ** 2  # exact recomputation removes accumulated round-off
+
+    def advance(self) -> None:
+        """Update both runs on batch ``t`` and record step ``t + 1`` (THEORY.md s5, s9)."""
+        if self.S_cl is None:
+            raise RuntimeError("Expected start() or load_state_dict() before advance()")
+        if self.t >= self.T:
+            raise RuntimeError(f"Expected a step < T = {self.T}, got the run done")
+        t, c, N, tau, eta = self.t, self.config, self.config.N, self.config.tau, self.eta
+        batch = self.batches[t]
+        masks = batch_masks(batch, self.labels, positive_in_denominator=c.positive_in_denominator)
+        bm = array_masks(self.S_cl, masks)
+        xp = ops(self.S_cl)
+        A = np.concatenate([batch, batch + N])
+        Ab = xp.like(self.S_cl, A)
+        idx = (Ab[:, None], Ab[None, :])
+        b_cl, b_ns = self.S_cl[idx], self.S_ns[idx]
+        g_cl = anchor_gradient(b_cl, bm["cl"], bm["pos"], tau)  # G_CL(S^CL)
+        g_ns = anchor_gradient(b_ns, bm["nscl"], bm["pos"], tau)  # G_NSCL(S^NSCL)
+        g_x = anchor_gradient(b_ns, bm["cl"], bm["pos"], tau)  # G_CL(S^NSCL): the one-run probe
+        new_cl = xp.clip(b_cl - eta[t] * g_cl)
+        new_ns = xp.clip(b_ns - eta[t] * g_ns)
+        self.drive[t] = math.sqrt(sqnorm(g_x - g_ns))
+        phi_x = xp.clip(b_ns - eta[t] * g_x)  # Phi^CL(S^NSCL)
+        mis = phi_x - new_ns  # Phi^CL(S^NSCL) - Phi^NSCL(S^NSCL)
+        before = sqnorm(b_cl - b_ns)
+        # diagnostic (needs both runs): realised Lipschitz ratio of Phi^CL on this step
+        self.contraction[t] = (math.sqrt(sqnorm(new_cl - phi_x) / before) if before > 0
+                               else float("nan"))
+        row_m = np.sqrt(to_numpy((mis * mis).sum(1)))
+        self.mismatch[t] = float(np.sqrt((row_m * row_m).sum()))
+        kappa = float(self.kappa[t])
+        self.cert[t + 1] = rowwise_certificate_step(self.rows, A, kappa, row_m)
+        # certificate_path one step at a time: c_{t+1} = kappa_t c_t + m_t
+        self.cert_global[t + 1] = kappa * self.cert_global[t] + self.mismatch[t]
+        self.q_max[t] = float(masks["q"].max())
+        self.d2 += sqnorm(new_cl - new_ns) - before
+        self.S_cl[idx] = new_cl
+        self.S_ns[idx] = new_ns
+        self.t = t + 1
+        if self.is_eval_step(self.t):
+            self._evaluate(self.t)
+        if self.t in self.hessian_steps:  # diagnostic: largest Hessian eigenvalue, CL state
+            self.lip = max(self.lip, hessian_top_eigenvalue(to_numpy(new_cl), masks["cl"], tau))
+        self.measured[self.t] = math.sqrt(max(self.d2, 0.0))
+
+    def result(self, *, states: bool = True) -> SurrogateResult:
+        """The records of steps ``0..t`` (``states``: with copies of the two states)."""
+        t, c = self.t, self.config
+        if t:  # THEORY.md s9's certificate: the recurrence with the realised drive
+            with np.errstate(over="ignore", invalid="ignore"):
+                cert_lip = np.asarray(bounds.recurrence_path(self.eta[:t], c.tau, c.B,
+                                                             self.drive[:t]), dtype=float)
+        else:
+            cert_lip = np.zeros(1)
+        keep = states and self.S_cl is not None
+        return SurrogateResult(
+            config=c, eta=self.eta[:t], sum_eta=self.sum_eta[:t + 1],
+            measured=self.measured[:t + 1], certificate=self.cert[:t + 1],
+            certificate_global=self.cert_global[:t + 1], certificate_lipschitz=cert_lip,
+            recurrence=self.recurrence[:t + 1], theorem1=self.theorem1[:t + 1],
+            drive=self.drive[:t], step_mismatch=self.mismatch[:t], kappa=self.kappa[:t],
+            contraction=self.contraction[:t], q_max=self.q_max[:t], q_bound=self.q_bound,
+            eps=self.eps, Delta=self.Delta, pi_max=self.pi_max,
+            eval_steps=np.asarray(self.eval_steps), cka=np.asarray(self.cka),
+            rho=np.asarray(self.rho), lipschitz_measured=self.lip,
+            sigma_cl=to_numpy(self.S_cl).copy() if keep else None,
+            sigma_nscl=to_numpy(self.S_ns).copy() if keep else None,
+        )
+
+    # -- resume ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything :meth:`load_state_dict` needs, as tensors and plain data only (so a
+        checkpoint loads with ``weights_only=True``)."""
+        import torch
+
+        t = self.t
+
+        def tensor(a) -> torch.Tensor:
+            if isinstance(a, torch.Tensor):
+                return a.detach().to("cpu")
+            return torch.from_numpy(np.ascontiguousarray(a))
+
+        state: dict[str, Any] = {
+            "kind": "surrogate", "step": t, "sigma_cl": tensor(self.S_cl),
+            "sigma_nscl": tensor(self.S_ns), "rows": tensor(self.rows),
+            "eval_steps": list(self.eval_steps), "cka": list(self.cka),
+            "rho": list(self.rho), "lip": self.lip, "d2": self.d2,
+        }
+        for name in _STEP_RECORDS:
+            state[name] = tensor(getattr(self, name)[:t])
+        for name in _STATE_RECORDS:
+            state[name] = tensor(getattr(self, name)[:t + 1])
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> int:
+        """Continue from :meth:`state_dict`'s ``state``; returns its step.
+
+        Raises:
+            ValueError: ``state`` is not a checkpoint of a run with this configuration.
+        """
+        N, T = self.config.N, self.T
+        t = state.get("step")
+        if state.get("kind") != "surrogate" or not isinstance(t, int) or not 0 <= t <= T:
+            raise ValueError(f"Expected a surrogate checkpoint at a step in [0, {T}], got "
+                             f"kind {state.get('kind')!r} at step {t!r}")
+        shapes = {"sigma_cl": (2 * N, 2 * N), "sigma_nscl": (2 * N, 2 * N), "rows": (2 * N,),
+                  **{k: (t,) for k in _STEP_RECORDS}, **{k: (t + 1,) for k in _STATE_RECORDS}}
+        for key, shape in shapes.items():
+            got = tuple(getattr(state.get(key), "shape", ()))
+            if got != shape:
+                raise ValueError(f"Expected `{key}` of shape {shape} in the checkpoint, got "
+                                 f"{got}")
+        arrays = {k: np.asarray(state[k].numpy(), dtype=np.float64) for k in shapes}
+        if self.config.backend == "torch":
+            import torch
+
+            self.S_cl, self.S_ns = (torch.as_tensor(arrays[k], dtype=torch.float64,
+                                                    device=self.config.device)
+                                    for k in ("sigma_cl", "sigma_nscl"))
+        else:
+            self.S_cl, self.S_ns = arrays["sigma_cl"], arrays["sigma_nscl"]
+        self.rows = arrays["rows"]
+        for name in _STEP_RECORDS + _STATE_RECORDS:
+            getattr(self, name)[: arrays[name].size] = arrays[name]
+        self.eval_steps = [int(s) for s in state["eval_steps"]]
+        self.cka = [float(v) for v in state["cka"]]
+        self.rho = [float(v) for v in state["rho"]]
+        self.lip, self.d2, self.t = float(state["lip"]), float(state["d2"]), t
+        return t
+
+
+def progress_bar(total: int, initial: int, enabled: bool):
+    """A tqdm bar on stderr (only on a terminal)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="surrogate", file=sys.stderr,
+                disable=not enabled or not sys.stderr.isatty())
+
+
+def simulate(config: SurrogateConfig, *, progress: bool = False, eta=None) -> SurrogateResult:
+    """Run CL and NSCL surrogates in lockstep and record every bound (THEORY.md s5, s6, s9).
+
+    Args:
+        config: the run.
+        progress: tqdm bar on stderr.
+        eta: optional explicit ``(T,)`` learning-rate array overriding ``config.schedule``.
+
+    Returns:
+        :class:`~empirics.surrogate.result.SurrogateResult` of the whole run.
+
+    Raises:
+        ValueError: a bad ``eta``, or arrays that would not fit in memory.
+
+    >>> r = simulate(SurrogateConfig(C=3, N=12, B=4, steps=5, lr=4.0))
+    >>> bool(r.measured[-1] <= r.certificate[-1]), r.T
+    (True, 5)
+    """
+    sim = Simulation(config, eta=eta)
+    sim.start()
+    bar = progress_bar(sim.T, 0, progress)
+    try:
+        while sim.t < sim.T:
+            sim.advance()
+            bar.update(1)
+    finally:
+        bar.close()
+    return sim.result()

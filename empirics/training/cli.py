@@ -1,0 +1,194 @@
+"""``python -m empirics.train``: CL / NSCL / SCL / CE (and NT-Xent) in lockstep.
+
+With no flags it runs the embedded default (synthetic data, 10 classes, MLP, the four
+objectives cl, nscl, scl, ce, 400 steps of B = 256) and prints the final alignment, the
+losses with the [P1] check, and the run's own Theorem 1 bound. Every field of
+:class:`~empirics.training.config.TrainConfig` is a flag (``--batch-size 128``,
+``--objectives cl,nscl``, ``--no-deterministic``); ``--config run.toml`` loads a TOML file
+first and flags override it. ``--resume`` continues the run in ``--out`` (or in the
+directory given to ``--resume``) from its last checkpoint.
+
+Exit status: 0 done; 1 the run itself failed (training diverged); 2 bad usage,
+configuration or run directory (one line on stderr, no traceback); 3 stopped by
+``--stop-after`` (continue with ``--resume``); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cl_nscl_align.cli import ArgumentParser
+from empirics.options import read_toml
+from empirics.runs.layout import RunDir
+from empirics.runs.tables import RunFileError
+from empirics.runs.writer import read_config
+from empirics.training.config import TrainConfig
+
+__all__ = ["build_parser", "config_from_args", "format_summary", "main"]
+
+PROG = "python -m empirics.train"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description="Train CL, NSCL, SCL, CE (and NT-Xent) in lockstep under shared "
+        "randomness; measure their alignment against the [P1]/[P2] bounds. Exit status: 0 "
+        "done, 1 training diverged, 2 bad usage, 3 stopped by --stop-after, 130 "
+        "interrupted.",
+    )
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="TOML file of run fields, top level or a [train] table; flags "
+                        "override it (default: none)")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="DIR",
+                   help="continue the run in DIR (or in --out) from its last checkpoint; "
+                        "exits 2 when there is no run to continue (default: off)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (default: a bar on a terminal)")
+    p.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
+                   help="stop, as if killed, after this many steps in total; continue with "
+                        "--resume (default: none)")
+    p.add_argument("--json", action="store_true",
+                   help="print summary.json instead of the tables (default: tables)")
+    TrainConfig.add_arguments(p)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The saved run (on ``--resume``), then the TOML file, then the flags.
+
+    Raises:
+        ValueError: ``--resume`` without a directory, ``--resume DIR --out OTHER``, no run
+            in the directory, ``--stop-after`` < 1, or a bad field.
+        RunFileError: an unreadable saved ``config.json``.
+    """
+    if args.stop_after is not None and args.stop_after < 1:
+        raise ValueError(f"Expected `--stop-after` >= 1, got {args.stop_after}")
+    layers: list[dict[str, Any]] = []
+    if args.resume:
+        out = args.resume if isinstance(args.resume, str) else args.out
+        if out is None:
+            raise ValueError("Expected a run directory for `--resume` (--resume DIR or "
+                             "--out DIR --resume), got neither")
+        if isinstance(args.resume, str) and args.out is not None and \
+                Path(args.out) != Path(args.resume):
+            raise ValueError(f"Expected `--out` to be the run given to `--resume`, got "
+                             f"--resume {args.resume!r} and --out {args.out!r}")
+        run = RunDir(out)
+        if not run.config.exists():
+            raise ValueError(f"Expected a run to resume in {str(out)!r}, got none (no "
+                             "config.json; start it without --resume)")
+        layers.append(read_config(run))
+        layers.append({"out": str(out)})
+    if args.config:
+        layers.append(read_toml(args.config, tables=TrainConfig.toml_tables))
+    layers.append(TrainConfig.given(args))
+    return TrainConfig.from_layers(*layers)
+
+
+def _fmt(v: Any, spec: str = ".3f") -> str:
+    if v is None:
+        return "-"
+    try:
+        return format(float(v), spec)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The tables the command prints at the end of a run."""
+    lines = [
+        f"run directory: {summary['run_dir']}",
+        f"{len(summary['objectives'])} models in lockstep ({', '.join(summary['objectives'])}), "
+        f"{summary['steps']} steps ({_fmt(summary['epochs'], '.1f')} epochs), "
+        f"{_fmt(summary['wall_seconds'], '.1f')} s, "
+        f"{_fmt(summary['steps_per_second'], '.1f')} steps/s on {summary['device']}",
+        "",
+        "alignment at the last step (test reference set; cka = cosine-Gram CKA of the theory,"
+        " cka_lin = raw-feature CKA, the paper code's convention):",
+        f"  {'pair':<12}{'feat':<5}{'cka':>7}{'cka_lin':>9}{'rsa':>7}{'sim_gap':>9}"
+        f"{'rho':>7}{'w_angle':>9}{'r_angle':>9}",
+    ]
+    for pair, splits in summary["alignment"].items():
+        for feat, m in splits.get("test", {}).items():
+            lines.append(
+                f"  {pair:<12}{feat:<5}{_fmt(m['cka']):>7}{_fmt(m['cka_linear']):>9}"
+                f"{_fmt(m['rsa']):>7}{_fmt(m['sim_gap'], '.2f'):>9}{_fmt(m['rho']):>7}"
+                f"{_fmt(m['weight_angle'], '.1f'):>9}{_fmt(m['repr_angle'], '.1f'):>9}"
+            )
+    lines += [
+        "",
+        "losses on the fixed evaluation batches (test) and probe accuracy:",
+        f"  {'model':<8}{'own':>8}{'loss_cl':>9}{'loss_nscl':>11}{'gap':>8}{'[P1] bound':>12}"
+        f"{'acc(h)':>8}{'acc(z)':>8}{'head':>7}",
+    ]
+    for name, m in summary["models"].items():
+        lines.append(
+            f"  {name:<8}{_fmt(m['loss_own']):>8}{_fmt(m['loss_cl']):>9}"
+            f"{_fmt(m['loss_nscl']):>11}{_fmt(m['loss_gap']):>8}{_fmt(m['loss_gap_bound']):>12}"
+            f"{_fmt(m['accuracy']):>8}{_fmt(m['accuracy_z']):>8}{_fmt(m['head_accuracy']):>7}"
+        )
+    held = "yes" if summary["p1_held_at_every_evaluation"] else "NO"
+    lines += ["", f"[P1] 0 <= loss_cl - loss_nscl <= bound on every evaluation batch: {held}"]
+    b = summary.get("bounds") or {}
+    if "sim_gap" in b:
+        lines.append(
+            f"[P2] Theorem 1 for this run (C={summary['C']}, tau={summary['tau']}, "
+            f"B={summary['B']}, T={summary['steps']},"
+            f" sum_eta={_fmt(summary['sum_eta'], '.2f')}): ||Sigma_CL - Sigma_NSCL||_F <= "
+            f"{_fmt(b['sim_gap'], '.3g')} (log10 {_fmt(b.get('log10_sim_gap'), '.2f')}); "
+            f"measured {_fmt(b.get('measured_sim_gap'), '.3g')} on the train reference set"
+        )
+        bound, measured = b.get("sim_gap"), b.get("measured_sim_gap")
+        if bound is not None and measured is not None and measured > bound:
+            lines.append(
+                "     the measured gap EXCEEDS the bound: Theorem 1 is proved for the "
+                "similarity-descent surrogate, not for SGD on networks (docs/surrogate.md s5)"
+            )
+    return "\n".join(lines)
+
+
+def _error(message: Any) -> str:
+    return f"{PROG}: error: " + " ".join(str(message).split())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args)
+        from empirics.training.lockstep import check_config_against_data
+
+        check_config_against_data(config)
+    except (ValueError, TypeError, FileNotFoundError, RunFileError) as exc:
+        print(_error(exc), file=sys.stderr)
+        return 2
+    from empirics.training.distributed import init_from_env
+    from empirics.training.trainer import RunInterrupted, TrainingDiverged, train
+
+    dist = init_from_env(config.device)
+    try:
+        run = train(config, progress=not args.no_progress, dist=dist, resume=bool(args.resume),
+                    stop_after=args.stop_after)
+    except RunInterrupted as exc:
+        print(f"{PROG}: {exc}; continue with --resume", file=sys.stderr)
+        return 3
+    except TrainingDiverged as exc:
+        print(_error(exc), file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, FileExistsError, FileNotFoundError, RunFileError) as exc:
+        print(_error(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+    finally:
+        dist.close()
+    if dist.is_main:
+        summary = json.loads((Path(run) / "summary.json").read_text(encoding="utf-8"))
+        print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0

@@ -1,0 +1,209 @@
+"""The configuration of a lockstep training run, declared once (:mod:`empirics.options`).
+
+Every objective in ``objectives`` trains its own copy of one initialisation, on the same
+batches and the same augmented views, with the same hyperparameters (shared randomness,
+THEORY.md s1 [stated]); only the loss differs. Each field below is declared once, with its
+type, default, help and checks; the flags of ``python -m empirics.train``, TOML loading,
+``--help`` and validation all follow from it.
+
+>>> cfg = TrainConfig(classes=5, tau=0.2)
+>>> cfg.objectives
+('cl', 'nscl', 'scl', 'ce')
+>>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+True
+>>> TrainConfig(tau=0)
+Traceback (most recent call last):
+...
+ValueError: Expected `tau` > 0, got 0.0
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bounds.schedules import LR_RULES, SCHEDULES
+from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT, SYNTHETIC_SIZES
+from empirics.options import Options, at_least, in_open_unit, nonnegative, option, positive
+
+__all__ = [
+    "ARCHS",
+    "AUGMENTS",
+    "DEVICES",
+    "EVAL_FEATURES",
+    "EXECUTIONS",
+    "LOSS_GAP_FORMS",
+    "OBJECTIVES",
+    "OPTIMIZERS",
+    "PAIRS",
+    "PROBES",
+    "TrainConfig",
+    "canonical_objectives",
+]
+
+#: Objectives in their canonical order; pairs are formed in this order (THEORY.md s2).
+OBJECTIVES = ("cl", "ntxent", "nscl", "scl", "ce")
+ARCHS = ("auto", "mlp", "cnn", "resnet18")
+OPTIMIZERS = ("sgd", "lars", "adamw")
+AUGMENTS = ("auto", "vector", "image", "none")
+EVAL_FEATURES = ("z", "h", "both")
+PROBES = ("ncc", "linear")
+LOSS_GAP_FORMS = ("tight", "paper")
+PAIRS = ("distinct", "all")
+DEVICES = ("auto", "cpu", "cuda")
+#: How the lockstep models are executed (not an array library: see the surrogate's).
+EXECUTIONS = ("loop", "vmap")
+
+
+def canonical_objectives(objectives: Any) -> tuple[str, ...]:
+    """Parse a comma string or a sequence of objective names into canonical order.
+
+    >>> canonical_objectives("ce, cl,nscl")
+    ('cl', 'nscl', 'ce')
+    """
+    if isinstance(objectives, str):
+        items = [s.strip() for s in objectives.split(",") if s.strip()]
+    elif isinstance(objectives, (list, tuple)):
+        items = list(objectives)
+    else:
+        raise TypeError(
+            f"Expected `objectives` to be a comma list or a sequence, got {objectives!r}")
+    for name in items:
+        if name not in OBJECTIVES:
+            raise ValueError(f"Expected `objectives` among {', '.join(OBJECTIVES)}, got {name!r}")
+    if len(set(items)) != len(items):
+        raise ValueError(f"Expected `objectives` without repeats, got {objectives!r}")
+    if not items:
+        raise ValueError(f"Expected at least one objective in `objectives`, got {objectives!r}")
+    return tuple(o for o in OBJECTIVES if o in items)
+
+
+@dataclass(frozen=True)
+class TrainConfig(Options):
+    """A lockstep training run: data, models, objectives, optimisation, evaluation, output."""
+
+    toml_tables = ("train",)
+
+    # --- data -------------------------------------------------------------------------
+    dataset: str = option("synthetic", "data set (nothing is downloaded; CIFAR and image "
+                          "folders load from --data-root)", choices=DATASETS)
+    classes: int | None = option(10, "C: classes used, a seeded C-way subset (none = all)",
+                                 check=at_least(2))
+    data_root: str | None = option(None, "local path of cifar10 / cifar100 / imagefolder data")
+    train_size: int | None = option(None, "training samples: synthetic generates this many "
+                                    "(train_size // C per class; none = 4096); other data "
+                                    "sets use a seeded class-stratified subset of this size "
+                                    "(none = all)", check=at_least(1))
+    test_size: int | None = option(None, "test samples: synthetic generates this many (none "
+                                   "= 1024); other data sets use a seeded class-stratified "
+                                   "subset of this size (none = all)", check=at_least(1))
+    difficulty: float = option(1.0, "synthetic only: within-class spread in latent units "
+                               "(0 = points)", check=nonnegative)
+    image_size: int | None = option(None, "synthetic only: 3 x s x s images instead of "
+                                    "vectors", check=at_least(1))
+    reference_size: int = option(512, "samples in each fixed evaluation reference set "
+                                 "(train and test)", check=at_least(2))
+
+    # --- model and views --------------------------------------------------------------
+    arch: str = option("auto", "encoder; auto = mlp for vectors, cnn for images",
+                       choices=ARCHS)
+    feature_dim: int | None = option(None, "backbone width d_h (none = the architecture's "
+                                     "default)", check=at_least(1))
+    width: int | None = option(None, "CNN / ResNet base channels (none = the architecture's "
+                               "default)", check=at_least(1))
+    proj_dim: int = option(128, "projector output d_z, the embedding the contrastive losses "
+                           "see", check=at_least(1))
+    augment: str = option("auto", "augmentations; auto = from the data kind", choices=AUGMENTS)
+    views: int = option(2, "K augmented views per sample (2 in every experiment of [P2])",
+                        check=at_least(2))
+
+    # --- objectives ---------------------------------------------------------------------
+    objectives: tuple[str, ...] = option(("cl", "nscl", "scl", "ce"),
+                                         "objectives trained in lockstep", choices=OBJECTIVES)
+    tau: float = option(0.5, "temperature of every contrastive loss (CE ignores it)",
+                        check=positive)
+    pairs: str = option("distinct", "view pairs averaged: distinct (l1 != l2) or all (the "
+                        "papers' K^2 form)", choices=PAIRS)
+    positive_in_denominator: bool = option(False, "NT-Xent-style NSCL (and loss_cl is then "
+                                           "NT-Xent)")
+
+    # --- optimisation -------------------------------------------------------------------
+    batch_size: int = option(256, "B, the global batch (all ranks together)",
+                             check=at_least(2))
+    steps: int | None = option(400, "T, the number of steps (give steps or epochs; epochs "
+                               "wins when set)", check=at_least(1))
+    epochs: int | None = option(None, "epochs; T = epochs * ceil(N/B)", check=at_least(1))
+    optimizer: str = option("sgd", "sgd (with momentum), lars (You et al. 2017) or adamw",
+                            choices=OPTIMIZERS)
+    lr: float = option(0.1, "base learning rate before the batch-size rule (0.3 diverges "
+                       "CE with SGD)", check=positive)
+    lr_rule: str = option("linear", "batch-size rule: linear lr*B/256, sqrt lr*sqrt(B)/256, "
+                          "fourth-root lr*B^(1/4)/256, constant lr", choices=LR_RULES)
+    schedule: str = option("cosine", "learning-rate schedule after the warm-up",
+                           choices=SCHEDULES)
+    warmup_steps: int | None = option(None, "linear warm-up steps (none = min(20, T // 10))",
+                                      check=at_least(0))
+    momentum: float = option(0.9, "SGD / LARS momentum (AdamW: beta1)")
+    weight_decay: float = option(1e-4, "weight decay (decoupled for AdamW; LARS skips biases "
+                                 "and norm parameters)", check=nonnegative)
+    lars_trust: float = option(1e-3, "LARS trust coefficient (You et al. 2017)",
+                               check=positive)
+
+    # --- evaluation -----------------------------------------------------------------------
+    eval_every: int = option(50, "evaluate every k steps (and at step 0 and the last step)",
+                             check=at_least(1))
+    eval_features: str = option("both", "features compared: projection z, backbone h, or "
+                                "both (one row each)", choices=EVAL_FEATURES)
+    probe: str = option("ncc", "accuracy probe: ncc (nearest class centre) or linear (ridge, "
+                        "closed form)", choices=PROBES)
+    loss_gap_form: str = option("tight", "[P1] bound with n_max - 1 (tight) or n_max (paper)",
+                                choices=LOSS_GAP_FORMS)
+    delta: float = option(0.05, "failure probability of the run's own [P2] bounds",
+                          check=in_open_unit)
+
+    # --- reliability and output ---------------------------------------------------------
+    checkpoint_every: int = option(100, "write checkpoints/last.pt every k steps (and at "
+                                   "the end)", check=at_least(1))
+    seed: int = option(0, "root seed; every random stream derives from it (empirics.seeds)",
+                       check=at_least(0))
+    deterministic: bool = option(True, "torch.use_deterministic_algorithms for the run")
+    device: str = option("auto", "auto (CUDA when present), cpu or cuda", choices=DEVICES,
+                         result=False)
+    backend: str = option("loop", "loop: one model after another; vmap: all models as one "
+                          "torch.func-batched computation (equal to float tolerance)",
+                          choices=EXECUTIONS)
+    threads: int = option(1, "torch CPU threads (0 = torch's default); 1 is fastest for the "
+                          "small default models on a shared 2-core machine and makes CPU "
+                          "results independent of the core count, so metrics.csv is "
+                          "byte-identical across machines", check=at_least(0), result=False)
+    out: str | None = option(None, "run directory (none = runs/<dataset>-C<C>-s<seed>-<UTC "
+                             "time>)", result=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "objectives", canonical_objectives(self.objectives))
+        super().__post_init__()
+
+    def check(self) -> None:
+        """Rules between fields (each raises one sentence naming them)."""
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"Expected `momentum` in [0, 1), got {self.momentum!r}")
+        if self.epochs is None and self.steps is None:
+            raise ValueError("Expected one of `steps` or `epochs` to be set, got neither")
+        if self.dataset in NEEDS_ROOT and not self.data_root:
+            raise ValueError(
+                f"Expected `data_root` (a local path) for dataset {self.dataset!r}, got None")
+        limit = DATASET_CLASSES.get(self.dataset)
+        if limit is not None and self.classes is not None and self.classes > limit:
+            raise ValueError(f"Expected `classes` <= {limit} (the classes of dataset "
+                             f"{self.dataset!r}), got {self.classes}")
+        if self.dataset == "synthetic":
+            if self.classes is None:
+                raise ValueError(
+                    "Expected `classes` (the number to generate) for 'synthetic', got None")
+            if (self.train_size or SYNTHETIC_SIZES["train"]) < self.classes:
+                raise ValueError(f"Expected `train_size` >= `classes` ({self.classes}), got "
+                                 f"{self.train_size or SYNTHETIC_SIZES['train']}")
+        if self.warmup_steps and self.steps is not None and self.epochs is None \
+                and self.warmup_steps >= self.steps:
+            raise ValueError(
+                f"Expected `warmup_steps` < `steps` ({self.steps}), got {self.warmup_steps}")

@@ -1,0 +1,260 @@
+"""Train a lockstep run into its run directory: the loop, resume, checkpoints, summary.
+
+The loop reads top to bottom (nanoGPT's order)::
+
+    open the run directory (fresh, or resume: tables back to the checkpoint's step)
+    step 0: evaluate, checkpoint
+    for t in range(start, T):
+        every model takes step t on the shared batch and views  (LockstepTrainer)
+        t + 1: evaluate every k steps; checkpoint every k steps; progress
+    summary.json, last
+
+The tables of an evaluation step are appended *before* the checkpoint of that step, and
+the checkpoint carries the tables' text (:mod:`empirics.runs.writer`), so a run killed at
+any instant resumes to byte-identical ``metrics.csv``, ``losses.csv`` and ``bounds.csv``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from empirics.runs.reader import read_table
+from empirics.runs.writer import RunWriter, load_checkpoint, read_config
+from empirics.training.config import TrainConfig
+from empirics.training.errors import RunInterrupted, TrainingDiverged
+from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS
+from empirics.training.lockstep import LockstepTrainer
+
+__all__ = ["RESUMABLE_CHANGES", "RunInterrupted", "TrainingDiverged", "default_out",
+           "run_into", "train"]
+
+#: Fields a resumed run may change: where it runs and writes, not what it computes.
+RESUMABLE_CHANGES = ("device", "out", "threads")
+
+
+def default_out(config: TrainConfig) -> str:
+    """``runs/<dataset>-C<C>-s<seed>-<UTC time>``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return os.path.join("runs", f"{config.dataset}-C{config.classes}-s{config.seed}-{stamp}")
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    disable = not enabled or not sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, disable=disable, file=sys.stderr,
+                desc="lockstep", leave=True)
+
+
+def run_into(config: TrainConfig, out: str | os.PathLike, *, resume: bool = False,
+             progress: bool = False) -> Path:
+    """The runner of the ``train`` kind (:mod:`empirics.runs.spec`): train into ``out``."""
+    return train(config.replace(out=str(out)), progress=progress, resume=resume)
+
+
+def train(
+    config: TrainConfig,
+    *,
+    progress: bool = True,
+    dist=None,
+    resume: bool = False,
+    stop_after: int | None = None,
+    callback: Callable[[int, LockstepTrainer], None] | None = None,
+) -> Path:
+    """Train ``config``'s objectives in lockstep and write the run directory.
+
+    Args:
+        config: the run; ``config.out`` is the run directory (``None``:
+            :func:`default_out`).
+        progress: a tqdm bar on stderr (only on a terminal, only on the main rank).
+        dist: a ``DistContext`` under ``torchrun``; ``None`` = one process.
+        resume: continue the run in ``config.out`` from its last checkpoint (its tables
+            are put back to that step first); a run killed before its first checkpoint
+            starts again from step 0.
+        stop_after: stop, as if killed, once this many steps have run in total (raises
+            :class:`RunInterrupted` after the step's evaluation and checkpoint).
+        callback: ``callback(t, trainer)`` after every step ``t`` (1-based count).
+
+    Returns:
+        The run directory.
+
+    Raises:
+        ValueError: ``out`` holds a run and ``resume`` is false; ``resume`` is true and
+            ``out`` holds none; the saved configuration differs (other than
+            :data:`RESUMABLE_CHANGES`); the configuration contradicts the data;
+            ``stop_after`` < 1.
+        RunFileError: an unreadable checkpoint or ``config.json`` (names the file).
+        TrainingDiverged: a loss or a feature stopped being finite (names model and step).
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"Expected `config` to be a TrainConfig, got {type(config).__name__}")
+    if stop_after is not None and (isinstance(stop_after, bool)
+                                   or not isinstance(stop_after, int) or stop_after < 1):
+        raise ValueError(f"Expected `stop_after` >= 1, got {stop_after!r}")
+    if dist is None:
+        from empirics.training.distributed import SINGLE
+
+        dist = SINGLE
+    if config.out is None:
+        config = config.replace(out=dist.broadcast_object(default_out(config)))
+
+    det_before = torch.are_deterministic_algorithms_enabled()
+    threads_before = torch.get_num_threads()
+    if config.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=config.device != "cpu")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        return _train(config, progress, dist, resume, stop_after, callback)
+    finally:
+        torch.use_deterministic_algorithms(det_before)
+        torch.set_num_threads(threads_before)
+
+
+def _open(config: TrainConfig, writer: RunWriter, dist, resume: bool, device) -> dict | None:
+    """Open the run directory on the main rank; every rank gets the checkpoint state."""
+    if dist.is_main:
+        state = writer.open(config.to_dict(), resume=resume, may_differ=RESUMABLE_CHANGES,
+                            map_location=device)
+    else:
+        if resume:  # the same read-only checks as the main rank, so every rank agrees
+            config.differences(read_config(writer), ignore=RESUMABLE_CHANGES)
+        state = None
+    has_state = dist.broadcast_object(state is not None)
+    dist.barrier()
+    if has_state and not dist.is_main:
+        state = load_checkpoint(writer.last, map_location=device)
+    return state
+
+
+def _train(config, progress, dist, resume, stop_after, callback) -> Path:
+    trainer = LockstepTrainer(config, dist=dist)
+    writer = RunWriter(config.out, kind="train",
+                       columns={"metrics": METRICS_COLUMNS, "losses": LOSSES_COLUMNS,
+                                "bounds": None})
+    main = dist.is_main
+    state = _open(config, writer, dist, resume, trainer.device)
+    start, elapsed, p1_all = 0, 0.0, True
+    if state is not None:
+        start = trainer.load_state_dict(state)
+        elapsed, p1_all = float(state.get("elapsed", 0.0)), bool(state.get("p1_all", True))
+    t0 = time.perf_counter()
+    last_cka = None
+
+    def evaluate_and_log(t: int) -> None:
+        nonlocal last_cka, p1_all
+        result = trainer.evaluate(t)
+        last_cka = result["headline"]
+        p1_all = p1_all and all(r["p1_holds"] for r in result["losses"])
+        if main:
+            writer.append("metrics", result["metrics"])
+            writer.append("losses", result["losses"])
+            writer.append("bounds", result["bounds"])
+
+    def checkpoint(t: int) -> None:
+        extra = {"elapsed": elapsed + time.perf_counter() - t0, "p1_all": p1_all}
+        state = trainer.state_dict(t, extra)
+        if main:
+            writer.checkpoint(state)
+        dist.barrier()
+
+    if state is None:
+        evaluate_and_log(0)
+        checkpoint(0)
+    bar = _progress_bar(trainer.T, start, progress and main)
+    try:
+        for t in range(start, trainer.T):
+            losses = trainer.train_step(t)
+            done = t + 1
+            if done % config.eval_every == 0 or done == trainer.T:
+                evaluate_and_log(done)
+            if done % config.checkpoint_every == 0 or done == trainer.T:
+                checkpoint(done)
+            post = {k: f"{v:.3f}" for k, v in losses.items()}
+            if last_cka is not None:
+                post["cka"] = f"{last_cka:.3f}"
+            bar.set_postfix(post, refresh=False)
+            bar.update(1)
+            if callback is not None:
+                callback(done, trainer)
+            if stop_after is not None and done >= stop_after and done < trainer.T:
+                raise RunInterrupted(f"stopped after step {done} of {trainer.T} (stop_after)")
+    finally:
+        bar.close()
+    wall = elapsed + time.perf_counter() - t0
+    if main:
+        writer.finish(summary(trainer, writer, wall, p1_all))
+    return writer.path
+
+
+def _num(value: Any) -> float | None:
+    """A table cell as a float (None for an empty cell)."""
+    if value is None:
+        return None
+    v = float(value)
+    return None if math.isnan(v) else v
+
+
+def summary(trainer: LockstepTrainer, writer: RunWriter, wall: float,
+            p1_all: bool) -> dict[str, Any]:
+    """``summary.json``: the last step's alignment, losses and bounds, and the run's facts."""
+    cfg = trainer.config
+    final = trainer.T
+    metrics = read_table(writer.metrics)
+    losses = read_table(writer.losses)
+    keys = ("cka", "cka_linear", "rsa", "sim_gap", "rho", "r", "weight_gap", "weight_angle",
+            "repr_angle")
+    alignment: dict[str, Any] = {}
+    for r in metrics[metrics["step"] == final].to_dict("records"):
+        entry = alignment.setdefault(r["pair"], {}).setdefault(r["split"], {})
+        entry[r["features"]] = {k: _num(r[k]) for k in keys}
+    models: dict[str, Any] = {}
+    last = losses[(losses["step"] == final) & (losses["split"] == "test")]
+    for r in last.to_dict("records"):
+        models[r["model"]] = {k: _num(r[k]) for k in
+                              ("loss_own", "loss_cl", "loss_nscl", "loss_gap", "loss_gap_bound",
+                               "accuracy", "accuracy_z", "head_accuracy")}
+    bounds_final: dict[str, Any] = {}
+    bounds = read_table(writer.bounds)
+    if not bounds.empty:
+        row = bounds.iloc[-1].to_dict()
+        for k in ("sim_gap", "sim_gap_product", "cka_lower", "rsa_lower", "Delta", "eps",
+                  "measured_sim_gap", "bound_over_measured", "loss_gap", "log10_sim_gap"):
+            if k in row:
+                bounds_final[k] = _num(row[k])
+    return {
+        "run_dir": str(writer.path),
+        "steps": final,
+        "epochs": trainer.epoch_of(final),
+        "sum_eta": float(trainer.cum_eta[final]),
+        "base_lr": trainer.base_lr,
+        "C": trainer.C,
+        "tau": cfg.tau,
+        "B": cfg.batch_size,
+        "N_train": trainer.N,
+        "pi_max": trainer.pi_max,
+        "arch": trainer.arch,
+        "augment": trainer.augment_kind,
+        "device": str(trainer.device),
+        "world_size": int(getattr(trainer.dist, "world_size", 1)),
+        "wall_seconds": wall,
+        "steps_per_second": final / wall if wall > 0 else None,
+        "p1_held_at_every_evaluation": p1_all,
+        "alignment": alignment,
+        "models": models,
+        "bounds": bounds_final,
+        "objectives": list(cfg.objectives),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }

@@ -1,0 +1,222 @@
+"""Tests for empirics.metrics.accumulator: streaming == one-shot, merges, flat state round-trip."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from empirics.metrics import AlignmentAccumulator, alignment, cka
+
+KEYS = ("cka", "cka_cosine", "cka_linear", "rsa", "sim_gap", "rho", "r", "repr_angle",
+        "cka_lower_from_rho", "rsa_lower_from_r", "k_norm", "sigma_a")  # fmt: skip
+
+
+def _features(seed=0, N=500, d=12, e=9):
+    g = np.random.default_rng(seed)
+    X = np.maximum(g.normal(size=(N, d)) + 0.5, 0.0)  # ReLU-like, non-zero mean
+    Y = np.tanh(X @ g.normal(size=(d, e))) + 0.5 * g.normal(size=(N, e))
+    X[0] += 0.1  # no all-zero row
+    return X, Y
+
+
+def _assert_same(a: dict, b: dict, rtol=1e-10):
+    for k in KEYS:
+        assert a[k] == pytest.approx(b[k], rel=rtol, abs=1e-12), k
+    assert a["n"] == b["n"] and a["M"] == b["M"]
+
+
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_streaming_equals_one_shot(unbiased):
+    X, Y = _features()
+    one = AlignmentAccumulator(unbiased=unbiased).update(X, Y).compute()
+    acc = AlignmentAccumulator(unbiased=unbiased)
+    cuts = [0, 1, 7, 64, 65, 300, 500]  # uneven batches, including a single row
+    for i, j in zip(cuts[:-1], cuts[1:], strict=True):
+        acc.update(torch.from_numpy(X[i:j]), Y[i:j])  # torch and numpy batches mixed
+    _assert_same(acc.compute(), one)
+    assert one["cka"] == pytest.approx(cka(X, Y, unbiased=unbiased), rel=1e-12)
+
+
+def test_merge_and_flat_stats_merge_equal_one_shot():
+    X, Y = _features(1)
+    one = alignment(X, Y)
+    shards = [AlignmentAccumulator().update(X[i::3], Y[i::3]) for i in range(3)]
+    merged = AlignmentAccumulator()
+    for s in shards:
+        merged.merge(s)
+    _assert_same(merged.compute(), one)
+    # what DistContext.reduce_accumulator_ does with the flat vectors: gather, merge in order
+    flats = [s.stats_tensor() for s in shards]
+    assert all(t.dtype == torch.float64 and t.dim() == 1 for t in flats)
+    rank0 = AlignmentAccumulator(dims=(12, 9))
+    for t in flats:
+        rank0.merge_stats_(t)
+    _assert_same(rank0.compute(), one)
+
+
+def test_chunking_inside_one_update(monkeypatch):
+    import empirics.metrics.moments as moments
+
+    X, Y = _features(2, N=300)
+    want = AlignmentAccumulator().update(X, Y).compute()
+    monkeypatch.setattr(moments, "_CHUNK_ROWS", 37)
+    _assert_same(AlignmentAccumulator().update(X, Y).compute(), want, rtol=1e-12)
+
+
+def test_state_dict_round_trip_through_torch_save():
+    X, Y = _features(3)
+    acc = AlignmentAccumulator("linear", unbiased=True).update(X[:200], Y[:200])
+    buf = io.BytesIO()
+    torch.save(acc.state_dict(), buf)
+    buf.seek(0)
+    back = AlignmentAccumulator().load_state_dict(torch.load(buf))
+    assert (back.kind, back.unbiased, back.dims) == ("linear", True, (12, 9))
+    back.update(X[200:], Y[200:])
+    _assert_same(back.compute(), acc.update(X[200:], Y[200:]).compute(), rtol=1e-14)
+    empty = AlignmentAccumulator().load_state_dict(AlignmentAccumulator().state_dict())
+    assert empty.dims is None and empty.n == 0
+
+
+def test_kind_and_linear_flag():
+    X, Y = _features(4)
+    cos = AlignmentAccumulator().update(X, Y).compute()
+    lin = AlignmentAccumulator("linear").update(X, Y).compute()
+    assert cos["cka_kind"] == "cosine" and lin["cka_kind"] == "linear"
+    assert lin["cka"] == lin["cka_linear"] == pytest.approx(cka(X, Y, "linear"), rel=1e-12)
+    assert cos["cka"] == cos["cka_cosine"] != cos["cka_linear"]
+    cheap = AlignmentAccumulator(linear=False).update(X, Y)
+    assert math.isnan(cheap.compute()["cka_linear"])
+    assert cheap.stats_tensor().numel() * 2 == AlignmentAccumulator().update(X, Y).stats_tensor(
+    ).numel()  # fmt: skip
+    unb = AlignmentAccumulator(unbiased=True).update(X, Y).compute()
+    assert unb["cka_kind"] == "cosine-unbiased"
+    assert unb["repr_angle"] == pytest.approx(cos["repr_angle"], rel=1e-12)  # biased CKA's angle
+
+
+def test_reset_keeps_dims_and_zeroes():
+    X, Y = _features(5)
+    acc = AlignmentAccumulator().update(X, Y)
+    acc.reset()
+    assert acc.n == 0 and acc.dims == (12, 9) and float(acc.stats_tensor().abs().sum()) == 0.0
+    _assert_same(acc.update(X, Y).compute(), alignment(X, Y))
+
+
+def test_zero_rows_streamed_give_nan_with_warning():
+    X, Y = _features(6, N=50)
+    acc = AlignmentAccumulator().update(X[:25], Y[:25])
+    Y2 = Y[25:].copy()
+    Y2[3] = 0.0
+    acc.update(X[25:], Y2)
+    with pytest.warns(RuntimeWarning, match=r"0 in X, 1 in Y"):
+        out = acc.compute()
+    assert all(math.isnan(out[k]) for k in ("cka", "rsa", "sim_gap", "rho", "r"))
+    assert math.isfinite(out["cka_linear"])
+
+
+def test_merge_of_empty_accumulators():
+    X, Y = _features(7, N=40)
+    acc = AlignmentAccumulator().merge(AlignmentAccumulator())
+    assert acc.dims is None
+    acc.merge(AlignmentAccumulator().update(X, Y))
+    _assert_same(acc.compute(), alignment(X, Y))
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(1, 199), max_size=6, unique=True), seed=st.integers(0, 99))
+def test_any_batches_in_any_merge_order_equal_one_shot(cuts, seed):
+    X, Y = _features(seed, N=200)
+    one = alignment(X, Y)
+    bounds = [0, *sorted(cuts), 200]
+    spans = zip(bounds[:-1], bounds[1:], strict=True)
+    parts = [AlignmentAccumulator().update(X[i:j], Y[i:j]) for i, j in spans]
+    order = np.random.default_rng(seed).permutation(len(parts))
+    merged = AlignmentAccumulator()
+    for i in order:
+        merged.merge(parts[i])
+    _assert_same(merged.compute(), one)
+
+
+def test_merge_stats_is_what_a_distributed_reduction_does():
+    X, Y = _features(10, N=90)
+    ranks = [AlignmentAccumulator(dims=(12, 9)) for _ in range(3)]
+    ranks[0].update(X[:50], Y[:50])
+    ranks[1].update(X[50:], Y[50:])  # rank 2 got no rows
+    flats = [r.stats_tensor() for r in ranks]
+    for r in ranks:  # every rank merges the gathered vectors in rank order
+        r.reset()
+        for t in flats:
+            r.merge_stats_(t)
+    outs = [r.compute() for r in ranks]
+    _assert_same(outs[0], alignment(X, Y))
+    assert all(o == outs[0] for o in outs)  # bitwise the same on every rank
+    with pytest.raises(ValueError, match="length"):
+        ranks[0].merge_stats_(torch.zeros(4))
+
+
+def test_version_1_states_still_load():
+    """Version 1 held plain sums about zero: the same moments about the shift 0."""
+    X, Y = _features(11, N=60)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Yn = Y / np.linalg.norm(Y, axis=1, keepdims=True)
+
+    def sums(A, B):
+        q, p = (A * A).sum(1), (B * B).sum(1)
+        parts = [[len(A)], A.sum(0), B.sum(0), (A.T @ A).ravel(), (B.T @ B).ravel(),
+                 (A.T @ B).ravel(), [q.sum()], [p.sum()], [q @ q], [p @ p], [q @ p], A.T @ q,
+                 A.T @ p, B.T @ q, B.T @ p, [0.0], [0.0]]  # fmt: skip
+        return np.concatenate([np.asarray(v, dtype=float) for v in parts])
+
+    v1 = {"version": 1, "kind": "cosine", "linear": True, "unbiased": False, "dims": (12, 9),
+          "stats": torch.from_numpy(np.concatenate([sums(Xn, Yn), sums(X, Y)]))}  # fmt: skip
+    back = AlignmentAccumulator().load_state_dict(v1)
+    _assert_same(back.compute(), alignment(X, Y), rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "match"),
+    [
+        (lambda a, X, Y: AlignmentAccumulator("rbf"), ValueError, "kind"),
+        (lambda a, X, Y: AlignmentAccumulator("linear", linear=False), ValueError, "linear"),
+        (lambda a, X, Y: AlignmentAccumulator(dims=(0, 3)), ValueError, "dims"),
+        (lambda a, X, Y: AlignmentAccumulator().compute(), ValueError, "n=0"),
+        (lambda a, X, Y: AlignmentAccumulator().stats_tensor(), ValueError, "dims"),
+        (
+            lambda a, X, Y: AlignmentAccumulator().from_stats_tensor(torch.zeros(3)),
+            ValueError,
+            "dims",
+        ),  # fmt: skip
+        (lambda a, X, Y: a.from_stats_tensor(torch.zeros(3)), ValueError, "length"),
+        (lambda a, X, Y: a.update(X[:, :5], Y), ValueError, r"\(d, e\) = \(12, 9\)"),
+        (lambda a, X, Y: a.update(X, Y[:-1]), ValueError, r"\(40, 12\) and \(39, 9\)"),
+        (lambda a, X, Y: a.update(np.full_like(X, np.nan), Y), ValueError, "finite"),
+        (lambda a, X, Y: a.merge(object()), TypeError, "AlignmentAccumulator"),
+        (
+            lambda a, X, Y: a.merge(AlignmentAccumulator().update(X[:, :3], Y)),
+            ValueError,
+            "dims",
+        ),  # fmt: skip
+        (lambda a, X, Y: a.load_state_dict({"version": 0}), ValueError, "version"),
+        (lambda a, X, Y: a.merge(AlignmentAccumulator(linear=False).update(X, Y)), ValueError,
+         "linear=True"),
+    ],
+)
+def test_invalid_use_raises(call, exc, match):
+    X, Y = _features(8, N=40)
+    acc = AlignmentAccumulator().update(X, Y)
+    with pytest.raises(exc, match=match):
+        call(acc, X, Y)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_stats_live_on_the_device_and_match_cpu():
+    X, Y = _features(9)
+    acc = AlignmentAccumulator().update(torch.from_numpy(X).cuda(), torch.from_numpy(Y).cuda())
+    assert acc.stats_tensor().device.type == "cuda"
+    _assert_same(acc.compute(), alignment(X, Y))

@@ -1,0 +1,145 @@
+"""Tests for empirics.metrics.moments: each moment against its plain sum; shift, merge, rescale."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from empirics.metrics import moments as mo
+
+LD = np.longdouble
+
+
+def _rows(seed, N=30, d=4, e=3, offset=0.0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(N, d, generator=g, dtype=torch.float64) + offset
+    y = torch.randn(N, e, generator=g, dtype=torch.float64) + offset
+    return x, y
+
+
+def _plain(x, y, cx, cy) -> dict[str, np.ndarray]:
+    """Every moment as a direct long-double sum over rows (the slow twin)."""
+    w, z = x.numpy().astype(LD) - cx.numpy(), y.numpy().astype(LD) - cy.numpy()
+    g, h = (w * w).sum(1), (z * z).sum(1)
+    return {"n": LD(len(w)), "Sw": w.sum(0), "Sz": z.sum(0), "Gww": w.T @ w, "Gzz": z.T @ z,
+            "Gwz": w.T @ z, "Sg": g.sum(), "Sh": h.sum(), "Sgg": (g * g).sum(),
+            "Shh": (h * h).sum(), "Sgh": (g * h).sum(), "Wg": w.T @ g, "Wh": w.T @ h,
+            "Zg": z.T @ g, "Zh": z.T @ h}  # fmt: skip
+
+
+def _assert_moments(m: mo.Moments, want: dict, rtol=1e-12):
+    for k, v in want.items():
+        got = m[k].numpy()
+        scale = float(np.abs(np.asarray(v, dtype=np.float64)).max()) or 1.0
+        np.testing.assert_allclose(got, np.asarray(v, dtype=np.float64), rtol=0,
+                                   atol=rtol * scale, err_msg=k)  # fmt: skip
+
+
+def test_of_chunk_equals_plain_sums():
+    x, y = _rows(0)
+    p, q = x[0].clone(), y[0].clone()
+    m = mo.of_chunk(x - p, y - q, p, q, zero_x=2, zero_y=1, cosine=False)
+    _assert_moments(m, _plain(x, y, p, q))
+    assert (m["zero_x"].item(), m["zero_y"].item(), m.exponents()) == (2.0, 1.0, (0, 0))
+    assert torch.equal(m["cx"], p) and torch.equal(m["cy"], q)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), scale=st.floats(1e-3, 1e3))
+def test_shift_equals_the_moments_about_the_new_shift(seed, scale):
+    x, y = _rows(seed, offset=3.0)
+    m = mo.of_chunk(x - x[0], y - y[0], x[0].clone(), y[0].clone(), cosine=False)
+    g = torch.Generator().manual_seed(seed + 1)
+    cx = x.mean(0) + scale * torch.randn(4, generator=g, dtype=torch.float64) / 100
+    cy = y.mean(0) + scale * torch.randn(3, generator=g, dtype=torch.float64) / 100
+    _assert_moments(mo.shift(m, cx, cy), _plain(x, y, cx, cy), rtol=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), cuts=st.lists(st.integers(1, 59), max_size=5, unique=True))
+def test_merge_of_parts_equals_one_shot_in_any_grouping(seed, cuts):
+    x, y = _rows(seed, N=60, offset=2.0)
+    bounds = [0, *sorted(cuts), 60]
+    spans = zip(bounds[:-1], bounds[1:], strict=True)
+    parts = [mo.accumulate(x[i:j], y[i:j], raw=True) for i, j in spans]
+    one = mo.accumulate(x, y, raw=True)
+    for k in (0, 1):  # cosine, raw
+        left = None
+        for p in parts:
+            left = mo.merge(left, p[k])
+        right = None
+        for p in parts[::-1]:
+            right = mo.merge(p[k], right)
+        for got in (left, right):
+            same = mo.shift(got, one[k]["cx"], one[k]["cy"])
+            torch.testing.assert_close(same.flat, one[k].flat, rtol=1e-10, atol=1e-10)
+
+
+def test_merge_moves_to_the_combined_mean_and_keeps_exact_zeros():
+    x, y = _rows(1, offset=5.0)
+    a, b = mo.accumulate(x[:10], y[:10])[0], mo.accumulate(x[10:], y[10:])[0]
+    m = mo.merge(a, b)
+    assert float(m["Sw"].abs().max()) < 1e-13 and float(m["Sz"].abs().max()) < 1e-13
+    const = torch.ones(12, 4, dtype=torch.float64)
+    c = mo.merge(mo.accumulate(const[:5], const[:5])[0], mo.accumulate(const[5:], const[5:])[0])
+    assert float(c["Gww"].abs().sum() + c["Sgg"].abs() + c["Sw"].abs().sum()) == 0.0
+    assert mo.merge(None, a) is a and mo.merge(a, mo.empty(4, 3, cosine=True)) is a
+
+
+def test_an_outlier_first_row_is_not_kept_as_the_shift():
+    x, y = _rows(6, N=50)
+    x = 1e-6 * x + torch.ones(4, dtype=torch.float64)
+    x[0] += 1.0  # the pilot: far from the other rows
+    m = mo.accumulate(x, y, cosine=False, raw=True)[1]
+    torch.testing.assert_close(m["cx"], x.mean(0), rtol=1e-15, atol=0)  # moved to the mean
+    rows = torch.cat((x[1:2], x[1] + (x[2:] - x[2:].mean(0))))  # the first row at the mean
+    typical = mo.accumulate(rows, y[1:], cosine=False, raw=True)[1]
+    assert torch.equal(typical["cx"], rows[0])  # a central first row stays the shift
+
+
+def test_identical_sides_give_bitwise_equal_moments():
+    x, _ = _rows(2, offset=1.0)
+    cos, raw = mo.accumulate(x[:7], x[:7], raw=True)
+    cos, raw = mo.accumulate(x[7:], x[7:], (cos, raw), raw=True)
+    for m in (cos, mo.merge(cos, mo.accumulate(x, x)[0]), raw):
+        assert torch.equal(m["Gww"], m["Gwz"]) and torch.equal(m["Gzz"], m["Gwz"])
+        assert torch.equal(m["Wg"], m["Zh"]) and torch.equal(m["Wh"], m["Zg"])
+        assert m["Sgg"].item() == m["Sgh"].item() == m["Shh"].item()
+
+
+def test_rescale_is_exact_and_merges_different_scales():
+    x, y = _rows(3)
+    m = mo.accumulate(x, y, cosine=False, raw=True)[1]
+    there = mo.rescale(m, 7, -3)
+    assert torch.equal(mo.rescale(there, 0, 0).flat, m.flat)  # powers of two: exact
+    assert there["Gwz"][0, 0].item() == m["Gwz"][0, 0].item() * 2.0**-7 * 2.0**3
+    assert there["Sgh"].item() == m["Sgh"].item() * 2.0**-14 * 2.0**6
+    big, small = mo.accumulate(x * 1e200, y, cosine=False, raw=True)[1], m
+    assert big.exponents()[0] > 600 and small.exponents() == (0, 0)
+    merged = mo.merge(big, mo.rescale(small, 0, 0))
+    assert merged.exponents() == (big.exponents()[0], 0)
+
+
+def test_flat_round_trip_and_length_check():
+    x, y = _rows(4)
+    m = mo.accumulate(x, y)[0]
+    back = mo.from_flat(mo.to_flat(m), 4, 3, cosine=True)
+    assert torch.equal(back.flat, m.flat) and back.flat is not m.flat
+    assert mo.size(4, 3) == m.flat.numel()
+    with pytest.raises(ValueError, match="length"):
+        mo.from_flat(torch.zeros(5), 4, 3, cosine=True)
+    with pytest.raises(ValueError, match="same widths"):
+        mo.merge(m, mo.accumulate(x[:, :2], y)[0])
+
+
+def test_accumulate_reads_any_dtype_and_rejects_non_finite():
+    x, y = _rows(5)
+    ref = mo.accumulate(x.float().double(), y)[0]
+    torch.testing.assert_close(mo.accumulate(x.float(), y)[0].flat, ref.flat, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="finite values in `x` and `y`"):
+        mo.accumulate(torch.full((3, 4), float("nan")), y[:3])
+    with pytest.raises(ValueError, match="finite"):
+        mo.accumulate(x, torch.where(y > 1, float("inf"), y), raw=True)

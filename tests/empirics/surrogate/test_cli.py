@@ -1,0 +1,177 @@
+"""Tests for ``python -m empirics.surrogate``: the pinned JSON record, help, one-line errors
+with exit status 2, and ``--resume``."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from empirics import surrogate as sg
+from empirics.surrogate import SurrogateConfig, run_into
+from empirics.surrogate.cli import build_parser
+
+TINY = ["--C", "3", "--N", "12", "--B", "4", "--steps", "6", "--lr", "4", "--no-progress"]
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("python -m empirics.surrogate: error: "), err
+    return err
+
+
+def test_write_run_and_cli_json(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["--C", "8", "--N", "48", "--B", "16", "--steps", "12", "--lr", "16",
+            "--format", "json", "--no-progress", "--out", str(out)]
+    rc = sg.main(args)
+    assert rc == 0
+    rec = json.loads(capsys.readouterr().out)
+    for k in ("measured", "certificate", "recurrence", "theorem1", "event_held"):
+        assert k in rec
+    assert rec["measured"] <= rec["certificate"] <= rec["recurrence"] <= rec["theorem1"]
+    assert {p.name for p in out.iterdir()} >= {"config.json", "metrics.csv", "summary.json",
+                                                "bounds.csv", "checkpoints"}
+    lines = (out / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert header[:5] == ["step", "epoch", "pair", "split", "features"] and "sim_gap" in header
+    assert "theorem1" in header and len(lines) == 1 + 13
+    assert json.loads((out / "summary.json").read_text())["measured"] == rec["measured"]
+    # the same record without a run directory
+    assert sg.main(args[:-2]) == 0
+    assert json.loads(capsys.readouterr().out) == rec
+    # a second run into the same directory is refused: continue it with --resume
+    assert sg.main(args) == 2
+    assert "--resume" in _error_line(capsys)
+    assert sg.main(args + ["--resume"]) == 0
+    assert json.loads(capsys.readouterr().out) == rec
+    assert len((out / "metrics.csv").read_text().splitlines()) == 14
+
+
+def test_vacuous_delta_is_reported_as_null(capsys):
+    # B = 4, C = 3: pi_max + eps >= 1, Delta is vacuous; the certificate still bounds the gap.
+    sg.main(["--C", "3", "--N", "12", "--B", "4", "--steps", "12", "--lr", "4",
+             "--format", "json", "--no-progress"])
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["Delta"] is None and rec["theorem1"] is None and rec["recurrence"] is None
+    assert rec["event_held"] is True and rec["measured"] <= rec["certificate"]
+
+
+def test_cli_table_and_usage_error(capsys):
+    assert sg.main(["--C", "3", "--N", "12", "--B", "4", "--steps", "3", "--no-progress"]) == 0
+    assert "theorem1" in capsys.readouterr().out
+    assert sg.main(["--B", "1"]) == 2
+    assert "`B`" in _error_line(capsys)
+    with pytest.raises(SystemExit) as e:
+        sg.main(["--tau", "x"])
+    assert e.value.code == 2
+    assert "`tau`" in _error_line(capsys)
+
+
+def test_help_shows_every_flag_with_a_description_and_its_default():
+    parser = build_parser()
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        assert action.help and "(default: " in action.help, action.option_strings
+    flags = {s for a in parser._actions for s in a.option_strings}
+    for name in ("--C", "--N", "--B", "--tau", "--steps", "--lr", "--seed", "--format",
+                 "--out", "--resume", "--checkpoint-every", "--max-memory-gib"):
+        assert name in flags
+
+
+def test_resume_needs_a_run(tmp_path, capsys):
+    assert sg.main(TINY + ["--resume"]) == 2
+    assert "--out" in _error_line(capsys)
+    assert sg.main(TINY + ["--out", str(tmp_path / "none"), "--resume"]) == 2
+    assert "no config.json" in _error_line(capsys)
+
+
+def test_out_that_is_a_file_or_not_writable(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert sg.main(TINY + ["--out", str(f)]) == 2
+    assert "the file" in _error_line(capsys)
+    assert sg.main(TINY + ["--out", str(f), "--resume"]) == 2
+    assert "the file" in _error_line(capsys)
+    assert sg.main(TINY + ["--out", str(f / "sub")]) == 2
+    assert "under a file" in _error_line(capsys)
+    if os.geteuid() == 0:
+        pytest.skip("root writes into any folder")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    assert sg.main(TINY + ["--out", str(locked / "run")]) == 2
+    assert "permission denied" in _error_line(capsys)
+
+
+def test_a_state_too_large_for_memory_is_refused_in_one_line(tmp_path, capsys):
+    assert sg.main(["--N", "1000000", "--no-progress", "--out", str(tmp_path / "big")]) == 2
+    err = _error_line(capsys)
+    assert "`N` = 1000000" in err and "GiB" in err and "limit" in err
+    assert not (tmp_path / "big").exists()  # refused before anything was written
+
+
+def test_resume_continues_a_killed_run(tmp_path, capsys):
+    config = SurrogateConfig(C=3, N=12, B=4, steps=6, lr=4.0, checkpoint_every=2)
+    reference = run_into(config, tmp_path / "ref")
+
+    class Killed(BaseException):
+        pass
+
+    def kill(t, sim):
+        if t == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        run_into(config, tmp_path / "run", callback=kill)
+    assert sg.main(["--out", str(tmp_path / "run"), "--resume", "--no-progress",
+                    "--checkpoint-every", "2"]) == 0
+    for name in ("metrics.csv", "bounds.csv", "summary.json"):
+        assert (tmp_path / "run" / name).read_bytes() == (reference / name).read_bytes()
+    assert "measured" in capsys.readouterr().out
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {os.environ.get('SURROGATE_PAYLOAD', '/nonexistent')}",))
+
+
+def test_a_planted_checkpoint_does_not_run_and_is_named(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    run_into(SurrogateConfig(C=3, N=12, B=4, steps=2, lr=4.0), out)
+    marker = tmp_path / "pwned"
+    monkeypatch.setenv("SURROGATE_PAYLOAD", str(marker))
+    with open(out / "checkpoints" / "last.pt", "wb") as handle:
+        pickle.dump({"step": _Payload()}, handle)
+    assert sg.main(["--out", str(out), "--resume", "--no-progress"]) == 2
+    assert "last.pt" in _error_line(capsys)
+    assert not marker.exists()
+    torch.save({"kind": "surrogate", "step": 1}, out / "checkpoints" / "last.pt")
+    assert sg.main(["--out", str(out), "--resume", "--no-progress"]) == 2
+    assert "the checkpoint" in _error_line(capsys)
+
+
+def test_python_dash_m_runs_the_command_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "empirics.surrogate", *TINY,
+                           "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["T"] == 6
+
+
+def test_toml_config_then_flags(tmp_path, capsys):
+    toml = tmp_path / "run.toml"
+    toml.write_text("[surrogate]\nC = 3\nN = 12\nB = 4\nsteps = 3\nlr = 4.0\n")
+    assert sg.main(["--config", str(toml), "--format", "json", "--no-progress"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert (rec["C"], rec["T"], rec["lr"]) == (3, 3, 4.0)
+    assert sg.main(["--config", str(toml), "--steps", "2", "--format", "json",
+                    "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["T"] == 2
+    toml.write_text("[surrogate]\nC = 3\nfoo = 1\n")
+    assert sg.main(["--config", str(toml), "--no-progress"]) == 2
+    assert "foo" in _error_line(capsys)
