@@ -23,8 +23,9 @@ import sys
 import time
 
 import torch
-from empirics.config import TrainConfig
-from empirics.trainer import LockstepTrainer
+
+from empirics.training.config import TrainConfig
+from empirics.training.lockstep import LockstepTrainer
 
 OBJECTIVES = ("cl", "nscl", "scl", "ce")
 
@@ -59,10 +60,9 @@ def _peak(device: torch.device) -> float | None:
 
 def func_comparison(tr: LockstepTrainer, repeats: int) -> dict:
     """Forward+backward of the contrastive members: loop over models vs torch.func vmap."""
-    from empirics.evaluation import objective_loss
     from torch.func import functional_call, stack_module_state, vmap
 
-    from empirics import losses as L
+    from empirics.training.objectives import objective_loss
 
     members = [m for m in tr.members if m.objective != "ce"]
     models = [m.module for m in members]
@@ -76,7 +76,7 @@ def func_comparison(tr: LockstepTrainer, repeats: int) -> dict:
     def loop_step():
         for m in members:
             _, z = m.module(flat)
-            loss = objective_loss(m.objective, z.reshape(K, B, -1), y, cfg, L)
+            loss = objective_loss(m.objective, z.reshape(K, B, -1), y, cfg)
             loss.backward()
 
     params, buffers = stack_module_state(models)
@@ -89,7 +89,7 @@ def func_comparison(tr: LockstepTrainer, repeats: int) -> dict:
         z = vmap(one, in_dims=(0, 0, None))(params, buffers, flat)  # (M, K*B, d)
         total = 0.0
         for i, m in enumerate(members):
-            total = total + objective_loss(m.objective, z[i].reshape(K, B, -1), y, cfg, L)
+            total = total + objective_loss(m.objective, z[i].reshape(K, B, -1), y, cfg)
         total.backward()  # parameters are disjoint: grad of the sum = each model's grad
 
     out = {}
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
-        from empirics.io import atomic_write_text
+        from cl_nscl_align.atomic import atomic_write_text
 
         atomic_write_text(args.out, text + "\n")
     return 0

@@ -27,7 +27,7 @@ import numpy as np
 from cl_nscl_align.cli import ArgumentParser
 
 from .grid import OUTPUT_KEYS, evaluate_bounds
-from .schedules import LR_RULES, SCHEDULES
+from .schedules import LR_RULES, SCHEDULE_UNITS, SCHEDULES
 
 __all__ = ["build_parser", "main", "records"]
 
@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="KIND[,KIND...]",
                    help="learning-rate schedule: cosine (with linear warm-up) or constant "
                         "(default: cosine)")
+    p.add_argument("--schedule-unit", type=_choice_list(SCHEDULE_UNITS), default=None,
+                   metavar="UNIT[,UNIT...]",
+                   help="how often the schedule moves: step, or epoch (each rate held for "
+                        "the ceil(N/B) steps of an epoch and the warm-up in whole epochs, as "
+                        "the official code of [P2] steps it); S follows the choice exactly; "
+                        "rows then carry schedule_unit (default: step)")
     p.add_argument("--tight", action="store_true",
                    help="Corollary 2 in the sqrt(2)-tight form (one triangle holds half the "
                         "off-diagonal mass) instead of the paper form (default: off, paper "
@@ -168,9 +174,11 @@ def records(args: argparse.Namespace) -> list[dict]:
     cols = {kw: np.array([c[i] for c in combos], dtype=np.float64)
             for i, (_dest, kw) in enumerate(grid_keys)}
     rows: list[dict] = []
-    for rule, kind in itertools.product(args.lr_rule, args.schedule):
-        out = evaluate_bounds(lr_rule=rule, schedule=kind, tight=args.tight,
-                              loss_form=args.loss_form, features=args.features, **cols)
+    units = args.schedule_unit or ["step"]
+    for rule, kind, unit in itertools.product(args.lr_rule, args.schedule, units):
+        out = evaluate_bounds(lr_rule=rule, schedule=kind, schedule_unit=unit,
+                              tight=args.tight, loss_form=args.loss_form,
+                              features=args.features, **cols)
         n = len(combos)
         for i in range(n):
             rec = {}
@@ -181,6 +189,8 @@ def records(args: argparse.Namespace) -> list[dict]:
                 rec[k] = bool(v) if k in _BOOL_KEYS else float(v)
             rec["lr_rule"] = rule
             rec["schedule"] = kind
+            if args.schedule_unit is not None:  # absent by default: default output unchanged
+                rec["schedule_unit"] = unit
             rec["corollary_form"] = "tight" if args.tight else "paper"
             rows.append(rec)
     return rows
@@ -216,9 +226,13 @@ _TABLE_COLS = (
 
 def _table(rows: list[dict]) -> str:
     cols = [(k, h) for k, h in _TABLE_COLS if rows and k in rows[0]]
-    multi = {rule for r in rows for rule in [(r["lr_rule"], r["schedule"])]}
+    multi = {rule for r in rows for rule in [(r["lr_rule"], r["schedule"],
+                                              r.get("schedule_unit"))]}
     if len(multi) > 1:
-        cols = [("lr_rule", "rule"), ("schedule", "schedule")] + cols
+        lead = [("lr_rule", "rule"), ("schedule", "schedule")]
+        if "schedule_unit" in rows[0]:
+            lead.append(("schedule_unit", "unit"))
+        cols = lead + cols
     body = []
     for r in rows:
         line = []
@@ -251,7 +265,8 @@ def _table(rows: list[dict]) -> str:
     out.append(
         f"delta={r0['delta']:g}  pi_max={'1/C' if r0['pi_max'] == 1 / r0['C'] else r0['pi_max']}"
         f"  N_ref={int(r0['N_ref'])}  lr_rule={r0['lr_rule']}  schedule={r0['schedule']}"
-        f"  corollaries={r0['corollary_form']} form")
+        + (f"  schedule_unit={r0['schedule_unit']}" if "schedule_unit" in r0 else "")
+        + f"  corollaries={r0['corollary_form']} form")
     out.append("Thm1 = [P2] Theorem 1, exp(S/(2 tau^2 B)) S/(tau sqrt B) Delta; Thm1_product ="
                " exact unrolled recurrence; exponent = S/(2 tau^2 B).")
     out.append("VACUOUS: the bound says nothing (pi_max+eps >= 1, rho >= 1 or r >= 1); "
@@ -318,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
                                    saturation=args.saturation)
             if len(rows) > 1:
                 text += "\n\n(analysis shown for the first value of each comma list)"
+            if "epoch" in (args.schedule_unit or []):
+                text += ("\n\n(the batch-size readings above step the schedule per step; "
+                         "--schedule-unit epoch applies to the other formats)")
         elif args.format == "json":
             text = json.dumps([{k: _json_value(k, v) for k, v in r.items()} for r in rows],
                               indent=1, allow_nan=False)

@@ -83,6 +83,8 @@ class Steps(NamedTuple):
         eta: the explicit schedule, shape ``(T,)``, or ``None``.
         sum_given: ``S`` was given without a schedule (the product form then uses the
             constant schedule ``S/T``).
+        per_epoch: the steps ``P`` over which one rate is held: ``ceil(N/B)`` for the
+            epoch unit, 1 for the step unit.
     """
 
     T: np.ndarray
@@ -91,10 +93,11 @@ class Steps(NamedTuple):
     sum_eta: np.ndarray
     eta: np.ndarray | None
     sum_given: bool
+    per_epoch: np.ndarray | float = 1.0
 
 
 def schedule_step(*, lr_rule, schedule, lr, B, N, epochs, warmup_epochs, T, sum_eta, eta,
-                  warmup_steps) -> Steps:
+                  warmup_steps, schedule_unit: str = "step") -> Steps:
     """Steps, warm-up, base rate and the exact sum of learning rates (THEORY.md s11 [stated]).
 
     ``T = epochs * ceil(N/B)`` (:func:`bounds.steps_from_epochs`) unless ``T`` is given;
@@ -103,17 +106,30 @@ def schedule_step(*, lr_rule, schedule, lr, B, N, epochs, warmup_epochs, T, sum_
     (:func:`bounds.sum_eta`) unless given. An explicit ``eta`` gives ``T = len(eta)`` and
     ``S = eta.sum()``. ``lr``, ``B``, ``N``, ``epochs``, ``warmup_epochs`` are checked arrays.
 
+    ``schedule_unit="epoch"`` holds each rate for an epoch of ``P = ceil(N/B)`` steps
+    (THEORY.md s13 [stated], the official code's convention; :func:`bounds.schedule`): the
+    warm-up is then a whole number of epochs, ``warmup_epochs`` (or, when ``T`` is given,
+    ``floor(E * warmup_epochs / epochs)`` of the ``E = ceil(T/P)`` epochs), and ``S`` is
+    the exact sum of that schedule.
+
     Raises:
         ValueError: ``eta`` with ``T`` or ``sum_eta``, or not of shape ``(T,)``;
             ``B > N`` where ``N`` sets the number of steps (no ``T`` and no ``eta``);
-            warm-up steps ``>= T``; a bad ``T``, ``warmup_steps`` or ``sum_eta``.
+            warm-up steps ``>= T``, or (epoch unit) not a whole number of epochs; a bad
+            ``T``, ``warmup_steps``, ``sum_eta`` or ``schedule_unit``.
 
     >>> s = schedule_step(lr_rule="linear", schedule="cosine", lr=0.3, B=1024.0, N=50000.0,
     ...                   epochs=300.0, warmup_epochs=10.0, T=None, sum_eta=None, eta=None,
     ...                   warmup_steps=None)
     >>> int(s.T), int(s.warmup), s.base_lr, round(float(s.sum_eta), 1)
     (14700, 490, 1.2, 8821.2)
+    >>> e = schedule_step(lr_rule="linear", schedule="cosine", lr=0.3, B=1024.0, N=50000.0,
+    ...                   epochs=300.0, warmup_epochs=10.0, T=None, sum_eta=None, eta=None,
+    ...                   warmup_steps=None, schedule_unit="epoch")
+    >>> int(e.T), int(e.warmup), int(e.per_epoch), round(float(e.sum_eta), 1)
+    (14700, 490, 49, 8878.8)
     """
+    check_choice("schedule_unit", schedule_unit, _sch.SCHEDULE_UNITS)
     base_lr = _sch.lr_from_rule(lr_rule, lr, B)
     if eta is not None:
         if T is not None or sum_eta is not None:
@@ -122,13 +138,18 @@ def schedule_step(*, lr_rule, schedule, lr, B, N, epochs, warmup_epochs, T, sum_
         return Steps(T=np.asarray(float(eta_arr.size)), warmup=np.asarray(np.nan),
                      base_lr=base_lr, sum_eta=np.asarray(float(eta_arr.sum())), eta=eta_arr,
                      sum_given=False)
+    by_epoch = schedule_unit == "epoch"
+    P_a = np.asarray(_sch.epoch_steps(N, B), np.float64) if by_epoch else np.asarray(1.0)
     if T is None:
         _check_batch_fits(B, N)
         T_a = np.asarray(_sch.steps_from_epochs(epochs, N, B), dtype=np.float64)
         W_default = np.asarray(_sch.warmup_steps_from_epochs(warmup_epochs, N, B), np.float64)
     else:
         T_a = check_integer("T", T, 1)
-        W_default = np.floor(T_a * warmup_epochs / epochs)
+        if by_epoch:  # the same fraction of the run, in whole epochs
+            W_default = P_a * np.floor(np.ceil(T_a / P_a) * warmup_epochs / epochs)
+        else:
+            W_default = np.floor(T_a * warmup_epochs / epochs)
     W_a = W_default if warmup_steps is None else check_integer("warmup_steps", warmup_steps, 0)
     if schedule == "constant":
         W_a = np.zeros_like(W_a)
@@ -138,11 +159,12 @@ def schedule_step(*, lr_rule, schedule, lr, B, N, epochs, warmup_epochs, T, sum_
         raise ValueError(f"Expected warm-up steps < `T`, got warmup_steps="
                          f"{int(Wb[bad].flat[0])}, T={int(Tb[bad].flat[0])}")
     if sum_eta is None:
-        S_a = np.asarray(_sch.sum_eta(schedule, base_lr, T_a, W_a), dtype=np.float64)
+        S_a = np.asarray(_sch.sum_eta(schedule, base_lr, T_a, W_a, unit=schedule_unit,
+                                      steps_per_epoch=P_a), dtype=np.float64)
     else:
         S_a = check_nonnegative("sum_eta", sum_eta)
     return Steps(T=T_a, warmup=W_a, base_lr=base_lr, sum_eta=S_a, eta=None,
-                 sum_given=sum_eta is not None)
+                 sum_given=sum_eta is not None, per_epoch=P_a)
 
 
 def _check_batch_fits(B, N) -> None:
@@ -238,8 +260,9 @@ def theorem1_step(steps: Steps, *, tau, B, log_Delta, vacuous, schedule: str,
     the growth ``Lambda = sum_t log1p(eta_t L)`` of the run's schedule: of ``eta`` when
     given; of the constant schedule ``S/T`` when only ``S`` is given (by AM-GM the largest
     product form of every schedule with that ``T`` and ``S``); else of
-    :func:`bounds.schedule`, built once per distinct ``(T, warm-up, base rate)`` of the
-    grid. Where ``Delta`` is vacuous both bounds are ``+inf`` (also at ``S = 0``).
+    :func:`bounds.schedule`, built once per distinct ``(T, warm-up, base rate, steps per
+    epoch)`` of the grid (per epoch when ``steps.per_epoch > 1``). Where ``Delta`` is
+    vacuous both bounds are ``+inf`` (also at ``S = 0``).
 
     >>> s = schedule_step(lr_rule="constant", schedule="constant", lr=1.0, B=2.0, N=2.0,
     ...                   epochs=1.0, warmup_epochs=0.0, T=2.0, sum_eta=None, eta=None,
@@ -265,17 +288,19 @@ def theorem1_step(steps: Steps, *, tau, B, log_Delta, vacuous, schedule: str,
 
 def _schedule_growth(kind: str, steps: Steps, L, shape) -> np.ndarray:
     """:func:`bounds.numeric.log_growth` of the schedule at every grid point, building each
-    distinct schedule ``(T, warm-up, base rate)`` once."""
+    distinct schedule ``(T, warm-up, base rate, steps per epoch)`` once."""
     growth = np.empty(shape)
-    Lb, Tb, Wb, bb = (np.broadcast_to(x, shape) for x in (L, steps.T, steps.warmup,
-                                                          steps.base_lr))
-    keys = np.stack([Tb.reshape(-1), Wb.reshape(-1), bb.reshape(-1)], axis=1)
+    Lb, Tb, Wb, bb, Pb = (np.broadcast_to(x, shape) for x in (L, steps.T, steps.warmup,
+                                                              steps.base_lr, steps.per_epoch))
+    keys = np.stack([Tb.reshape(-1), Wb.reshape(-1), bb.reshape(-1), Pb.reshape(-1)], axis=1)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
     Lf, flat = Lb.reshape(-1), growth.reshape(-1)
-    for g, (Tg, Wg, bg) in enumerate(uniq):
+    for g, (Tg, Wg, bg, Pg) in enumerate(uniq):
         idx = np.flatnonzero(inv == g)
-        flat[idx] = _num.log_growth(_sch.schedule(kind, bg, int(Tg), int(Wg)), Lf[idx])
+        # P = 1 (the step unit) is the per-step schedule itself
+        eta = _sch.schedule(kind, bg, int(Tg), int(Wg), unit="epoch", steps_per_epoch=int(Pg))
+        flat[idx] = _num.log_growth(eta, Lf[idx])
     return flat.reshape(shape)
 
 
@@ -391,6 +416,7 @@ def evaluate_bounds(
     schedule: str = "cosine",
     warmup_epochs=10,
     warmup_steps=None,
+    schedule_unit: str = "step",
     delta=0.05,
     pi_max=None,
     n_max=None,
@@ -409,10 +435,13 @@ def evaluate_bounds(
     ``T`` is given; the base rate is ``lr_from_rule(lr_rule, lr, B)``; the schedule is
     ``schedule`` with ``warmup_steps = warmup_epochs * ceil(N/B)`` (or
     ``floor(T * warmup_epochs / epochs)`` when ``T`` is given); ``sum_eta`` is its exact
-    sum. A caller with its own run passes ``eta`` (shape ``(T,)``, then ``T = len(eta)`` and
-    ``sum_eta = eta.sum()``), or ``T`` and ``sum_eta``; with ``sum_eta`` alone the product
-    form uses the constant schedule ``S/T``, which by AM-GM bounds the product form of every
-    schedule with that ``T`` and ``S``.
+    sum. ``schedule_unit="epoch"`` steps the schedule once per epoch of ``ceil(N/B)`` steps,
+    as the official code of [P2] does (THEORY.md s13; :func:`schedule_step`), and ``S``
+    and the product form follow it exactly. A caller with its own run passes ``eta``
+    (shape ``(T,)``, then ``T = len(eta)`` and ``sum_eta = eta.sum()``), or ``T`` and
+    ``sum_eta``; with ``sum_eta`` alone the product form uses the constant schedule
+    ``S/T``, which by AM-GM bounds the product form of every schedule with that ``T`` and
+    ``S``.
 
     Outputs (arrays of the broadcast shape; see :data:`OUTPUT_KEYS`):
 
@@ -449,6 +478,7 @@ def evaluate_bounds(
     """
     check_choice("lr_rule", lr_rule, _sch.LR_RULES)
     check_choice("schedule", schedule, _sch.SCHEDULES)
+    check_choice("schedule_unit", schedule_unit, _sch.SCHEDULE_UNITS)
     if loss_form is not None:
         check_choice("loss_form", loss_form, LOSS_FORMS)
     C_a = check_integer("C", C, 2)
@@ -463,7 +493,7 @@ def evaluate_bounds(
 
     steps = schedule_step(lr_rule=lr_rule, schedule=schedule, lr=lr_a, B=B_a, N=N_a,
                           epochs=epochs_a, warmup_epochs=we_a, T=T, sum_eta=sum_eta, eta=eta,
-                          warmup_steps=warmup_steps)
+                          warmup_steps=warmup_steps, schedule_unit=schedule_unit)
     hp = high_probability_step(C=C_a, tau=tau_a, B=B_a, delta=delta_a, T=steps.T, N=N_a,
                                pi_max=pi_max, n_max=n_max)
     loss_gap = loss_gap_step(tau=tau_a, C=C_a, N=N_a, n_max=n_max, loss_form=loss_form)

@@ -36,6 +36,7 @@ __all__ = [
     "cka_lower",
     "class_saturation",
     "eps",
+    "fewshot_bound",
     "log_Delta",
     "log_eps",
     "log_expm1",
@@ -594,3 +595,33 @@ def class_saturation(B, delta, T, f=0.01):
                       "(NaN)", RuntimeWarning, stacklevel=2)
         out = np.where(bad, np.nan, out)
     return _out(out)
+
+
+# --------------------------------------------------------------------------- [P1] few-shot
+
+
+def fewshot_bound(C_prime, m, V_f, Vt_f, Vs_f):
+    """[P1] Proposition 1: the error of the ``m``-shot nearest-class-mean classifier over
+    ``C'`` classes (THEORY.md s13 [stated; constants from notes]; ``Vs_f`` [open]):
+
+        err_LP <= err_NCC <= (C' - 1) [8 Vt_f + (8/sqrt(m)) Vs_f + (8/sqrt(m)) V_f + (4/m) V_f]
+
+    with ``V_f``, ``Vt_f``, ``Vs_f`` the class variabilities averaged over the ordered class
+    pairs (:mod:`empirics.metrics.fewshot`). An error rate is at most 1, so a value above 1
+    says nothing (vacuous); it is returned as computed, never clipped. NaN inputs (an
+    undefined measured variability) give NaN; broadcasts.
+
+    Raises:
+        ValueError: ``C_prime`` not an integer >= 2, ``m`` not an integer >= 1, or a
+            variability < 0.
+
+    >>> round(fewshot_bound(2, 4, 0.01, 0.001, 0.002), 12)  # 0.008 + 0.008 + 0.04 + 0.01
+    0.066
+    """
+    c = check_integer("C_prime", C_prime, 2)
+    mm = check_integer("m", m, 1)
+    v = check_nonnegative("V_f", V_f, allow_inf=True, allow_nan=True)
+    vt = check_nonnegative("Vt_f", Vt_f, allow_inf=True, allow_nan=True)
+    vs = check_nonnegative("Vs_f", Vs_f, allow_inf=True, allow_nan=True)
+    root = np.sqrt(mm)
+    return _out((c - 1.0) * (8.0 * vt + 8.0 / root * vs + 8.0 / root * v + 4.0 / mm * v))

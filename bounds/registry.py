@@ -190,6 +190,12 @@ def _b_theorem2():
     return y.G / (y.beta * y.tau) * y.Delta * (sp.exp(y.beta * y.S) - 1)
 
 
+def _b_fewshot():
+    sp, y = _sp()
+    return (y.C_prime - 1) * (8 * y.Vt_f + 8 / sp.sqrt(y.m) * y.Vs_f
+                              + 8 / sp.sqrt(y.m) * y.V_f + 4 / y.m * y.V_f)
+
+
 def _b_saturation():
     sp, y = _sp()
     e = _b_eps()
@@ -262,6 +268,12 @@ def _s_theorem2(rng):
     return {"G": _logu(rng, 1e-2, 1e2), "beta": _logu(rng, 1e-3, 10.0),
             "tau": _logu(rng, 0.05, 10.0), "Delta": _logu(rng, 1e-2, 1e6),
             "S": _logu(rng, 1e-3, 50.0)}
+
+
+def _s_fewshot(rng):
+    V = _logu(rng, 1e-4, 10.0)
+    return {"C_prime": _int(rng, 2, 1000), "m": _int(rng, 1, 1000), "V_f": V,
+            "Vt_f": V * rng.uniform(0.0, 1.0), "Vs_f": _logu(rng, 1e-5, 10.0)}
 
 
 def _s_saturation(rng):
@@ -394,6 +406,17 @@ _ENTRIES = [
           "of their eps floor. Independent of tau. Default f = 0.01 (--saturation).",
           _b_saturation, lambda B, delta, T, f: _num.class_saturation(B, delta, T, f),
           _s_saturation),
+    Bound("fewshot_p1", "m-shot nearest-class-mean error over C' classes (Proposition 1)",
+          "[P1] Proposition 1", "open", ("C_prime", "m", "V_f", "Vt_f", "Vs_f"),
+          r"\mathrm{err}_{LP} \le \mathrm{err}_{NCC}^{(m)}", r"\le",
+          "V_f (total) and Vt_f (directional) class variabilities averaged over ordered class "
+          "pairs; the constants are from published notes. Vs_f is not defined in the "
+          "sources [open]: the toolkit's default is the directional quantity estimated on "
+          "the support set (option: Vt_f or V_f). An error rate is at most 1, so a value "
+          "above 1 is vacuous and is reported so.",
+          _b_fewshot,
+          lambda C_prime, m, V_f, Vt_f, Vs_f: _num.fewshot_bound(C_prime, m, V_f, Vt_f, Vs_f),
+          _s_fewshot),
 ]
 
 #: name -> :class:`Bound`, in documentation order.

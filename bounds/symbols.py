@@ -11,6 +11,7 @@ import sympy as sp
 __all__ = [
     "B", "C", "Delta", "G", "K_norm", "N", "N_ref", "S", "T", "beta", "delta", "eta",
     "n_max", "pi_max", "rho", "r", "s", "sigma_a", "sim_gap", "t", "tau", "f",
+    "C_prime", "m", "V_f", "Vt_f", "Vs_f",
 ]
 
 tau = sp.Symbol("tau", positive=True)
@@ -37,3 +38,9 @@ f = sp.Symbol("f", positive=True)          # saturation tolerance of the class c
 eta = sp.IndexedBase("eta", positive=True)
 t = sp.Symbol("t", integer=True, nonnegative=True)
 s = sp.Symbol("s", integer=True, nonnegative=True)
+#: [P1] Proposition 1: classes of the few-shot task, shots per class, class variabilities.
+C_prime = sp.Symbol("C_prime", positive=True)
+m = sp.Symbol("m", positive=True)
+V_f = sp.Symbol("V_f", nonnegative=True)
+Vt_f = sp.Symbol("Vt_f", nonnegative=True)
+Vs_f = sp.Symbol("Vs_f", nonnegative=True)

@@ -31,11 +31,14 @@ from cl_nscl_align.cli import ArgumentParser
 
 matplotlib.use("Agg")  # files only; never opens a window
 
+from empirics.data.catalog import CATALOG  # noqa: E402
 from empirics.runs import RunFileError, RunSpec, check_out_dir  # noqa: E402
 from figures import io, runs, style  # noqa: E402
 
 PROG = "python -m figures"
 FORMATS = ("png", "pdf", "svg")
+#: The catalog's data sets that need no local path (the choices of --dataset).
+BUNDLED = tuple(name for name, info in CATALOG.items() if not info.needs_root)
 
 
 @dataclass(frozen=True)
@@ -51,14 +54,17 @@ class Context:
     With ``given`` (runs read from ``--runs``: a sweep folder or any folder of run
     directories) every group is taken from those runs instead: ``surrogate`` = the
     surrogate runs, ``base`` = the training run with the most objectives (then steps),
-    every other group = all training runs.
+    every other group = all training runs. ``allow_run`` false (``--no-run``): a figure that
+    derives its data from runs (an evaluation of a checkpoint) fails on a missing one
+    instead of launching it.
     """
 
     def __init__(self, plan: runs.Plan, paths: dict[str, Path],
-                 given: list[io.Run] | None = None):
+                 given: list[io.Run] | None = None, *, allow_run: bool = True):
         self.plan = plan
         self.paths = paths
         self.given = given
+        self.allow_run = allow_run
         self._cache: dict[str, io.Run] = {}
 
     def load(self, spec: RunSpec) -> io.Run:
@@ -141,6 +147,36 @@ def _p1(ctx):
     return measured.figure_p1(ctx.group("classes"))
 
 
+def _accuracy(ctx):
+    from figures import experiments
+
+    return experiments.build_accuracy(ctx)
+
+
+def _fewshot(ctx):
+    from figures import experiments
+
+    return experiments.build_fewshot(ctx)
+
+
+def _merging(ctx):
+    from figures import experiments
+
+    return experiments.build_merging(ctx)
+
+
+def _fig12(ctx):
+    from figures import experiments
+
+    return experiments.build_alignment_accuracy(ctx)
+
+
+def _appendix_d(ctx):
+    from figures import linearization
+
+    return linearization.figure_linearization(ctx.group("linearization"))
+
+
 FIGURES: dict[str, FigureDef] = {
     "fig1-angles": FigureDef(("base",), _fig1, "weight- vs representation-space angle"),
     "fig2-alignment": FigureDef(("base",), _fig2, "CKA and RSA of CL vs NSCL, SCL, CE"),
@@ -152,17 +188,28 @@ FIGURES: dict[str, FigureDef] = {
     "bound-vs-measured": FigureDef(("base", "surrogate"), _bvm,
                                    "measured gaps against the bounds"),
     "p1-loss-gap": FigureDef(("classes",), _p1, "[P1] loss gap vs C with its bound"),
+    "table1-accuracy": FigureDef(("base", "tau"), _accuracy,
+                                 "NCC / LP accuracy, LP vs tau, m-shot accuracy"),
+    "p1-fewshot": FigureDef(("base",), _fewshot, "[P1] few-shot bound vs m-shot error"),
+    "fig17-merging": FigureDef(("base",), _merging, "accuracy along CL -> NSCL weight paths"),
+    "fig12-align-acc": FigureDef(("classes", "tau", "base"), _fig12,
+                                 "CL-NSCL CKA vs accuracy gap across settings"),
+    "appendix-d": FigureDef(("linearization",), _appendix_d,
+                            "[P2] App. D: L_Sigma, one step's remainder"),
 }
 
 ALIASES = {"fig1": "fig1-angles", "fig2": "fig2-alignment", "fig3": "fig3-classes",
            "fig4": "fig4-tau", "fig5": "fig5-batch", "fig6": "fig6-weight-gap",
-           "landscape": "bound-landscape", "bvm": "bound-vs-measured", "p1": "p1-loss-gap"}
+           "landscape": "bound-landscape", "bvm": "bound-vs-measured", "p1": "p1-loss-gap",
+           "table1": "table1-accuracy", "fewshot": "p1-fewshot", "fig17": "fig17-merging",
+           "fig12": "fig12-align-acc", "linearization": "appendix-d"}
 
 
 def _epilog() -> str:
     alias = {v: k for k, v in ALIASES.items()}
     lines = ["figures (alias):"]
-    lines += [f"  {name:18s} {alias.get(name, ''):10s} {fd.what}" for name, fd in FIGURES.items()]
+    lines += [f"  {name:18s} {alias.get(name, ''):13s} {fd.what}" for name, fd in FIGURES.items()]
+    lines.append(f"  {'claims':18s} {'':13s} the claims study's verdicts (with --claims DIR)")
     return "\n".join(lines)
 
 
@@ -180,9 +227,10 @@ def _parser() -> argparse.ArgumentParser:
                         "full, or quick with --quick)")
     p.add_argument("--cache", default=None,
                    help="run cache folder, shared by every call (default: OUT/runs)")
-    p.add_argument("--dataset", default="synthetic", choices=("synthetic", "digits"),
-                   help="embedded data set of the training runs; for CIFAR or image folders "
-                        "run a sweep and pass it with --runs (default: %(default)s)")
+    p.add_argument("--dataset", default="synthetic", choices=BUNDLED,
+                   help="bundled data set of the training runs (the Appendix D runs use "
+                        "digits when this is synthetic); for CIFAR or image folders run a "
+                        "sweep and pass it with --runs (default: %(default)s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="device of the launched runs; auto leaves each kind of run its own "
                         "default (the trainer uses CUDA when present) (default: %(default)s)")
@@ -196,6 +244,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="draw from these runs instead of the plan: a sweep folder (its "
                         "results.csv) or any folder of run directories; launches nothing "
                         "(default: none, the built-in plan)")
+    p.add_argument("--claims", default=None, metavar="DIR",
+                   help="draw from a claims-study folder (python -m empirics.claims --out "
+                        "DIR): 'claims' is its summary, 'all' also redraws the gallery from "
+                        "its runs (figures/claims.py); launches nothing (default: none)")
     p.add_argument("--formats", default="png,pdf",
                    help=f"comma list of output formats among {', '.join(FORMATS)} "
                         "(default: %(default)s)")
@@ -226,9 +278,10 @@ def main(argv=None) -> int:
     if a.name == "list":
         for name, fd in FIGURES.items():
             print(f"{name:18s} {fd.what}")
+        print(f"{'claims':18s} the claims study's verdicts (with --claims DIR)")
         return 0
     name = ALIASES.get(a.name, a.name)
-    if name != "all" and name not in FIGURES:
+    if name != "all" and name not in FIGURES and name != "claims":
         p.error(f"Expected `name` to be 'all', 'list' or one of {', '.join(FIGURES)}, "
                 f"got {a.name!r}")
     if a.workers is not None and a.workers < 1:
@@ -238,6 +291,10 @@ def main(argv=None) -> int:
     formats = [f.strip() for f in a.formats.split(",") if f.strip()]
     if not formats or any(f not in FORMATS for f in formats):
         p.error(f"Expected `--formats` among {', '.join(FORMATS)}, got {a.formats!r}")
+    if a.claims is not None or name == "claims":  # the claims study's figures
+        from figures import claims as claims_figures
+
+        return claims_figures.main(a, name, formats)
     size = a.size or ("quick" if a.quick else "full")
     names = list(FIGURES) if name == "all" else [name]
     try:
@@ -266,7 +323,7 @@ def main(argv=None) -> int:
                                     workers=a.workers or runs.default_workers())
             finally:
                 signal.signal(signal.SIGTERM, previous)
-        ctx = Context(plan, paths, given)
+        ctx = Context(plan, paths, given, allow_run=not a.no_run)
         for spec in needed if given is None else ():
             ctx.load(spec)  # every run read once, before anything is drawn
     except runs.RunFailedError as e:

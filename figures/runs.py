@@ -10,12 +10,16 @@ surrogate or torch.
 
 Three plans are built in: ``tiny`` (smoke tests), ``quick`` (tiny synthetic runs; the
 whole gallery in a few minutes on 2 CPU cores) and ``full`` (larger runs, three seeds).
+The ``linearization`` group ([P2] Appendix D) trains on a real data set: the plan's own
+when it is one, else the bundled digits.
 
 >>> plan = make_plan("tiny")
 >>> [s.kind for s in plan.groups()["base"] + plan.groups()["surrogate"]]
 ['train', 'surrogate']
 >>> sorted(s.config["classes"] for s in plan.classes)
 [2, 4]
+>>> [(s.config["dataset"], s.config["tau"]) for s in plan.linearization]
+[('digits', 0.5), ('digits', 0.1)]
 """
 
 from __future__ import annotations
@@ -23,14 +27,15 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from empirics.data.catalog import DATASET_CLASSES
 from empirics.runs import RunResult, RunSpec, label, launch, pending, run_dir_of
 
-__all__ = ["MissingRunError", "Plan", "RunFailedError", "SIZES", "default_workers", "ensure",
-           "make_plan", "run_path", "unique"]
+__all__ = ["LINEARIZATION_TAUS", "MissingRunError", "Plan", "RunFailedError", "SIZES",
+           "default_workers", "ensure", "make_plan", "run_path", "unique"]
 
 
 class MissingRunError(FileNotFoundError):
@@ -50,11 +55,14 @@ class Plan:
     tau: list[RunSpec]  # CL-NSCL runs over tau (Fig. 4)
     batch: list[RunSpec]  # CL-NSCL runs over B x lr rule (Fig. 5)
     surrogate: RunSpec  # one surrogate run (bound vs measured)
+    # CL-NSCL runs on real data measuring [P2] Appendix D (linearization.csv), one per tau
+    linearization: list[RunSpec] = field(default_factory=list)
     name: str = "quick"
 
     def groups(self) -> dict[str, list[RunSpec]]:
         return {"base": [self.base], "classes": self.classes, "tau": self.tau,
-                "batch": self.batch, "surrogate": [self.surrogate]}
+                "batch": self.batch, "surrogate": [self.surrogate],
+                "linearization": self.linearization}
 
     def all_specs(self) -> list[RunSpec]:
         """Every run of the plan, once."""
@@ -66,19 +74,25 @@ SIZES: dict[str, dict[str, Any]] = {
     "tiny": dict(train_size=256, test_size=64, reference_size=32, batch_size=32, steps=12,
                  eval_every=4, warmup_steps=2, classes_grid=(2, 4), tau_grid=(0.5, 1.0),
                  batch_grid=(16, 32), rules=("linear", "sqrt"), seeds=(0,), base_steps=12,
-                 batch_steps=8, sur=dict(C=4, N=32, B=8, steps=20)),
+                 batch_steps=8, sur=dict(C=4, N=32, B=8, steps=20), lin_size=16),
     "quick": dict(train_size=1024, test_size=256, reference_size=128, batch_size=64,
                   steps=200, eval_every=20, warmup_steps=10, classes_grid=(2, 5, 10, 20, 50),
                   tau_grid=(0.1, 0.5, 1.0), batch_grid=(32, 64, 128, 256),
                   rules=("linear", "sqrt", "fourth-root"), seeds=(0,), base_steps=300,
-                  base_eval=30, batch_steps=120, sur=dict(C=10, N=128, B=32, steps=150)),
+                  base_eval=30, batch_steps=120, sur=dict(C=10, N=128, B=32, steps=150),
+                  lin_size=64),
     "full": dict(train_size=8192, test_size=2048, reference_size=1024, batch_size=256,
                  steps=3000, eval_every=150, warmup_steps=100,
                  classes_grid=(2, 5, 10, 20, 50, 100, 200), tau_grid=(0.1, 0.5, 1.0),
                  batch_grid=(64, 128, 256, 512, 1024),
                  rules=("linear", "sqrt", "fourth-root"), seeds=(0, 1, 2), base_steps=6000,
-                 batch_steps=2000, sur=dict(C=10, N=512, B=64, steps=2000)),
+                 batch_steps=2000, sur=dict(C=10, N=512, B=64, steps=2000), lin_size=128),
 }
+
+
+#: Temperatures of the Appendix D runs: the plan's default and one 25x larger in
+#: ``sum eta / (tau^2 B)``, the quantity the surrogate's validity depends on (THEORY.md s13).
+LINEARIZATION_TAUS = (0.5, 0.1)
 
 
 def make_plan(size: str = "quick", *, dataset: str = "synthetic", lr: float | None = None
@@ -110,8 +124,18 @@ def make_plan(size: str = "quick", *, dataset: str = "synthetic", lr: float | No
         cfg.update(kw)
         return RunSpec("train", cfg)
 
-    max_c = 10 if dataset in ("digits", "cifar10") else None
+    max_c = DATASET_CLASSES.get(dataset)  # the catalog's fixed class count, if any
     classes_grid = [c for c in s["classes_grid"] if max_c is None or c <= max_c]
+
+    def appendix_d(tau: float) -> RunSpec:
+        # The plan's data set when it is real, else the bundled digits (all of it); measured
+        # at every evaluation, on the first lin_size samples of the train reference set.
+        cfg = {k: v for k, v in train(tau=tau).config.items()
+               if k not in ("train_size", "test_size")}
+        cfg.update(dataset="digits" if dataset == "synthetic" else dataset,
+                   linearization_every=s["eval_every"], linearization_size=s["lin_size"])
+        return RunSpec("train", cfg)
+
     return Plan(
         base=train(objectives=["cl", "nscl", "scl", "ce"], steps=s["base_steps"],
                    eval_every=s.get("base_eval", s["eval_every"])),
@@ -123,6 +147,7 @@ def make_plan(size: str = "quick", *, dataset: str = "synthetic", lr: float | No
                      eval_every=s["batch_steps"])
                for rule in s["rules"] for B in s["batch_grid"] for seed in s["seeds"][:1]],
         surrogate=RunSpec("surrogate", {**s["sur"], "tau": 1.0, "seed": 0}),
+        linearization=[appendix_d(tau) for tau in LINEARIZATION_TAUS],
         name=size,
     )
 

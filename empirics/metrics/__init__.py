@@ -3,8 +3,8 @@
 The core is pure functions on moments, the accumulator a thin stateful shell over them:
 
 - :mod:`~empirics.metrics.rows` -- float64 rows of a chunk, unit or scaled, centred on a pilot;
-- :mod:`~empirics.metrics.moments` -- the mergeable shifted moments of paired rows: one
-  chunk, a shift, Chan's merge;
+- :mod:`~empirics.metrics.moments` -- the mergeable shifted moments of paired rows (and of
+  their differences when both have the same width): one chunk, a shift, Chan's merge;
 - :mod:`~empirics.metrics.quantities` -- CKA, RSA, similarity gap, rho, r, ... from moments,
   each with its formula, source and the reason of any NaN;
 - :mod:`~empirics.metrics.functional` -- :func:`cka`, :func:`rsa`, :func:`similarity_gap`,
@@ -18,29 +18,36 @@ The core is pure functions on moments, the accumulator a thin stateful shell ove
 The accuracy guarantee and how it is met: docs/metrics.md.
 """
 
-from empirics.metrics.accumulator import AlignmentAccumulator
-from empirics.metrics.functional import (
-    alignment,
-    cka,
-    r,
-    representation_angle,
-    rho,
-    rsa,
-    similarity_gap,
-)
-from empirics.metrics.kernels import kernel_alignment
-from empirics.metrics.spearman import SPEARMAN_BYTES_PER_PAIR, SPEARMAN_MAX_MEMORY
+from __future__ import annotations
 
-__all__ = [
-    "AlignmentAccumulator",
-    "alignment",
-    "cka",
-    "rsa",
-    "similarity_gap",
-    "rho",
-    "r",
-    "representation_angle",
-    "kernel_alignment",
-    "SPEARMAN_MAX_MEMORY",
-    "SPEARMAN_BYTES_PER_PAIR",
-]
+import importlib
+
+# Names resolve on first use (PEP 562): ``import empirics.metrics.kernels`` (the surrogate's
+# numpy backend) must not pay for the torch import the other modules need.
+_EXPORTS = {
+    "AlignmentAccumulator": "accumulator",
+    "alignment": "functional",
+    "cka": "functional",
+    "rsa": "functional",
+    "similarity_gap": "functional",
+    "rho": "functional",
+    "r": "functional",
+    "representation_angle": "functional",
+    "kernel_alignment": "kernels",
+    "SPEARMAN_MAX_MEMORY": "spearman",
+    "SPEARMAN_BYTES_PER_PAIR": "spearman",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+        globals()[name] = value  # later look-ups skip this hook
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -7,7 +7,10 @@
 Streaming equals one-shot; merging follows Chan's update (exact up to rounding). The state
 is one flat float64 vector (``stats_tensor``); vectors of different accumulators merge with
 ``merge_stats_``, which is what a distributed reduction does with every rank's vector
-(``DistContext.reduce_accumulator_``: gather, then merge in rank order).
+(``DistContext.reduce_accumulator_``: gather, then merge in rank order). When both feature
+sets have the same width the cosine moments also hold the difference moments
+(:mod:`empirics.metrics.moments`), so streamed and merged gaps between nearly identical
+representations are as exact as one-shot ones (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -150,19 +153,24 @@ class AlignmentAccumulator:
             raise ValueError("Expected `dims` to be known (an update or dims=(d, e)), got None")
         d, e = self.dims
         t = torch.as_tensor(t).reshape(-1).to(self.device, torch.float64)
-        size = moments.size(d, e)
-        if t.numel() != size * len(self._sets()):
+        sizes = [moments.size(d, e, cosine=s.cosine) for s in self._sets()]
+        if t.numel() != sum(sizes):
             raise ValueError(
-                f"Expected a stats vector of length {size * len(self._sets())} for dims "
+                f"Expected a stats vector of length {sum(sizes)} for dims "
                 f"{self.dims} and linear={self.linear}, got length {t.numel()}"
             )
+        parts = torch.split(t, sizes)
         return [
-            moments.from_flat(t[i * size : (i + 1) * size], d, e, cosine=s.cosine)
-            for i, s in enumerate(self._sets())
+            moments.from_flat(part, d, e, cosine=s.cosine)
+            for part, s in zip(parts, self._sets(), strict=True)
         ]
 
     def stats_tensor(self, device: str | torch.device | None = None) -> torch.Tensor:
-        """The state as one flat float64 vector (a copy): cosine moments, then raw ones."""
+        """The state as one flat float64 vector (a copy): cosine moments, then raw ones.
+
+        Its length depends only on the widths and ``linear`` (cosine moments of ``d == e``
+        also hold the difference moments), so every rank's vector has the same length.
+        """
         if self.dims is None:
             raise ValueError("Expected `dims` to be known (an update or dims=(d, e)), got None")
         flat = torch.cat([s.flat for s in self._sets()])
@@ -188,21 +196,41 @@ class AlignmentAccumulator:
     def state_dict(self) -> dict:
         """A plain dict (kind, flags, dims, flat state on CPU) for ``torch.save``."""
         stats = None if self.dims is None else self.stats_tensor("cpu")
-        return {"version": 2, "kind": self.kind, "linear": self.linear,
+        return {"version": 3, "kind": self.kind, "linear": self.linear,
                 "unbiased": self.unbiased, "dims": self.dims, "stats": stats}  # fmt: skip
 
     def load_state_dict(self, state: Mapping) -> AlignmentAccumulator:
-        """Restore from :meth:`state_dict` (version 2, or 1: the former sums about zero)."""
+        """Restore from :meth:`state_dict` (version 3; 2: no difference moments; 1: the
+        former sums about zero). Difference moments missing from an old state are derived
+        from its Gram moments (:func:`empirics.metrics.moments.upgrade`): its gaps keep
+        their former accuracy."""
         version = state.get("version")
-        if version not in (1, 2):
-            raise ValueError(f"Expected accumulator state version 1 or 2, got {version!r}")
+        if version not in (1, 2, 3):
+            raise ValueError(f"Expected accumulator state version 1, 2 or 3, got {version!r}")
         self.kind, self.linear, self.unbiased = state["kind"], state["linear"], state["unbiased"]
         self._cos = self._raw = self.dims = None
         if state["dims"] is not None:
             self._allocate(*state["dims"], self.device or torch.device("cpu"))
-            stats = state["stats"] if version == 2 else self._from_v1(state["stats"])
+            stats = state["stats"]
+            if version < 3:
+                stats = self._from_v2(stats if version == 2 else self._from_v1(stats))
             self.from_stats_tensor(stats)
         return self
+
+    def _from_v2(self, t: torch.Tensor) -> torch.Tensor:
+        """Version-2 vectors: the moments of :data:`~empirics.metrics.moments.FIELDS` only."""
+        d, e = self.dims
+        t = torch.as_tensor(t, dtype=torch.float64).reshape(-1)
+        base = moments.size(d, e, cosine=False)
+        if t.numel() != base * len(self._sets()):
+            raise ValueError(
+                f"Expected a version-2 stats vector of length {base * len(self._sets())} for "
+                f"dims {self.dims} and linear={self.linear}, got length {t.numel()}"
+            )
+        return torch.cat([
+            moments.upgrade(part, d, e, cosine=s.cosine).flat
+            for part, s in zip(torch.split(t, base), self._sets(), strict=True)
+        ])  # fmt: skip
 
     def _from_v1(self, t: torch.Tensor) -> torch.Tensor:
         """Version-1 vectors held the same sums about the shift 0 (same order, no shift)."""
@@ -210,8 +238,8 @@ class AlignmentAccumulator:
         shapes = {"n": 1, "Sw": d, "Sz": e, "Gww": d * d, "Gzz": e * e, "Gwz": d * e, "Wg": d,
                   "Wh": d, "Zg": e, "Zh": e}  # fmt: skip
         t, out, pos = torch.as_tensor(t, dtype=torch.float64).reshape(-1), [], 0
-        for s in self._sets():
-            m = moments.empty(d, e, cosine=s.cosine)
+        for _ in self._sets():
+            m = moments.empty(d, e, cosine=False)  # the version-2 layout
             for name in _V1_FIELDS:
                 k = shapes.get(name, 1)
                 m[name].copy_(t[pos : pos + k].reshape(m[name].shape))

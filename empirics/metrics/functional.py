@@ -59,8 +59,10 @@ def _moments(X, Y, *, kind: str = "cosine", min_rows: int = 2) -> Moments:
 def _refine_gaps(X: torch.Tensor, Y: torch.Tensor, m: Moments, values: dict) -> dict:
     """Recompute ``sim_gap``, ``rho``, ``r`` in ``values`` exactly where the moments cannot.
 
-    The exact fallback (:mod:`empirics.metrics.gaps`): only when a finite gap is a difference
-    of nearly equal squares; identical inputs have exact zero gaps.
+    The exact fallback (:mod:`empirics.metrics.gaps`): only when a finite gap is far below the
+    scale its rounding is relative to (:func:`~empirics.metrics.quantities.squared_gaps`: the
+    scale of ``Sigma`` for Gram moments, about the gap itself for difference moments, except
+    under a rotation); identical inputs have exact zero gaps.
     """
     sq = quantities.squared_gaps(m)
     todo = [

@@ -1,11 +1,13 @@
 """Exact gaps between nearly identical representations: the one-shot fallback (THEORY.md s7).
 
-From moments a gap is a difference of squares, e.g. ``||K_X - K_Y||^2 = ||Cxx||^2 + ||Cyy||^2
-- 2 ||Cxy||^2``; when ``K_Y`` is close to ``K_X`` (a rotation, or the same class geometry
-with small within-class differences) the rounding of the moments, about ``1e-16`` of
-``||K||^2``, leaves the gap known only to about ``1e-8 ||K||``. No function of float64 Gram
-moments does better. A triangular factor does: with ``P = [1, W, Z, g, h]`` (the centred unit
-rows of X and Y about one pilot, and ``g = |w|^2``, ``h = |z|^2``) and ``P = Q R``
+From Gram moments a gap is a difference of squares, e.g.
+``||K_X - K_Y||^2 = ||Cxx||^2 + ||Cyy||^2 - 2 ||Cxy||^2``; when ``K_Y`` is close to ``K_X`` (a
+rotation, or the same class geometry with small within-class differences) the rounding of
+the moments, about ``1e-16`` of ``||K||^2``, leaves the gap known only to about
+``1e-8 ||K||``. Difference moments (``d == e``) remove that floor except where the gap
+cancels within the differences themselves (a rotation ``X W``: about
+``1e-8 |W - I| ||K||``). A triangular factor has no floor: with ``P = [1, W, Z, g, h]`` (the
+centred unit rows of X and Y about one pilot, and ``g = |w|^2``, ``h = |z|^2``) and ``P = Q R``
 (Householder, column-wise backward stable, built chunk by chunk as ``qr([R; P_chunk])``):
 
 - ``A_X - A_Y = P Omega P^T`` for the dissimilarities ``a_ij = (g_i + g_j)/2 - w_i.w_j``, with
@@ -17,7 +19,10 @@ rows of X and Y about one pilot, and ``g = |w|^2``, ``h = |z|^2``) and ``P = Q R
 
 Both are exact to about ``1e-16`` of the scale, so a zero gap comes out as about ``1e-16``,
 not ``1e-8``. Cost ``O(N (d + e)^2)`` (about 3x the moments), paid only when the moments say
-the gap is poorly conditioned (:data:`GAP_RTOL`) and the features are at hand.
+the gap is poorly conditioned (:data:`GAP_RTOL`) and the features are at hand. With
+difference moments (cosine, ``d == e``; :mod:`empirics.metrics.quantities`) that is only a
+gap that cancels within the differences (a rotation); without them (``d != e``) every gap
+far below the scale of ``Sigma``.
 """
 
 from __future__ import annotations

@@ -23,6 +23,33 @@ and the pair sums ``i < j`` are half of these. They give RSA (Pearson of ``a`` a
 over the ``M = n(n-1)/2`` pairs), ``||Sigma(X) - Sigma(Y)||_F^2 = 2 sum_{i<j} (a - b)^2``,
 ``r = ||b - a|| / (sqrt(M) sigma_a)`` and ``sigma_a``.
 
+Gaps from differences (moments with difference moments: cosine, ``d == e``). With unit rows
+``x_i = y_i + D_i``, ``Sigma(X) - Sigma(Y) = Y D^T + D Y^T + D D^T``, and for any ``d x d``
+``P = Y^T Y``, ``Q = D^T D``, ``R = Y^T D``::
+
+    ||Y D^T + D Y^T + D D^T||_F^2 = 2 <P, Q> + <Q, Q> + 2 tr(R R) + 4 tr(R Q)
+
+Every term is of the size of the gap times the scale, so nothing cancels at the scale of
+``||Sigma||^2``: the rounding is ``1e-16`` of ``T = 2 |P| |Q| + |Q|^2 + 2 |R|^2 + 4 |R| |Q|``
+(Frobenius norms), not of ``||Sigma||^2``. The rows are taken about the shift, as everywhere
+(``z``, ``delta = w - z``): then ``a_ij - b_ij = (z_i - z_j).(delta_i - delta_j) +
+|delta_i - delta_j|^2 / 2 = s_i + s_j - F_ij`` with ``s_i = delta_i.(z_i + delta_i / 2)`` and
+``F = Z Delta^T + Delta Z^T + Delta Delta^T``, so::
+
+    ||Sigma(X) - Sigma(Y)||_F^2 = 2 n Sss + 2 Ss^2 - 4 (Zs.Sd + Ds.(Sz + Sd)) + ||F||_F^2
+
+with ``||F||^2`` the formula above for ``(Gzz, Gdd, Gzd)`` -- all terms of the size of the
+spreads, never of ``|cy|`` (rows about zero would lose ``1e-16 / spread^2`` near collapse).
+``K_X - K_Y = -H F H`` (``H`` removes ``s 1^T + 1 s^T``): the same formula with the centred
+``Gzz - Sz Sz^T / n``, ``Gdd - Sd Sd^T / n``, ``Gzd - Sz Sd^T / n``. About the means
+(``Sz = Sd = 0``) the first sum is ``2 n Sss + 2 Ss^2 + ||K_X - K_Y||^2``: three
+non-negative terms, so it is evaluated there. The diagonal of ``A - B`` is 0 (unit rows;
+zero rows make every cosine quantity NaN), so ``sum_{i<j} (a - b)^2`` is half the first sum
+(``r``'s numerator). What is left is a gap that cancels *within* the differences: a rotation
+``Y = X W`` (gap 0) with ``|W - I| = t`` has ``T ~ t^2 ||Sigma||^2`` and keeps about
+``sqrt(1e-16 T)``, i.e. ``1e-8 t`` of the scale (:func:`squared_gaps` reports ``T``, so the
+one-shot functions fall back to the exact factor of :mod:`empirics.metrics.gaps`).
+
 Unbiased HSIC (Song et al. 2012; torch-cka, Nguyen et al. 2021 Eq. 3) is invariant under the
 shift (U-centring removes every ``u 1^T + 1 v^T``), so it uses the same moments:
 ``tr(K~L~) = ||Gwz||^2 - Sgh``, ``1^T K~ 1 = |Sw|^2 - Sg``,
@@ -44,7 +71,7 @@ from typing import NamedTuple
 
 import torch
 
-from empirics.metrics.moments import Moments, rescale
+from empirics.metrics.moments import Moments, rescale, s_moments
 
 __all__ = [
     "RESOLUTION",
@@ -148,6 +175,32 @@ def _pairs(m: Moments) -> tuple[float, ...]:
     return n * (n - 1.0) / 2.0, sa, sb, saa, sbb, sab
 
 
+def _gap2(P: torch.Tensor, Q: torch.Tensor, R: torch.Tensor) -> tuple[float, float]:
+    """``||Y D^T + D Y^T + D D^T||_F^2`` from ``P = Y^T Y``, ``Q = D^T D``, ``R = Y^T D``, and
+    the scale ``T`` its rounding is relative to (module docstring). ``tr(R Q) = <R, Q>``:
+    ``Q`` is symmetric."""
+    PQ, QQ, RR, RQ = _dot(P, Q), _fro2(Q), _dot(R, R.T), _dot(R, Q)
+    p, q, r2 = math.sqrt(_fro2(P)), math.sqrt(QQ), _fro2(R)
+    T = 2.0 * p * q + QQ + 2.0 * r2 + 4.0 * math.sqrt(r2) * q
+    return 2.0 * PQ + QQ + 2.0 * RR + 4.0 * RQ, T
+
+
+def _diff_gaps(m: Moments) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``(gap^2, T)`` of ``Sigma(X) - Sigma(Y)`` and of ``K_X - K_Y`` from difference moments.
+
+    About the means (``Sz = Sd = 0``; ``s`` moved there by
+    :func:`~empirics.metrics.moments.s_moments`) ``||A - B||^2 = 2 n Sss + 2 Ss^2 +
+    ||K_X - K_Y||^2``: three non-negative terms (module docstring).
+    """
+    n, Sz, Sd = float(m.n), m["Sz"], m["Sd"]
+    k = _gap2(torch.addr(m["Gzz"], Sz, Sz, alpha=-1.0 / n),
+              torch.addr(m["Gdd"], Sd, Sd, alpha=-1.0 / n),
+              torch.addr(m["Gzd"], Sz, Sd, alpha=-1.0 / n))  # fmt: skip
+    Ss, Sss, _, _ = s_moments(m, Sd / n, Sz / n, vectors=False)
+    G2 = 2.0 * n * Sss + 2.0 * Ss * Ss  # ||s 1^T + 1 s^T||^2 about the means
+    return (G2 + k[0], abs(G2) + k[1]), k
+
+
 def _unbiased_hsic(m: Moments) -> tuple[float, float, float]:
     """Unbiased HSIC_1 of (X, X), (Y, Y), (X, Y) (module docstring)."""
     n = float(m.n)
@@ -182,12 +235,18 @@ class _Derived:
     def status(self, side: str) -> tuple[str, str | None]:
         return self._get("status_" + side, lambda m: _status(m, side))
 
+    def zero_rows(self) -> str | None:
+        return self._get("zero_rows", _zero_rows)
+
     def centred_fro2(self) -> tuple[float, float, float]:
         """``||Cxx||_F^2, ||Cyy||_F^2, ||Cxy||_F^2``."""
         return self._get("centred", lambda m: tuple(_fro2(c) for c in _centred(m)))
 
     def pairs(self) -> tuple[float, ...]:
         return self._get("pairs", _pairs)
+
+    def squared_gaps(self) -> dict[str, tuple[float, float]]:
+        return self._get("squared_gaps", _squared_gaps)
 
 
 def _derived(m: Moments | _Derived) -> _Derived:
@@ -212,7 +271,7 @@ def cka(m: Moments, *, unbiased: bool = False) -> Value:
     """
     st = _derived(m)
     m = st.m
-    why = _zero_rows(m)
+    why = st.zero_rows()
     if why:
         return _nan(why)
     if unbiased and m.n < 4:
@@ -247,7 +306,7 @@ def rsa(m: Moments) -> Value:
     """
     st = _derived(m)
     m = st.m
-    why = _zero_rows(m)
+    why = st.zero_rows()
     if why:
         return _nan(why)
     if m.n < 3:
@@ -268,10 +327,12 @@ def rsa(m: Moments) -> Value:
 def sim_gap(m: Moments) -> Value:
     """``||Sigma(X) - Sigma(Y)||_F = sqrt(2 sum_{i<j} (a_ij - b_ij)^2)`` ([P2] Theorem 1's LHS).
 
-    Defined for every input without zero rows; NaN when neither set is resolved in float64.
+    From the difference moments where the set has them (``d == e``), else from the pair sums
+    (module docstring). Defined for every input without zero rows; NaN when neither set is
+    resolved in float64.
     """
     st = _derived(m)
-    why = _zero_rows(st.m)
+    why = st.zero_rows()
     if why:
         return _nan(why)
     status = [st.status(side) for side in ("x", "y")]
@@ -279,14 +340,13 @@ def sim_gap(m: Moments) -> Value:
         return Value(0.0)  # Sigma(X) = Sigma(Y) = 1 1^T
     if not any(s == "ok" for s, _ in status):
         return _nan(next(w for s, w in status if s == "unresolved"))
-    _, _, _, saa, sbb, sab = st.pairs()
-    return Value(math.sqrt(2.0 * max(saa + sbb - 2.0 * sab, 0.0)))
+    return Value(math.sqrt(max(st.squared_gaps()["sim_gap"][0], 0.0)))
 
 
 def rho(m: Moments) -> Value:
     """``rho = ||K_X - K_Y||_F / ||K_X||_F``, normalised by X (the CL model; THEORY.md s7)."""
     st = _derived(m)
-    why = _zero_rows(st.m)
+    why = st.zero_rows()
     if why:
         return _nan(why)
     status, why = st.status("x")
@@ -294,8 +354,8 @@ def rho(m: Moments) -> Value:
         return _nan(f"K_CL = 0, so rho has no normaliser: {why}")
     if why:
         return _nan(f"K_CL is zero to float64 resolution, so rho has no normaliser: {why}")
-    xx, yy, xy = st.centred_fro2()
-    return Value(math.sqrt(max(xx + yy - 2.0 * xy, 0.0) / xx))
+    xx = st.centred_fro2()[0]
+    return Value(math.sqrt(max(st.squared_gaps()["rho"][0], 0.0) / xx))
 
 
 def r(m: Moments) -> tuple[Value, float]:
@@ -306,7 +366,7 @@ def r(m: Moments) -> tuple[Value, float]:
     """
     st = _derived(m)
     nan = float("nan")
-    why = _zero_rows(st.m)
+    why = st.zero_rows()
     if why:
         return _nan(why), nan
     if st.m.n < 3:
@@ -314,20 +374,33 @@ def r(m: Moments) -> tuple[Value, float]:
     _, why = st.status("x")
     if why:
         return _nan(f"the dissimilarities of X have zero variance: {why}"), nan
-    M, sa, _, saa, sbb, sab = st.pairs()
+    M, sa, _, saa, _, _ = st.pairs()
     var_a = saa - sa * sa / M
     if not var_a > _VAR_RTOL * saa:
         return _nan("the dissimilarities of X have zero variance (all pairs equally far "
                     "apart, to float64 resolution)"), nan  # fmt: skip
-    return Value(math.sqrt(max(saa + sbb - 2.0 * sab, 0.0) / var_a)), math.sqrt(var_a / M)
+    ba2 = max(st.squared_gaps()["sim_gap"][0], 0.0) / 2.0  # ||b - a||^2 over i < j
+    return Value(math.sqrt(ba2 / var_a)), math.sqrt(var_a / M)
 
 
 def squared_gaps(m: Moments) -> dict[str, tuple[float, float]]:
     """``{"sim_gap": (gap^2, scale^2), "rho": (gap^2, scale^2)}`` as the moments give them.
 
-    ``scale^2`` (``2 (sum a^2 + sum b^2)``, ``||K_X||^2 + ||K_Y||^2``) is what the rounding of
-    the moments is relative to: a gap far below it is a difference of nearly equal squares.
+    ``scale^2`` is what the rounding of the squared gap is relative to: a gap far below it
+    is a difference of nearly equal numbers. From difference moments (cosine, ``d == e``) it
+    is ``T`` of the module docstring (about the gap times the scale, far below the scale
+    itself for nearly identical representations; only a gap that cancels *within* the
+    differences, as under a rotation, stays far below it). Otherwise it is
+    ``2 (sum a^2 + sum b^2)`` and ``||K_X||^2 + ||K_Y||^2``: the gap is a difference of
+    squares at the scale of ``Sigma``.
     """
+    return _derived(m).squared_gaps()
+
+
+def _squared_gaps(m: Moments) -> dict[str, tuple[float, float]]:
+    if m.diff:
+        sim, k = _diff_gaps(m)
+        return {"sim_gap": sim, "rho": k}
     st = _derived(m)
     _, _, _, saa, sbb, sab = st.pairs()
     xx, yy, xy = st.centred_fro2()
@@ -340,7 +413,7 @@ def squared_gaps(m: Moments) -> dict[str, tuple[float, float]]:
 def k_norm(m: Moments) -> float:
     """``||K_X||_F = ||Cxx||_F`` of cosine moments (NaN if undefined or unresolved)."""
     st = _derived(m)
-    if _zero_rows(st.m) or st.status("x")[0] == "unresolved":
+    if st.zero_rows() or st.status("x")[0] == "unresolved":
         return float("nan")
     return math.sqrt(st.centred_fro2()[0])
 

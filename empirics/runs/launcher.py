@@ -122,6 +122,8 @@ def execute(task: Mapping[str, Any]) -> RunResult:
                                             progress=bool(task.get("progress")))
             summary = _read_summary(path)
     except Exception as exc:  # a failing run is a result, not the end of the launch
+        if _interrupted(exc):
+            raise KeyboardInterrupt from exc
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         try:
             atomic_write_text(path / ERROR_FILE, text)
@@ -132,6 +134,18 @@ def execute(task: Mapping[str, Any]) -> RunResult:
                          time.perf_counter() - t0)
     (path / ERROR_FILE).unlink(missing_ok=True)
     return RunResult(task["name"], path, "ok", "", time.perf_counter() - t0, summary)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` was caused by a Ctrl+C (an interrupt can surface as another error
+    when it lands inside an import)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _run_target(spec: RunSpec, path: Path) -> dict[str, Any]:
@@ -157,9 +171,20 @@ def _run_target(spec: RunSpec, path: Path) -> dict[str, Any]:
 
 
 def _init_worker(threads: int) -> None:
-    """Pool worker start-up: bound intra-op threads so the workers do not oversubscribe."""
+    """Pool worker start-up: bound intra-op threads so the workers do not oversubscribe, and
+    (Linux) die with the parent, so a killed launcher leaves no worker writing a run that a
+    second launch is about to resume."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:  # pragma: no cover - no glibc: workers may outlive a killed parent
+            pass
 
 
 # ----------------------------------------------------------------------------- executors

@@ -6,6 +6,7 @@
     <run>/metrics.csv          one row per evaluation step (and pair, split, features)
     <run>/losses.csv           one row per evaluation step, model and split (trainer)
     <run>/bounds.csv           the run's own bounds per evaluation step
+    <run>/linearization.csv    optional (trainer): Appendix D's Jacobian norm and remainder
     <run>/summary.json         final values; written last, so it is the "done" marker
     <run>/checkpoints/last.pt  the state to resume from (torch, loaded with weights_only)
 
@@ -16,6 +17,10 @@ instant resumes to byte-identical tables (:mod:`empirics.runs.writer`).
 Directories written before this format still read (:mod:`empirics.runs.reader`): a trainer
 ``config.json`` without ``kind``, and a surrogate's ``bounds.json`` in place of
 ``bounds.csv``.
+
+>>> run = RunDir("runs/r1")
+>>> run.metrics.as_posix(), run.last.as_posix(), run.is_done()
+('runs/r1/metrics.csv', 'runs/r1/checkpoints/last.pt', False)
 """
 
 from __future__ import annotations
@@ -28,8 +33,9 @@ __all__ = ["CONFIG", "SUMMARY", "TABLES", "RunDir", "check_out_dir"]
 CONFIG = "config.json"
 SUMMARY = "summary.json"
 CHECKPOINT = "checkpoints/last.pt"
-#: The tables of a run, in the order they are written at an evaluation step.
-TABLES = ("metrics", "losses", "bounds")
+#: The tables of a run, in the order they are written at an evaluation step
+#: (``linearization``: the trainer's optional [P2] Appendix D measurement).
+TABLES = ("metrics", "losses", "bounds", "linearization")
 
 
 class RunDir:

@@ -7,6 +7,14 @@ surrogate's ``bounds.json`` (final values only) in place of ``bounds.csv``.
 
 Every problem is a :class:`~empirics.runs.tables.RunFileError` that names the file and,
 for a table, the line.
+
+>>> import json, pathlib, tempfile
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "config.json").write_text(json.dumps({"kind": "surrogate", "C": 4}))
+>>> _ = (d / "metrics.csv").write_text("step,sim_gap\\n0,0.0\\n10,1.5\\n")
+>>> run = read_run(d)
+>>> run.kind, run.config, run.metrics["sim_gap"].tolist(), run.done
+('surrogate', {'C': 4}, [0.0, 1.5], False)
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ class Run:
     losses: pd.DataFrame
     bounds: pd.DataFrame
     summary: dict[str, Any] = field(default_factory=dict)
+    #: Appendix D measurements (trainer with ``linearization_every``; else empty)
+    linearization: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def name(self) -> str:
@@ -122,6 +132,7 @@ def read_run(path: str | os.PathLike) -> Run:
         losses=read_table(run.losses),
         bounds=bounds,
         summary=_read_json(run.summary, required=False) or {},
+        linearization=read_table(run.table("linearization")),
     )
 
 

@@ -16,6 +16,17 @@ A run killed before its first checkpoint restarts from step 0 on resume.
 
 Checkpoints are loaded with ``torch.load(..., weights_only=True)``: a planted file cannot
 run code; an unreadable one raises :class:`~empirics.runs.tables.RunFileError` naming it.
+
+>>> import tempfile
+>>> w = RunWriter(tempfile.mkdtemp(), kind="train", columns={"metrics": ["step", "cka"]})
+>>> w.open({"tau": 0.5}, resume=False) is None          # a fresh run
+True
+>>> w.append("metrics", [{"step": 0, "cka": 0.25}]); w.checkpoint({"step": 0})
+>>> w.append("metrics", [{"step": 1, "cka": 0.5}])       # killed before the next checkpoint
+>>> w.open({"tau": 0.5}, resume=True)["step"]            # resume: tables back to step 0
+0
+>>> w.metrics.read_text().splitlines()
+['step,cka', '0,0.25']
 """
 
 from __future__ import annotations

@@ -3,6 +3,9 @@
     python -m empirics.studies tightness         [--out DIR] [--steps 200] [--quick]
     python -m empirics.studies surrogate-trends  [--out DIR] [--seeds 0,1,2] [--quick]
     python -m empirics.studies trainer           [--out DIR] [--seeds 0,1,2] [--quick]
+    python -m empirics.studies accuracy|fewshot|merging|alignment-accuracy --runs DIR ...
+                                   (Table 1/2, [P1] Prop. 1, Fig. 17, Fig. 12; see
+                                   python -m empirics.studies accuracy --help)
 
 Each prints Markdown tables (the ones in docs/surrogate.md). With ``--out DIR`` it also
 writes the raw rows as CSV there and keeps the run directories in ``DIR/runs``, so a
@@ -16,16 +19,19 @@ the "real networks" table.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from cl_nscl_align.cli import ArgumentParser
 from empirics.runs import EXECUTORS, check_out_dir
 from empirics.studies import tightness, trends
+from empirics.studies.experiments import EXPERIMENTS
+from empirics.studies.experiments import main as experiments_main
 from empirics.studies.report import aggregate, markdown_table, write_csv
 
 __all__ = ["main"]
 
-STUDIES = ("tightness", "surrogate-trends", "trainer")
+STUDIES = ("tightness", "surrogate-trends", "trainer", *EXPERIMENTS)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run one study and print its tables; 0 on success, 2 on a usage error."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in EXPERIMENTS:  # their own flags: empirics.studies.experiments
+        return experiments_main(args)
     p = _parser()
     a = p.parse_args(argv)
     try:

@@ -134,6 +134,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     held = "yes" if summary["p1_held_at_every_evaluation"] else "NO"
     lines += ["", f"[P1] 0 <= loss_cl - loss_nscl <= bound on every evaluation batch: {held}"]
+    if summary.get("event_held") is not None:  # summaries written before the record lack it
+        lines.append(
+            f"[P2] batch composition: largest same-class share of a sample's negatives "
+            f"{_fmt(summary.get('q_max'))} <= pi_max + eps = {_fmt(summary.get('q_bound'))} "
+            f"at every step: {'yes' if summary['event_held'] else 'NO'}")
     b = summary.get("bounds") or {}
     if "sim_gap" in b:
         lines.append(

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bounds.schedules import LR_RULES, SCHEDULES
+from bounds.schedules import LR_RULES, SCHEDULE_UNITS, SCHEDULES
 from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT, SYNTHETIC_SIZES
 from empirics.options import Options, at_least, in_open_unit, nonnegative, option, positive
 
@@ -141,8 +141,13 @@ class TrainConfig(Options):
                           "fourth-root lr*B^(1/4)/256, constant lr", choices=LR_RULES)
     schedule: str = option("cosine", "learning-rate schedule after the warm-up",
                            choices=SCHEDULES)
-    warmup_steps: int | None = option(None, "linear warm-up steps (none = min(20, T // 10))",
+    warmup_steps: int | None = option(None, "linear warm-up steps (none = min(20, T // 10), "
+                                      "in whole epochs with schedule_unit epoch)",
                                       check=at_least(0))
+    schedule_unit: str = option("step", "how often the schedule moves: every step, or once "
+                                "per epoch of ceil(N/B) steps as the official code of [P2] "
+                                "(warmup_steps then a multiple of ceil(N/B)); bounds' S "
+                                "follows", choices=SCHEDULE_UNITS)
     momentum: float = option(0.9, "SGD / LARS momentum (AdamW: beta1)")
     weight_decay: float = option(1e-4, "weight decay (decoupled for AdamW; LARS skips biases "
                                  "and norm parameters)", check=nonnegative)
@@ -160,6 +165,14 @@ class TrainConfig(Options):
                                 choices=LOSS_GAP_FORMS)
     delta: float = option(0.05, "failure probability of the run's own [P2] bounds",
                           check=in_open_unit)
+    linearization_every: int = option(0, "every k steps (a multiple of eval_every), measure "
+                                      "[P2] Appendix D on the CL and NSCL models: the "
+                                      "Jacobian norm L_Sigma and the second-order remainder "
+                                      "of the next optimiser step, into linearization.csv "
+                                      "(0 = off)", check=at_least(0))
+    linearization_size: int = option(64, "reference samples (the first n of the train "
+                                     "reference set, unaugmented) on which Sigma(w) is "
+                                     "formed for linearization_every", check=at_least(2))
 
     # --- reliability and output ---------------------------------------------------------
     checkpoint_every: int = option(100, "write checkpoints/last.pt every k steps (and at "
@@ -207,3 +220,16 @@ class TrainConfig(Options):
                 and self.warmup_steps >= self.steps:
             raise ValueError(
                 f"Expected `warmup_steps` < `steps` ({self.steps}), got {self.warmup_steps}")
+        if self.linearization_every:
+            if self.linearization_every % self.eval_every:
+                raise ValueError(
+                    f"Expected `linearization_every` to be a multiple of `eval_every` "
+                    f"({self.eval_every}), got {self.linearization_every}")
+            if not {"cl", "nscl"} & set(self.objectives):
+                raise ValueError(
+                    "Expected `objectives` to include cl or nscl for `linearization_every` > "
+                    f"0, got {','.join(self.objectives)}")
+            if self.linearization_size > self.reference_size:
+                raise ValueError(
+                    f"Expected `linearization_size` <= `reference_size` "
+                    f"({self.reference_size}), got {self.linearization_size}")

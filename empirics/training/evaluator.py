@@ -18,9 +18,13 @@ feature kind:
   ``rsa_lower_from_r`` = ``(1 - r)/(1 + r)`` when ``r < 1`` else the trivial -1 (the
   corollaries' inequalities applied to the *measured* rho and r; they hold for any two
   feature sets, so ``cka >= cka_lower_from_rho`` is a check, not a prediction);
-- ``weight_gap`` (mean over parameter tensors of ``||Wa - Wb|| / ||Wb||``),
-  ``weight_gap_sum``, ``weight_angle`` (degrees between flattened parameter vectors of
-  the shared architecture, CE's linear head excluded) and ``repr_angle`` (degrees).
+- ``weight_gap`` (the toolkit's: mean over every parameter tensor, projector included, of
+  ``||Wa - Wb|| / ||Wb||``), ``weight_gap_sum``, ``weight_angle`` (degrees between
+  flattened parameter vectors of the shared architecture, CE's linear head excluded),
+  ``repr_angle`` (degrees) and ``weight_gap_official`` (the official code's of [P2]: mean
+  over the backbone's weight tensors, projector and biases excluded, of
+  ``||Wa - Wb|| / (0.5 (||Wa|| + ||Wb||))``; THEORY.md s13,
+  :func:`empirics.training.weights.weight_gap_official`).
 
 **Feature kind** (``eval_features``): ``z`` is the projector output, the embedding the
 contrastive losses see and the one Theorem 1 is about; ``h`` is the backbone output,
@@ -70,7 +74,7 @@ METRICS_COLUMNS = [
     "step", "epoch", "pair", "split", "features", "n",
     "cka", "cka_linear", "rsa", "sim_gap", "rho", "r",
     "cka_lower_from_rho", "rsa_lower_from_r",
-    "weight_gap", "weight_gap_sum", "weight_angle", "repr_angle",
+    "weight_gap", "weight_gap_sum", "weight_angle", "repr_angle", "weight_gap_official",
 ]  # fmt: skip
 
 #: losses.csv columns (one row per evaluation step, model and split).
@@ -175,7 +179,7 @@ class Evaluator:
     def __call__(self, step: int, epoch: float, members: list) -> dict[str, Any]:
         """Evaluate every member; returns ``{"metrics": rows, "losses": rows, "headline"}``."""
         from empirics.metrics import AlignmentAccumulator
-        from empirics.training.weights import weight_gap
+        from empirics.training.weights import weight_gap, weight_gap_official
 
         modes = {m.name: m.module.training for m in members}
         for m in members:
@@ -207,6 +211,7 @@ class Evaluator:
             modules = {m.name: m.module for m in members}
             for a, b in model_pairs(names):
                 wg = weight_gap(modules[a], modules[b])
+                wg_official = weight_gap_official(modules[a], modules[b])["weight_gap_official"]
                 for split in self.splits:
                     for kind in self.kinds:
                         # one O(N d^2) pass over this rank's rows; the additive
@@ -236,6 +241,7 @@ class Evaluator:
                                 "weight_angle": float(wg["weight_angle"]),
                                 # = metrics.representation_angle(X, Y): arccos of cosine CKA
                                 "repr_angle": float(al["repr_angle"]),
+                                "weight_gap_official": wg_official,
                             }
                         )
         finally:

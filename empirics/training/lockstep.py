@@ -1,6 +1,6 @@
 """Lockstep training of CL / NT-Xent / NSCL / SCL / CE models under shared randomness.
 
-One loop trains every objective of a :class:`~empirics.config.TrainConfig` together
+One loop trains every objective of a :class:`~empirics.training.config.TrainConfig` together
 (THEORY.md s1, "shared randomness" [stated]): all models start from **one
 initialisation** copied to each (CE additionally gets a ``LinearHead`` on the backbone,
 initialised from its own generator), see the **same batch order**, the **same augmented
@@ -23,19 +23,26 @@ An epoch is ``ceil(N/B)`` steps (as in ``bounds.steps_from_epochs``); every batc
 ``B`` distinct samples (see :meth:`LockstepTrainer.batch_indices`).
 
 **Learning rate.** ``eta = bounds.schedule(schedule, bounds.lr_from_rule(lr_rule, lr, B),
-T, warmup_steps)`` and ``eta[t]`` is set before step ``t``, so the run's
-``sum_eta`` after ``t`` steps is exactly ``eta[:t].sum()`` -- the ``S`` that
-``bounds.evaluate`` receives for the run's own Theorem 1 (``bounds.csv``).
+T, warmup_steps, unit=schedule_unit, steps_per_epoch=ceil(N/B))`` (:func:`run_schedule`)
+and ``eta[t]`` is set before step ``t``, so the run's ``sum_eta`` after ``t`` steps is
+exactly ``eta[:t].sum()`` -- the ``S`` that ``bounds.evaluate`` receives for the run's own
+Theorem 1 (``bounds.csv``). ``schedule_unit = "epoch"`` holds each rate for an epoch, as the
+official code of [P2] steps its scheduler (THEORY.md s13).
+
+**Batch composition** (Corollary 3's event, as the surrogate records it): every step
+records ``q_max``, the largest same-class fraction of a sample's ``B - 1`` batch negatives
+(:mod:`empirics.training.batch_event`); ``bounds.csv`` reports it against
+``pi_max + eps``.
 
 **Backends.** ``backend = "loop"`` runs the members one after another as above;
-``backend = "vmap"`` (:mod:`empirics.batched`) runs all members' forward and backward as
+``backend = "vmap"`` (:mod:`empirics.training.batched`) runs all members' forward and backward as
 one ``torch.func.vmap``-batched computation over stacked parameters and steps a stacked
 optimiser (equal to the loop to float tolerance). There the stacked tensors are the
 truth while training: the member modules are refreshed before every evaluation and
 checkpoint (``Member.optimizer`` is unused; the stacked optimiser state is checkpointed
 under ``"batched"``). One process only.
 
-**Distributed.** ``dist`` is an :class:`empirics.distributed.DistContext`; every rank
+**Distributed.** ``dist`` is an :class:`empirics.training.distributed.DistContext`; every rank
 builds the global batch and views, keeps its shard, gathers ``z`` (and CE logits) back
 to the global batch for the loss; DDP averages gradients. Only the main rank writes.
 Evaluation runs on the full reference sets on every rank (small; no communication).
@@ -46,7 +53,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -54,13 +61,15 @@ from torch import nn
 
 from empirics.optim import make_optimizer
 from empirics.seeds import PURPOSES, derive_seed
+from empirics.training.batch_event import BatchEvent, batch_q_max
 from empirics.training.config import TrainConfig
 from empirics.training.errors import TrainingDiverged
 from empirics.training.evaluator import Evaluator
 from empirics.training.objectives import objective_loss
 from empirics.training.run_bounds import bounds_rows
 
-__all__ = ["LockstepTrainer", "Member", "check_config_against_data"]
+__all__ = ["LockstepTrainer", "Member", "RunSchedule", "check_config_against_data",
+           "run_schedule"]
 
 CHECKPOINT_FORMAT = 2  # 2: tables' text in the checkpoint (empirics.runs.writer)
 
@@ -100,6 +109,57 @@ def _resolve_device(requested: str, dist) -> torch.device:
     return torch.device(requested)
 
 
+class RunSchedule(NamedTuple):
+    """The steps and learning rates of a run (:func:`run_schedule`)."""
+
+    T: int  # steps
+    warmup_steps: int  # W (a multiple of steps_per_epoch for the epoch unit)
+    steps_per_epoch: int  # P = ceil(N/B)
+    base_lr: float  # lr after the batch-size rule
+    eta: np.ndarray  # (T,) eta_t, float64
+
+
+def run_schedule(config: TrainConfig, N: int) -> RunSchedule:
+    """The run's ``T``, warm-up and ``eta_t`` for ``N`` training samples (THEORY.md s11, s13).
+
+    ``T = epochs * ceil(N/B)`` when ``epochs`` is set, else ``steps``. The warm-up is
+    ``warmup_steps``, or by default ``min(20, T // 10)`` (rounded down to whole epochs for
+    ``schedule_unit = "epoch"``). ``eta = bounds.schedule(...)`` with the run's unit, so
+    ``eta.sum()`` is :func:`bounds.evaluate_bounds`'s ``sum_eta`` for the same setting.
+
+    Raises:
+        ValueError: a cosine warm-up of ``>= T`` steps; with the epoch unit, a
+            ``warmup_steps`` that is not a whole number of epochs.
+
+    >>> cfg = TrainConfig(epochs=3, batch_size=4, warmup_steps=3, schedule_unit="epoch")
+    >>> r = run_schedule(cfg, 10)   # 3 steps per epoch, one warm-up epoch
+    >>> r.T, r.steps_per_epoch, [round(float(e) / r.base_lr, 3) for e in r.eta]
+    (9, 3, [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5])
+    """
+    from bounds import lr_from_rule, schedule, steps_from_epochs
+    from bounds.schedules import epoch_steps
+
+    B = config.batch_size
+    P = int(epoch_steps(N, B))
+    T = int(steps_from_epochs(config.epochs, N, B)) if config.epochs is not None \
+        else int(config.steps)
+    by_epoch = config.schedule_unit == "epoch"
+    if config.warmup_steps is None:  # min(20, T // 10), so that short runs work too
+        W = min(20, T // 10)
+        W = W - W % P if by_epoch else W
+    else:
+        W = int(config.warmup_steps)
+    if config.schedule == "cosine" and W >= T:
+        raise ValueError(f"Expected `warmup_steps` < the run's {T} steps, got {W}")
+    if by_epoch and config.schedule == "cosine" and W % P:
+        raise ValueError(f"Expected `warmup_steps` to be a whole number of epochs (a multiple "
+                         f"of the {P} steps per epoch) for `schedule_unit` 'epoch', got {W}")
+    base = float(lr_from_rule(config.lr_rule, config.lr, B))
+    eta = np.asarray(schedule(config.schedule, base, T, W, unit=config.schedule_unit,
+                              steps_per_epoch=P), dtype=np.float64)
+    return RunSchedule(T, W, P, base, eta)
+
+
 def check_config_against_data(config: TrainConfig) -> None:
     """Checks that need the machine or the data set's metadata, before any data is loaded."""
     if config.device == "cuda" and not torch.cuda.is_available():
@@ -124,11 +184,10 @@ class LockstepTrainer:
 
     Args:
         config: the run's configuration (validated).
-        dist: a ``DistContext``; ``None`` uses ``empirics.distributed.SINGLE``.
+        dist: a ``DistContext``; ``None`` uses ``empirics.training.distributed.SINGLE``.
     """
 
     def __init__(self, config: TrainConfig, *, dist=None) -> None:
-        from bounds import lr_from_rule, schedule, steps_from_epochs
         from empirics.data import load_dataset, reference_set
 
         if not isinstance(config, TrainConfig):
@@ -173,25 +232,17 @@ class LockstepTrainer:
         self.references = {k: v.to(self.device) for k, v in self.references.items()}
 
         # -- schedule: the run's eta_t is bounds' schedule, exactly --------------------------
-        B = config.batch_size
-        self.T = (
-            int(steps_from_epochs(config.epochs, self.N, B))
-            if config.epochs is not None
-            else int(config.steps)
-        )
-        # warm-up: as configured, or by default min(20, T // 10) so short runs work too
-        self.warmup_steps = (
-            min(20, self.T // 10) if config.warmup_steps is None else int(config.warmup_steps)
-        )
-        if config.schedule == "cosine" and self.warmup_steps >= self.T:
-            raise ValueError(
-                f"Expected `warmup_steps` < the run's {self.T} steps, got {self.warmup_steps}"
-            )
-        self.base_lr = float(lr_from_rule(config.lr_rule, config.lr, B))
-        self.eta = np.asarray(
-            schedule(config.schedule, self.base_lr, self.T, self.warmup_steps), dtype=np.float64
-        )
+        sched = run_schedule(config, self.N)
+        self.T, self.warmup_steps, self.base_lr, self.eta = (sched.T, sched.warmup_steps,
+                                                             sched.base_lr, sched.eta)
         self.cum_eta = np.concatenate([[0.0], np.cumsum(self.eta)])  # S after t steps
+
+        # -- Corollary 3's batch-composition event, from the labels on the CPU -------------
+        from bounds import eps
+
+        self._labels_cpu = train.y.cpu()
+        self.batch_event = BatchEvent(self.pi_max, float(eps(config.batch_size, config.delta,
+                                                             self.T)))
 
         # -- augmentation ------------------------------------------------------------------
         kind = config.augment
@@ -297,6 +348,10 @@ class LockstepTrainer:
         return self._perm_cache[epoch]
 
     def batch_indices(self, t: int) -> torch.Tensor:
+        """Global sample indices of step ``t`` on the run's device (:meth:`batch_indices_cpu`)."""
+        return self.batch_indices_cpu(t).to(self.device)
+
+    def batch_indices_cpu(self, t: int) -> torch.Tensor:
         """Global sample indices of step ``t``: ``B`` distinct samples, the same for every model.
 
         Epoch ``e = t // ceil(N/B)`` uses the permutation ``pi_e`` of its own seed; its
@@ -311,10 +366,8 @@ class LockstepTrainer:
         perm = self._perm(e)
         start = j * B
         if start + B <= N:
-            idx = perm[start : start + B]
-        else:
-            idx = torch.cat([perm[start:], perm[: start + B - N]])
-        return idx.to(self.device)
+            return perm[start : start + B]
+        return torch.cat([perm[start:], perm[: start + B - N]])
 
     def views_for(self, t: int, x: torch.Tensor) -> torch.Tensor:
         """The ``K`` augmented views of step ``t``: shape ``(K, B, ...)``, computed once."""
@@ -333,7 +386,9 @@ class LockstepTrainer:
         from empirics.losses import ce_loss
 
         cfg, dist = self.config, self.dist
-        idx = self.batch_indices(t)  # (B,) global
+        idx_cpu = self.batch_indices_cpu(t)  # (B,) global
+        self.batch_event.update(batch_q_max(self._labels_cpu[idx_cpu]))  # no device sync
+        idx = idx_cpu.to(self.device)
         x, y = self.train_set.x[idx], self.train_set.y[idx]
         views = self.views_for(t, x)  # (K, B, ...) global, shared by every model
         local = dist.shard(views, dim=1)  # (K, b, ...)
@@ -400,8 +455,20 @@ class LockstepTrainer:
             self.batched.unstack()  # the member modules hold the stacked weights again
         result = self.evaluator(t, self.epoch_of(t), self.members)
         feats = result.get("cl_features")
-        result["bounds"] = bounds_rows(self, t, result["metrics"], feats) if t > 0 else []
+        event = self.batch_event.close_window()  # steps since the previous evaluation
+        result["bounds"] = bounds_rows(self, t, result["metrics"], feats,
+                                       event) if t > 0 else []
         return result
+
+    def replay_batch_event(self, start: int) -> None:
+        """Rebuild :attr:`batch_event` after ``start`` steps from the batch order (a pure
+        function of the step): for a checkpoint written before the record existed."""
+        every = self.config.eval_every
+        for t in range(start):
+            self.batch_event.update(batch_q_max(self._labels_cpu[self.batch_indices_cpu(t)]))
+            done = t + 1
+            if done % every == 0 or done == self.T:
+                self.batch_event.close_window()
 
     # -- checkpoints ----------------------------------------------------------------------
     def state_dict(self, t: int, extra: dict[str, Any]) -> dict[str, Any]:
@@ -424,6 +491,7 @@ class LockstepTrainer:
                 }
                 for m in self.members
             },
+            "batch_event": self.batch_event.state_dict(),
             **extra,
         }
 
@@ -442,4 +510,8 @@ class LockstepTrainer:
         if self.batched is not None:
             self.batched.restack()
             self.batched.load_state_dict(state["batched"])
+        if "batch_event" in state:
+            self.batch_event.load_state_dict(state["batch_event"])
+        else:  # written before the record existed
+            self.replay_batch_event(int(state["step"]))
         return int(state["step"])

@@ -11,7 +11,8 @@ __all__ = ["bounds_rows"]
 
 
 def bounds_rows(trainer, t: int, metric_rows: list[dict[str, Any]],
-                cl_features: np.ndarray | None = None) -> list[dict[str, Any]]:
+                cl_features: np.ndarray | None = None,
+                event: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One ``bounds.csv`` row: :func:`bounds.evaluate_bounds` for this run after ``t`` steps.
 
     It receives the run's ``C``, ``tau``, ``B``, the realised ``pi_max`` of the training
@@ -20,6 +21,12 @@ def bounds_rows(trainer, t: int, metric_rows: list[dict[str, Any]],
     ``sigma_a`` come from the CL model's ``z`` on the train reference set when CL is trained
     (``normalisers = cl-features``), else from the NSCL-optimum geometry (``etf``,
     THEORY.md s10). The measured CL-NSCL gap (train split, ``z``) stands beside the bound.
+
+    ``event`` (:meth:`empirics.training.batch_event.BatchEvent.close_window`) adds
+    Corollary 3's batch-composition columns: ``q_max`` (the largest same-class fraction of a
+    sample's negatives over the steps since the previous evaluation), ``q_bound`` (``pi_max
+    + eps(B, delta, T)`` with the run's total ``T``; the row's own ``eps`` column is that of
+    ``T = t``) and ``event_held`` (every step so far met ``q_max <= q_bound``).
     """
     from bounds import evaluate_bounds
 
@@ -50,4 +57,6 @@ def bounds_rows(trainer, t: int, metric_rows: list[dict[str, Any]],
         bound = row.get("sim_gap")
         ok = isinstance(bound, float) and math.isfinite(bound) and m["sim_gap"] > 0
         row["bound_over_measured"] = bound / m["sim_gap"] if ok else None
+    if event is not None:
+        row.update(event)
     return [row]

@@ -6,12 +6,14 @@ The loop reads top to bottom (nanoGPT's order)::
     step 0: evaluate, checkpoint
     for t in range(start, T):
         every model takes step t on the shared batch and views  (LockstepTrainer)
+        (linearization_every: Appendix D on that step -> linearization.csv)
         t + 1: evaluate every k steps; checkpoint every k steps; progress
     summary.json, last
 
 The tables of an evaluation step are appended *before* the checkpoint of that step, and
 the checkpoint carries the tables' text (:mod:`empirics.runs.writer`), so a run killed at
-any instant resumes to byte-identical ``metrics.csv``, ``losses.csv`` and ``bounds.csv``.
+any instant resumes to byte-identical ``metrics.csv``, ``losses.csv``, ``bounds.csv`` and
+``linearization.csv``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from empirics.runs.writer import RunWriter, load_checkpoint, read_config
 from empirics.training.config import TrainConfig
 from empirics.training.errors import RunInterrupted, TrainingDiverged
 from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS
+from empirics.training.linearization import LINEARIZATION_COLUMNS, Linearization
 from empirics.training.lockstep import LockstepTrainer
 
 __all__ = ["RESUMABLE_CHANGES", "RunInterrupted", "TrainingDiverged", "default_out",
@@ -108,18 +111,37 @@ def train(
     if config.out is None:
         config = config.replace(out=dist.broadcast_object(default_out(config)))
 
+    # torch settings are process-wide: set them for the run and restore them after
     det_before = torch.are_deterministic_algorithms_enabled()
+    warn_before = torch.is_deterministic_algorithms_warn_only_enabled()
     threads_before = torch.get_num_threads()
     if config.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=config.device != "cpu")
+    _set_deterministic(config.deterministic, warn_only=config.device != "cpu")
     if config.threads:
         torch.set_num_threads(config.threads)
     try:
         return _train(config, progress, dist, resume, stop_after, callback)
     finally:
-        torch.use_deterministic_algorithms(det_before)
+        _set_deterministic(det_before, warn_only=warn_before)
         torch.set_num_threads(threads_before)
+
+
+def _set_deterministic(mode: bool, *, warn_only: bool) -> None:
+    """``torch.use_deterministic_algorithms`` for eager execution.
+
+    The public function also sets the compiler's flag, importing ``torch._inductor`` (about
+    2 s per process, paid by every run of a sweep); nothing here compiles, so the eager flag
+    is set alone, and the compiler's too when it is already loaded.
+    """
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # pragma: no cover - a torch without the private setter
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+        return
+    setter(mode, warn_only=warn_only)
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = mode
 
 
 def _open(config: TrainConfig, writer: RunWriter, dist, resume: bool, device) -> dict | None:
@@ -142,7 +164,7 @@ def _train(config, progress, dist, resume, stop_after, callback) -> Path:
     trainer = LockstepTrainer(config, dist=dist)
     writer = RunWriter(config.out, kind="train",
                        columns={"metrics": METRICS_COLUMNS, "losses": LOSSES_COLUMNS,
-                                "bounds": None})
+                                "bounds": None, "linearization": LINEARIZATION_COLUMNS})
     main = dist.is_main
     state = _open(config, writer, dist, resume, trainer.device)
     start, elapsed, p1_all = 0, 0.0, True
@@ -151,6 +173,7 @@ def _train(config, progress, dist, resume, stop_after, callback) -> Path:
         elapsed, p1_all = float(state.get("elapsed", 0.0)), bool(state.get("p1_all", True))
     t0 = time.perf_counter()
     last_cka = None
+    linearization = Linearization(trainer) if config.linearization_every and main else None
 
     def evaluate_and_log(t: int) -> None:
         nonlocal last_cka, p1_all
@@ -175,7 +198,11 @@ def _train(config, progress, dist, resume, stop_after, callback) -> Path:
     bar = _progress_bar(trainer.T, start, progress and main)
     try:
         for t in range(start, trainer.T):
+            measure = linearization is not None and linearization.due(t)
+            before = linearization.before() if measure else None
             losses = trainer.train_step(t)
+            if measure:  # Appendix D on the step just taken (reads the models only)
+                writer.append("linearization", linearization.rows(t, before))
             done = t + 1
             if done % config.eval_every == 0 or done == trainer.T:
                 evaluate_and_log(done)
@@ -214,7 +241,7 @@ def summary(trainer: LockstepTrainer, writer: RunWriter, wall: float,
     metrics = read_table(writer.metrics)
     losses = read_table(writer.losses)
     keys = ("cka", "cka_linear", "rsa", "sim_gap", "rho", "r", "weight_gap", "weight_angle",
-            "repr_angle")
+            "repr_angle", "weight_gap_official")
     alignment: dict[str, Any] = {}
     for r in metrics[metrics["step"] == final].to_dict("records"):
         entry = alignment.setdefault(r["pair"], {}).setdefault(r["split"], {})
@@ -251,6 +278,10 @@ def summary(trainer: LockstepTrainer, writer: RunWriter, wall: float,
         "wall_seconds": wall,
         "steps_per_second": final / wall if wall > 0 else None,
         "p1_held_at_every_evaluation": p1_all,
+        # Corollary 3's batch-composition event over every step (bounds.csv: per window)
+        "event_held": trainer.batch_event.held,
+        "q_max": trainer.batch_event.run_max,
+        "q_bound": trainer.batch_event.q_bound,
         "alignment": alignment,
         "models": models,
         "bounds": bounds_final,

@@ -1,7 +1,15 @@
 """Weight-space distance between two models ([P2] Theorem 2 and Figs. 1 and 6; THEORY.md s8, s12).
 
 Theorem 2 says the weights of the CL and NSCL models may drift apart while their
-similarity matrices stay close; these are the measured sides of that comparison.
+similarity matrices stay close; these are the measured sides of that comparison. Two
+definitions, and every number says which (``metrics.csv`` columns):
+
+- :func:`weight_gap` -- the toolkit's: every parameter tensor (backbone and projector,
+  biases included), ``||W_a - W_b|| / ||W_b||`` with ``b`` the reference (NSCL);
+  columns ``weight_gap``, ``weight_gap_sum``, ``weight_angle``;
+- :func:`weight_gap_official` -- the official code's of [P2] (THEORY.md s13): backbone
+  weight tensors only (projector and biases excluded), normalised by the mean of the two
+  norms; column ``weight_gap_official``.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-__all__ = ["weight_gap"]
+__all__ = ["weight_gap", "weight_gap_official"]
 
 
 def _named_tensors(model: object, name: str) -> dict[str, torch.Tensor]:
@@ -131,3 +139,75 @@ def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, flo
         "n_tensors": len(ta),
         "n_skipped": skipped,
     }
+
+
+def weight_gap_official(model_a, model_b, *, backbone: str = "encoder.") -> dict[str, float]:
+    """The weight gap of the official code of [P2]: per backbone layer, averaged.
+
+    For every backbone weight tensor ``l`` (the names starting with ``backbone`` and ending
+    in ``.weight``: linear and convolution kernels and normalisation scales; biases and the
+    projector excluded), THEORY.md s13 [stated]::
+
+        gap_l = ||W_a^l - W_b^l||_F / (0.5 (||W_a^l||_F + ||W_b^l||_F))
+        weight_gap_official = mean_l gap_l
+
+    Symmetric in ``a`` and ``b``, in ``[0, 2]``. A layer whose two norms are both 0 has no
+    gap and is left out, as in the official code; if every layer is left out the gap is
+    NaN with a ``RuntimeWarning``.
+
+    Args:
+        model_a, model_b: ``ContrastiveModel`` (backbone ``encoder``, projector
+            ``projector``) or their state dicts.
+        backbone: the name prefix of the backbone's tensors.
+
+    Returns:
+        dict with ``weight_gap_official``, ``n_layers`` (layers averaged) and ``n_skipped``.
+
+    Raises:
+        TypeError: not a module/mapping. ValueError: no backbone weight tensor, or different
+            names or shapes.
+
+    Example:
+        >>> a = {"encoder.0.weight": torch.eye(2), "encoder.0.bias": torch.ones(2),
+        ...      "projector.0.weight": torch.eye(2)}
+        >>> b = {**a, "encoder.0.weight": -torch.eye(2), "projector.0.weight": torch.zeros(2, 2)}
+        >>> weight_gap_official(a, b)["weight_gap_official"]  # ||2I||/||I||; bias, projector out
+        2.0
+    """
+    ta, tb = _named_tensors(model_a, "model_a"), _named_tensors(model_b, "model_b")
+
+    def layers(t: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in t.items() if k.startswith(backbone) and k.endswith(".weight")}
+
+    la, lb = layers(ta), layers(tb)
+    if list(la) != list(lb):
+        only_a, only_b = sorted(set(la) - set(lb)), sorted(set(lb) - set(la))
+        raise ValueError(
+            f"Expected the same backbone weight names in both models, got only in model_a: "
+            f"{only_a[:5]}, only in model_b: {only_b[:5]}"
+        )
+    if not la:
+        raise ValueError(f"Expected backbone weight tensors named {backbone!r}...'.weight', "
+                         "got none")
+    gaps, skipped = [], 0
+    for k, a in la.items():
+        b = lb[k]
+        if a.shape != b.shape:
+            raise ValueError(
+                f"Expected parameter {k!r} to have the same shape in both models, "
+                f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+            )
+        a64, b64 = a.to(torch.float64), b.to(a.device, torch.float64)
+        mean_norm = 0.5 * (float(torch.linalg.vector_norm(a64))
+                           + float(torch.linalg.vector_norm(b64)))
+        if mean_norm == 0.0:
+            skipped += 1
+            continue
+        gaps.append(float(torch.linalg.vector_norm(a64 - b64)) / mean_norm)
+    if gaps:
+        value = math.fsum(gaps) / len(gaps)
+    else:
+        warnings.warn("weight_gap_official: every backbone layer is zero in both models; "
+                      "returning NaN", RuntimeWarning, stacklevel=2)
+        value = float("nan")
+    return {"weight_gap_official": value, "n_layers": len(gaps), "n_skipped": skipped}

@@ -196,3 +196,40 @@ def _timed():
     p = _cli("--C", "100", "--tau", "0.5")
     assert p.returncode == 0 and p.stderr == ""
     return time.perf_counter() - t
+
+
+def test_schedule_unit_flag(capsys):
+    _, default, _ = run(["--C", "100", "--format", "json"], capsys)
+    _, step, _ = run(["--C", "100", "--format", "json", "--schedule-unit", "step"], capsys)
+    _, both, _ = run(["--C", "100", "--format", "json", "--schedule-unit", "step,epoch"],
+                     capsys)
+    d, s, b = json.loads(default)[0], json.loads(step)[0], json.loads(both)
+    assert "schedule_unit" not in d  # the default output is unchanged
+    assert s.pop("schedule_unit") == "step" and s == d
+    assert [r["schedule_unit"] for r in b] == ["step", "epoch"]
+    assert b[1]["sum_eta"] == pytest.approx(1.2 * 49 * (11 / 2 + 291 / 2))  # THEORY.md s13
+    assert b[1]["sum_eta"] / b[0]["sum_eta"] - 1 == pytest.approx(0.0065, abs=5e-4)
+    _, table, _ = run(["--C", "100", "--schedule-unit", "step,epoch"], capsys)
+    assert table.splitlines()[0].split()[:3] == ["rule", "schedule", "unit"]
+    assert "schedule_unit=step" in table
+    _, table, _ = run(["--C", "100"], capsys)
+    assert "schedule_unit" not in table and " unit " not in table.splitlines()[0]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--schedule-unit", "month"], "argument --schedule-unit: expected one of step, epoch, "
+                                   "got 'month'"),
+    (["--schedule-unit", "epoch", "--N", "1000", "--B", "64", "--steps", "100",
+      "--sum-eta", "-1"], "Expected `sum_eta` >= 0, got -1"),
+])
+def test_schedule_unit_usage_errors(argv, needle, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err.splitlines()[-1]
+
+
+def test_schedule_unit_analysis_says_which_unit(capsys):
+    _, out, _ = run(["--C", "100", "--format", "analysis", "--schedule-unit", "epoch"], capsys)
+    assert "--schedule-unit epoch applies to the other formats" in out

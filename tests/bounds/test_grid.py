@@ -416,3 +416,47 @@ def test_steps_compose_to_evaluate_bounds():
     assert float(out["log10_weight_gap"]) == float(log_w) / math.log(10)
     assert float(out["loss_gap"]) == float(grid.loss_gap_step(
         tau=0.5, C=100.0, N=50000.0, n_max=None, loss_form=None))
+
+
+# -- schedule stepped per epoch (THEORY.md s13: the official code's convention) ---------------
+@pytest.mark.parametrize("N,B,epochs,we", [(50000, 1024, 300, 10), (1000, 64, 7, 2),
+                                           (1000, 1000, 5, 1), (999, 100, 3, 0)])
+def test_schedule_unit_epoch_follows_the_schedule_exactly(N, B, epochs, we):
+    out = evaluate_bounds(10, 0.5, B, epochs=epochs, N=N, warmup_epochs=we,
+                          schedule_unit="epoch")
+    P = sch.epoch_steps(N, B)
+    eta = sch.schedule("cosine", 0.3 * B / 256, epochs * P, we * P, unit="epoch",
+                       steps_per_epoch=P)
+    assert int(out["T"]) == epochs * P and int(out["warmup_steps"]) == we * P
+    assert float(out["sum_eta"]) == pytest.approx(math.fsum(eta), rel=1e-12)
+    D = float(out["Delta"])
+    path = bounds.recurrence_path(eta, 0.5, B, D / (0.5 * math.sqrt(B)))
+    assert float(out["sim_gap_product"]) == pytest.approx(path[-1], rel=1e-9)
+    explicit = evaluate_bounds(10, 0.5, B, eta=eta)  # the explicit schedule: every output
+    for k in ("sum_eta", "exponent", "sim_gap", "sim_gap_product", "cka_lower"):
+        assert float(out[k]) == pytest.approx(float(explicit[k]), rel=1e-9), k
+
+
+def test_schedule_unit_step_is_the_default_bitwise():
+    a = evaluate_bounds(np.array([10, 100]), 0.5, np.array([[256], [1024]]))
+    b = evaluate_bounds(np.array([10, 100]), 0.5, np.array([[256], [1024]]),
+                        schedule_unit="step")
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_schedule_unit_epoch_with_T_given_keeps_whole_warm_up_epochs():
+    # N/B = 10 steps per epoch; T = 95 -> 10 epochs (the last partial); 10% warm-up = 1 epoch
+    out = evaluate_bounds(10, 0.5, 100, N=1000, T=95, epochs=10, warmup_epochs=1,
+                          schedule_unit="epoch")
+    eta = sch.schedule("cosine", 0.3 * 100 / 256, 95, 10, unit="epoch", steps_per_epoch=10)
+    assert int(out["warmup_steps"]) == 10
+    assert float(out["sum_eta"]) == pytest.approx(math.fsum(eta), rel=1e-12)
+
+
+def test_schedule_unit_errors():
+    with pytest.raises(ValueError, match="Expected `schedule_unit` in"):
+        evaluate_bounds(10, 0.5, schedule_unit="month")
+    with pytest.raises(ValueError, match="whole number of epochs"):
+        evaluate_bounds(10, 0.5, 100, N=1000, epochs=5, warmup_steps=15,
+                        schedule_unit="epoch")

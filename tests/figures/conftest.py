@@ -6,7 +6,9 @@ Training runs are written by :class:`empirics.runs.writer.RunWriter` (``config.j
 layer gives each spec of the tiny plan, so :func:`figures.runs.ensure` finds them done.
 Their numbers are synthetic but shaped like training curves, and every cell differs (a
 figure that reads the wrong column, split, pair or feature kind draws different numbers).
-The surrogate run is a real tiny surrogate run, launched through the runs layer.
+The surrogate run is a real tiny surrogate run, launched through the runs layer. A spec
+with ``linearization_every`` also gets a ``linearization.csv`` (Appendix D), every cell
+different, its relative remainders crossing 0.1 and 1.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from figures import runs  # noqa: E402
 PAIRS = {"scl": "cl-scl", "nscl": "cl-nscl", "ce": "cl-ce", "ntxent": "cl-ntxent"}
 # How far each partner drifts from CL (NSCL closest, as [P2] reports).
 DRIFT = {"cl-nscl": 0.15, "cl-ntxent": 0.1, "cl-scl": 0.6, "cl-ce": 0.9}
+# Training samples of a real data set's fixture run (digits' training split).
+REAL_TRAIN_SIZE = 1347
 
 
 def write_train_run(path: Path, config: dict) -> Path:
@@ -35,17 +39,19 @@ def write_train_run(path: Path, config: dict) -> Path:
     from empirics.runs.writer import RunWriter
     from empirics.training.config import TrainConfig
     from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS
+    from empirics.training.linearization import LINEARIZATION_COLUMNS
 
     cfg = TrainConfig.from_dict({**config, "out": str(path)})
     writer = RunWriter(path, kind="train", columns={"metrics": METRICS_COLUMNS,
-                                                    "losses": LOSSES_COLUMNS, "bounds": None})
+                                                    "losses": LOSSES_COLUMNS, "bounds": None,
+                                                    "linearization": LINEARIZATION_COLUMNS})
     writer.open(cfg.to_dict(), resume=False)
     rng = np.random.default_rng(zlib.crc32(repr(sorted(config.items())).encode()))
     C, tau, B, T = cfg.classes, cfg.tau, cfg.batch_size, cfg.steps
-    N, n_ref = cfg.train_size, cfg.reference_size
+    N, n_ref = cfg.train_size or REAL_TRAIN_SIZE, cfg.reference_size
     steps = sorted(set(range(0, T + 1, cfg.eval_every)) | {T})
-    eta = bounds.schedule(cfg.schedule, bounds.lr_from_rule(cfg.lr_rule, cfg.lr, B), T,
-                          cfg.warmup_steps)
+    base_lr = bounds.lr_from_rule(cfg.lr_rule, cfg.lr, B)
+    eta = bounds.schedule(cfg.schedule, base_lr, T, cfg.warmup_steps)
     partners = [o for o in cfg.objectives if o != "cl"]
     # Alignment grows with C and tau, as in [P2].
     strength = 1.0 - 0.5 / math.sqrt(C) * (0.5 / tau) ** 0.3
@@ -102,8 +108,34 @@ def write_train_run(path: Path, config: dict) -> Path:
                 if a.ndim == 0 and a.dtype.kind in "biuf":
                     brow[k] = a.item()
             writer.append("bounds", [brow])
-    writer.finish({"steps": T, "fixture": True})
+        if cfg.linearization_every and t % cfg.linearization_every == 0 and t < T:
+            writer.append("linearization", linearization_rows(cfg, t, epoch, eta, rng))
+    writer.finish({"steps": T, "base_lr": float(base_lr), "N_train": N,
+                   "sum_eta": float(eta.sum()), "fixture": True})
     return path
+
+
+def linearization_rows(cfg, t: int, epoch: float, eta, rng) -> list[dict]:
+    """Appendix D rows of step ``t`` (as the trainer writes them): ``L_Sigma`` growing over
+    training, the relative remainder rising from about 0.01 past 0.1 and 1."""
+    frac = t / cfg.steps
+    out = []
+    for k, model in enumerate(m for m in ("cl", "nscl") if m in cfg.objectives):
+        step_norm = 0.01 * (1 + rng.random())
+        sim_change = 0.5 * step_norm * (1 + rng.random())
+        rel = 10 ** (-2 + 3 * frac + 0.2 * k + 0.1 * rng.random())
+        out.append({
+            "step": t, "epoch": epoch, "model": model, "n": cfg.linearization_size,
+            "update": "optimizer", "eta": float(eta[t]),
+            "jacobian_norm": 20 * (1 + (2 - k) * frac) + rng.random(),
+            "power_iterations": 20 + int(10 * rng.random()),
+            "power_rel_change": 1e-8 * rng.random(),
+            "step_norm": step_norm, "sim_change": sim_change,
+            "linear_change": sim_change * (1 + rel * (rng.random() - 0.5)),
+            "remainder": rel * sim_change, "relative_remainder": rel,
+            "remainder_over_step_sq": rel * sim_change / step_norm**2,
+        })
+    return out
 
 
 def write_surrogate_run(root: Path, spec) -> Path:

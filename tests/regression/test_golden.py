@@ -90,3 +90,10 @@ def test_golden_cli_without_file_fails_fast(tmp_path, capsys):
         golden.main(["--path", str(bad)])
     assert exc.value.code == 2
     assert str(bad) in capsys.readouterr().err
+
+
+def test_golden_surrogate_expands_the_rowwise_certificate():
+    """The pinned surrogate takes the ``kappa > 1`` branch of the row-wise certificate, so a
+    certificate step that dropped ``kappa`` would move the golden ``certificate``."""
+    g = _golden()["surrogate"]
+    assert g["kappa_max"] > 1 and g["kappa_steps_above_one"] > 0

@@ -159,9 +159,10 @@ def test_merge_stats_is_what_a_distributed_reduction_does():
         ranks[0].merge_stats_(torch.zeros(4))
 
 
-def test_version_1_states_still_load():
+@pytest.mark.parametrize("e", [9, 12])
+def test_version_1_states_still_load(e):
     """Version 1 held plain sums about zero: the same moments about the shift 0."""
-    X, Y = _features(11, N=60)
+    X, Y = _features(11, N=60, e=e)
     Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
     Yn = Y / np.linalg.norm(Y, axis=1, keepdims=True)
 
@@ -172,10 +173,59 @@ def test_version_1_states_still_load():
                  A.T @ p, B.T @ q, B.T @ p, [0.0], [0.0]]  # fmt: skip
         return np.concatenate([np.asarray(v, dtype=float) for v in parts])
 
-    v1 = {"version": 1, "kind": "cosine", "linear": True, "unbiased": False, "dims": (12, 9),
+    v1 = {"version": 1, "kind": "cosine", "linear": True, "unbiased": False, "dims": (12, e),
           "stats": torch.from_numpy(np.concatenate([sums(Xn, Yn), sums(X, Y)]))}  # fmt: skip
     back = AlignmentAccumulator().load_state_dict(v1)
     _assert_same(back.compute(), alignment(X, Y), rtol=1e-8)
+
+
+def _near_identical(seed=12, N=120, d=8, eps=1e-6):
+    g = np.random.default_rng(seed)
+    X = g.normal(size=(N, d))
+    return X, X + eps * g.normal(size=(N, d))
+
+
+def test_same_widths_keep_difference_moments_through_ranks_and_checkpoints():
+    """d == e: the gaps stay exact through merge_stats_ (a distributed reduction) and a
+    state_dict round trip; the vector length depends on the widths only."""
+    X, Y = _near_identical()
+    want = alignment(X, Y)  # one-shot, exact
+    ranks = [AlignmentAccumulator(dims=(8, 8)) for _ in range(3)]
+    ranks[0].update(X[:70], Y[:70])
+    ranks[1].update(X[70:], Y[70:])  # rank 2 got no rows
+    flats = [r.stats_tensor() for r in ranks]
+    assert len({t.numel() for t in flats}) == 1
+    for r in ranks:
+        r.reset()
+        for t in flats:
+            r.merge_stats_(t)
+    outs = [r.compute() for r in ranks]
+    assert all(o == outs[0] for o in outs)
+    for k in ("sim_gap", "rho", "r"):
+        assert outs[0][k] == pytest.approx(want[k], rel=1e-9), k
+    buf = io.BytesIO()
+    torch.save(AlignmentAccumulator().update(X[:50], Y[:50]).state_dict(), buf)
+    buf.seek(0)
+    back = AlignmentAccumulator().load_state_dict(torch.load(buf)).update(X[50:], Y[50:])
+    for k in ("sim_gap", "rho", "r"):
+        assert back.compute()[k] == pytest.approx(want[k], rel=1e-9), k
+
+
+def test_version_2_states_still_load():
+    """Version 2 had no difference moments: they are derived (the former gap accuracy)."""
+    from empirics.metrics import moments
+
+    for d, e in ((8, 8), (8, 5)):
+        X, Y = _near_identical(13, d=d, eps=1e-2)
+        Y = Y[:, :e]
+        acc = AlignmentAccumulator().update(X[:60], Y[:60])
+        base = moments.size(d, e, cosine=False)
+        old = torch.cat([s.flat[:base] for s in (acc._cos, acc._raw)])
+        v2 = {**acc.state_dict(), "version": 2, "stats": old}
+        back = AlignmentAccumulator().load_state_dict(v2).update(X[60:], Y[60:])
+        _assert_same(back.compute(), alignment(X, Y), rtol=1e-8)
+        with pytest.raises(ValueError, match="version-2 stats vector of length"):
+            AlignmentAccumulator().load_state_dict({**v2, "stats": old[:-1]})
 
 
 @pytest.mark.parametrize(
@@ -201,7 +251,7 @@ def test_version_1_states_still_load():
             ValueError,
             "dims",
         ),  # fmt: skip
-        (lambda a, X, Y: a.load_state_dict({"version": 0}), ValueError, "version"),
+        (lambda a, X, Y: a.load_state_dict({"version": 0}), ValueError, "version 1, 2 or 3"),
         (lambda a, X, Y: a.merge(AlignmentAccumulator(linear=False).update(X, Y)), ValueError,
          "linear=True"),
     ],

@@ -79,3 +79,23 @@ def test_a_constant_state_gives_nan_with_a_warning():
 def test_invalid_inputs_raise(args, exc, match):
     with pytest.raises(exc, match=match):
         kernel_alignment(*args)
+
+
+def test_importing_kernels_does_not_import_torch():
+    """The surrogate's numpy backend imports this module: it must not pay for torch."""
+    import subprocess
+    import sys
+
+    code = "import sys, empirics.metrics.kernels; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("scale", [2.0**-500, 2.0**-300, 2.0**300, 2.0**500])
+def test_rescaling_changes_no_bit_where_it_is_not_needed(scale):
+    """Inside [2^-400, 2^400] no scaled copy is made; outside it one is. Powers of two
+    commute with every rounding, so both give the values of the unscaled matrices."""
+    S1, S2 = _states(4, noise=1e-6)
+    want, got = kernel_alignment(S1, S2), kernel_alignment(S1 * scale, S2 * scale)
+    assert got["cka"] == want["cka"] and got["rho"] == want["rho"]
+    assert got["sim_gap"] == want["sim_gap"] * scale

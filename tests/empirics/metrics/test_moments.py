@@ -143,3 +143,84 @@ def test_accumulate_reads_any_dtype_and_rejects_non_finite():
         mo.accumulate(torch.full((3, 4), float("nan")), y[:3])
     with pytest.raises(ValueError, match="finite"):
         mo.accumulate(x, torch.where(y > 1, float("inf"), y), raw=True)
+
+
+# ----------------------------------------------------------------------------- differences
+def _plain_differences(x, y, cx, cy, cd) -> dict[str, np.ndarray]:
+    """The difference moments as direct long-double sums (``delta = x - y - cd``)."""
+    z = y.numpy().astype(LD) - cy.numpy()
+    delta = x.numpy().astype(LD) - y.numpy() - cd.numpy()
+    s = (delta * (z + delta / 2)).sum(1)
+    return {"Sd": delta.sum(0), "Gdd": delta.T @ delta, "Gzd": z.T @ delta, "Ss": s.sum(),
+            "Sss": (s * s).sum(), "Zs": z.T @ s, "Ds": delta.T @ s}  # fmt: skip
+
+
+@pytest.mark.parametrize("y_scale", [1.0, 0.01, 100.0])  # both bases: |Z| <= |W| and |W| < |Z|
+def test_difference_moments_equal_plain_sums(y_scale):
+    x, y = _rows(7, d=4, e=4)
+    y = x + y_scale * 0.1 * y
+    p, q = x[0].clone(), y[0].clone()
+    m = mo.of_chunk(x - p, y - q, p, q, cosine=True)
+    assert m.diff and m.flat.numel() == mo.size(4, 4, cosine=True) > mo.size(4, 4, cosine=False)
+    _assert_moments(m, _plain(x, y, p, q))  # the derived Gram moments too
+    _assert_moments(m, _plain_differences(x, y, p, q, p - q))
+    assert torch.equal(m["cd"], p - q)
+    assert not mo.of_chunk(x - p, y - q, p, q, cosine=False).diff  # raw moments: none
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), scale=st.floats(1e-3, 1e3))
+def test_shift_moves_the_difference_moments(seed, scale):
+    x, y = _rows(seed, d=4, e=4, offset=3.0)
+    y = x + 0.01 * y
+    m = mo.of_chunk(x - x[0], y - y[0], x[0].clone(), y[0].clone(), cosine=True)
+    g = torch.Generator().manual_seed(seed + 1)
+    cx, cy, cd = (v + scale * torch.randn(4, generator=g, dtype=torch.float64) / 100
+                  for v in (x.mean(0), y.mean(0), (x - y).mean(0)))  # fmt: skip
+    moved = mo.shift(m, cx, cy, cd)
+    _assert_moments(moved, _plain(x, y, cx, cy), rtol=1e-10)
+    _assert_moments(moved, _plain_differences(x, y, cx, cy, cd), rtol=1e-10)
+    default = mo.shift(m, cx, cy)  # the differences about cx - cy
+    _assert_moments(default, _plain_differences(x, y, cx, cy, cx - cy), rtol=1e-10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6), cuts=st.lists(st.integers(1, 59), max_size=5, unique=True))
+def test_difference_moments_merge_in_any_grouping(seed, cuts):
+    x, y = _rows(seed, N=60, d=4, e=4, offset=2.0)
+    y = x + 1e-3 * y
+    bounds = [0, *sorted(cuts), 60]
+    parts = [mo.accumulate(x[i:j], y[i:j])[0]
+             for i, j in zip(bounds[:-1], bounds[1:], strict=True)]  # fmt: skip
+    one = mo.accumulate(x, y)[0]
+    left = right = None
+    for p in parts:
+        left = mo.merge(left, p)
+    for p in parts[::-1]:
+        right = mo.merge(p, right)
+    for got in (left, right):
+        same = mo.shift(got, one["cx"], one["cy"], one["cd"])
+        torch.testing.assert_close(same.flat, one.flat, rtol=1e-10, atol=1e-12)
+
+
+def test_identical_sides_give_zero_difference_moments():
+    x, _ = _rows(8, d=5, e=5, offset=1.0)
+    m = mo.accumulate(x[7:], x[7:], mo.accumulate(x[:7], x[:7]))[0]
+    m = mo.merge(m, mo.accumulate(x, x)[0])
+    for k in ("cd", "Sd", "Gdd", "Gzd", "Ss", "Sss", "Zs", "Ds"):
+        assert float(m[k].abs().sum()) == 0.0, k
+
+
+def test_upgrade_derives_the_differences_of_a_former_vector():
+    x, y = _rows(9, d=4, e=4)
+    m = mo.accumulate(x, y)[0]
+    old = m.flat[: mo.size(4, 4, cosine=False)]
+    up = mo.upgrade(old, 4, 4, cosine=True)
+    torch.testing.assert_close(up.flat, m.flat, rtol=1e-9, atol=1e-12)
+    assert torch.equal(up.flat[: old.numel()], old)
+    raw = mo.accumulate(x, y, cosine=False, raw=True)[1]
+    assert torch.equal(mo.upgrade(raw.flat, 4, 4, cosine=False).flat, raw.flat)
+    with pytest.raises(ValueError, match="length"):
+        mo.upgrade(m.flat, 4, 4, cosine=True)
+    with pytest.raises(ValueError, match=r"Expected exponents \(0, 0\)"):
+        mo.rescale(m, 1, 0)

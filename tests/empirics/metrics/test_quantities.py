@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from empirics.metrics import moments as mo
@@ -92,3 +92,26 @@ def test_squared_gaps_give_the_gaps_and_their_scales():
     assert math.sqrt(sq["sim_gap"][0]) == pytest.approx(q.sim_gap(cos).value, rel=1e-12)
     assert math.sqrt(sq["rho"][0]) / q.k_norm(cos) == pytest.approx(q.rho(cos).value, rel=1e-12)
     assert 0 < sq["sim_gap"][0] < sq["sim_gap"][1] and 0 < sq["rho"][0] < 2 * sq["rho"][1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), N=st.integers(3, 40), d=st.integers(2, 6),
+       shift=st.floats(-2.0, 2.0))  # fmt: skip
+def test_gaps_from_differences_equal_gaps_from_grams(seed, N, d, shift):
+    """d == e gaps come from the difference moments; with one zero column more in Y (the
+    same unit rows, d != e) from the Gram moments: the same numbers where both are exact."""
+    g = np.random.default_rng(seed)
+    X, Y = g.normal(size=(N, d)) + 0.5, g.normal(size=(N, d))
+    diff = mo.accumulate(torch.from_numpy(X), torch.from_numpy(Y))[0]
+    grams = mo.accumulate(torch.from_numpy(X), torch.from_numpy(np.hstack([Y, 0 * Y[:, :1]])))[0]
+    assert diff.diff and not grams.diff
+    moved = mo.shift(diff, diff["cx"] + shift, diff["cy"] - shift / 2, diff["cd"] + shift / 3)
+    a, why = q.alignment(grams)
+    assume(not why)  # degenerate draws (equal rows) are exact only about a pilot in the data
+    for m in (diff, moved):  # and invariant under the shift of all three blocks
+        b, _ = q.alignment(m)
+        for k in ("sim_gap", "rho", "r"):
+            assert b[k] == pytest.approx(a[k], rel=1e-9, abs=1e-12, nan_ok=True), k
+    sq = q.squared_gaps(diff)
+    for gap2, T in sq.values():  # T bounds the terms, so the gap with its rounding
+        assert -1e-12 * T <= gap2 <= T * (1 + 1e-12)

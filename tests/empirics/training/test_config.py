@@ -113,3 +113,41 @@ def test_unknown_keys_rejected(tmp_path):
 def test_validation_errors(changes, exc, message):
     with pytest.raises(exc, match=message):
         TrainConfig(**changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "exc", "message"),
+    [
+        ({"schedule_unit": "month"}, ValueError, "Expected `schedule_unit` among step, epoch, "
+                                                 "got 'month'"),
+        ({"linearization_every": -1}, ValueError, "`linearization_every` >= 0, got -1"),
+        ({"linearization_every": 1.5}, TypeError, "`linearization_every` to be an int"),
+        ({"linearization_size": 1}, ValueError, "`linearization_size` >= 2, got 1"),
+        ({"linearization_every": 30}, ValueError, r"`linearization_every` to be a multiple "
+                                                  r"of `eval_every` \(50\), got 30"),
+        ({"linearization_every": 50, "objectives": "scl,ce"}, ValueError,
+         "Expected `objectives` to include cl or nscl for `linearization_every` > 0, got "
+         "scl,ce"),
+        ({"linearization_every": 50, "linearization_size": 600}, ValueError,
+         r"`linearization_size` <= `reference_size` \(512\), got 600"),
+    ],
+)
+def test_new_option_errors(changes, exc, message):
+    with pytest.raises(exc, match=message):
+        TrainConfig(**changes)
+
+
+def test_new_options_are_declared_once_with_help_and_in_the_cache_key():
+    import argparse
+
+    cfg = TrainConfig(linearization_every=100, schedule_unit="epoch")
+    key = cfg.key_dict()
+    assert key["linearization_every"] == 100 and key["schedule_unit"] == "epoch"
+    assert key["linearization_size"] == 64
+    assert TrainConfig().key_dict()["linearization_every"] == 0
+    parser = argparse.ArgumentParser()
+    TrainConfig.add_arguments(parser)
+    text = parser.format_help()
+    for flag in ("--schedule-unit", "--linearization-every", "--linearization-size"):
+        assert flag in text
+    assert TrainConfig(linearization_size=600).linearization_size == 600  # off: unchecked

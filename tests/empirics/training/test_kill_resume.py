@@ -8,8 +8,9 @@ Two complementary checks:
 - 20+ real ``kill -9`` of ``python -m empirics.train`` at seeded random instants, each
   followed by ``--resume`` (or a fresh start when the kill came before the run existed).
 
-Either way the finished metrics.csv, losses.csv and bounds.csv equal an uninterrupted
-run's byte for byte.
+Either way the finished metrics.csv, losses.csv, bounds.csv (with the batch-composition
+event carried in the checkpoint) and linearization.csv (Appendix D at steps 0 and 3) equal
+an uninterrupted run's byte for byte.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from empirics.training.trainer import train
 
 FLAGS = dict(classes=3, train_size=48, test_size=24, reference_size=12, batch_size=12,
              steps=6, warmup_steps=0, eval_every=1, checkpoint_every=2, feature_dim=8,
-             proj_dim=4, objectives="cl,nscl,ce", device="cpu")
-TABLES = ("metrics.csv", "losses.csv", "bounds.csv")
+             proj_dim=4, objectives="cl,nscl,ce", device="cpu", linearization_every=3,
+             linearization_size=6)
+TABLES = ("metrics.csv", "losses.csv", "bounds.csv", "linearization.csv")
 
 
 def _argv(out: Path) -> list[str]:
@@ -51,7 +53,12 @@ def reference(tmp_path_factory) -> Path:
 
 def _same_tables(a: Path, b: Path) -> None:
     for name in TABLES:
-        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+        x, y = (a / name).read_bytes(), (b / name).read_bytes()
+        if x != y:
+            lines = list(zip(x.decode().splitlines(), y.decode().splitlines(), strict=False))
+            first = next(((i, u, v) for i, (u, v) in enumerate(lines) if u != v), None)
+            raise AssertionError(f"{a / name} differs from {b / name}: first different line "
+                                 f"{first}, {len(x)} vs {len(y)} bytes")
     assert (a / "summary.json").exists()
 
 

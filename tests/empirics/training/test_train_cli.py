@@ -24,6 +24,7 @@ def test_cli_end_to_end_and_resume(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "cl-nscl" in printed and "cl-ce" in printed and "[P1]" in printed
     assert "Theorem 1" in printed and "yes" in printed
+    assert "[P2] batch composition" in printed and "at every step: yes" in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 6 and summary["objectives"] == ["cl", "nscl", "scl", "ce"]
     # stop as if killed, then resume: identical metrics.csv
@@ -51,6 +52,9 @@ def test_cli_end_to_end_and_resume(tmp_path, capsys):
         (["--nope", "1"], "unrecognized arguments"),
         (["--resume", "does-not-exist"], "run to resume in 'does-not-exist', got none"),
         (["--resume"], "run directory for `--resume`"),
+        (["--schedule-unit", "month"], "Expected `schedule_unit` among step, epoch"),
+        (["--linearization-every", "3", "--eval-every", "2"],
+         "`linearization_every` to be a multiple of `eval_every` (2), got 3"),
     ],
 )
 def test_cli_usage_errors_are_one_line(argv, message, capsys):
@@ -189,3 +193,11 @@ def test_every_flag_has_help_with_its_default():
         if action.dest == "help":
             continue
         assert action.help and "default" in action.help, action.option_strings
+
+
+def test_cli_epoch_schedule_needs_a_whole_warm_up(tmp_path, capsys):
+    # TINY: 96 samples, B = 24: 4 steps per epoch, and --warmup-steps 1 is not a whole epoch
+    assert main([*TINY, "--out", str(tmp_path / "r"), "--schedule-unit", "epoch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "whole number of epochs" in err and "got 1" in err
+    assert not (tmp_path / "r").exists()

@@ -276,3 +276,18 @@ def test_cuda_requested_without_cuda_is_a_config_error(monkeypatch):
     with pytest.raises(ValueError, match=r"Expected a CUDA device for `device` = 'cuda'"):
         check_config_against_data(TrainConfig(device="cuda"))
     check_config_against_data(TrainConfig(device="auto"))  # auto falls back to the CPU
+
+
+def test_run_sets_and_restores_deterministic_mode(tmp_path, tiny):
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled(), torch.get_num_threads())
+    seen = []
+
+    def look(step, trainer):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+
+    train(tiny(tmp_path, "det", steps=3, objectives="cl,nscl"), progress=False, callback=look)
+    assert seen and all(seen)
+    assert (torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.get_num_threads()) == before

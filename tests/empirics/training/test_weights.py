@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from empirics.training.weights import weight_gap
+from empirics.training.weights import weight_gap, weight_gap_official
 
 
 def _net(seed):
@@ -106,3 +106,96 @@ def test_all_zero_models_give_nan_with_warning():
 def test_invalid_inputs_raise(a, b, exc, match):
     with pytest.raises(exc, match=match):
         weight_gap(a, b)
+
+
+# -- the official code's weight gap (THEORY.md s13) ----------------------------------------
+def _official_loop(a, b):
+    """The official code's loop, written out: backbone '.weight' tensors, projector out."""
+    vals = []
+    sa, sb = a.state_dict(), b.state_dict()
+    for k in sa:
+        if not (k.startswith("encoder.") and k.endswith(".weight")):
+            continue
+        wa, wb = sa[k].double(), sb[k].double()
+        den = 0.5 * (torch.norm(wa, p="fro") + torch.norm(wb, p="fro"))
+        if den != 0:
+            vals.append(float(torch.norm(wa - wb, p="fro") / den))
+    return sum(vals) / len(vals), len(vals)
+
+
+def _model(seed, norm="none", arch="cnn"):
+    from empirics.models import build_model
+
+    shape = (3, 8, 8) if arch == "cnn" else (6,)
+    kw = dict(width=2) if arch == "cnn" else {}
+    return build_model(arch, shape, feature_dim=5, proj_dim=4, seed=seed, norm=norm, **kw)
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_official_gap_equals_the_official_loop(norm):
+    a, b = _model(0, norm), _model(1, norm)
+    with torch.no_grad():
+        for p in a.parameters():
+            p.add_(0.01)  # norm-layer scales differ too
+    got = weight_gap_official(a, b)
+    want, n = _official_loop(a, b)
+    assert got["weight_gap_official"] == pytest.approx(want, rel=1e-12)
+    assert got["n_layers"] == n == (5 if norm == "none" else 9) and got["n_skipped"] == 0
+    assert weight_gap_official(b, a) == got  # symmetric
+    assert weight_gap_official(a.state_dict(), b.state_dict()) == got
+
+
+def test_official_gap_ignores_projector_and_biases():
+    a, b = _model(0, arch="mlp"), _model(0, arch="mlp")
+    with torch.no_grad():
+        b.projector.net[0].weight.mul_(3.0)
+        b.encoder.net[1].bias.add_(1.0)
+    assert weight_gap_official(a, b)["weight_gap_official"] == 0.0
+    with torch.no_grad():
+        b.encoder.net[1].weight.mul_(-1.0)  # one of 3 layers: ||2W|| / ||W|| = 2
+    assert weight_gap_official(a, b)["weight_gap_official"] == pytest.approx(2 / 3, rel=1e-12)
+
+
+def test_official_gap_skips_zero_layers_and_warns_when_all_are_zero():
+    a = {"encoder.0.weight": torch.zeros(2, 2), "encoder.1.weight": torch.eye(2)}
+    b = {"encoder.0.weight": torch.zeros(2, 2), "encoder.1.weight": 2 * torch.eye(2)}
+    out = weight_gap_official(a, b)
+    assert out == {"weight_gap_official": pytest.approx(2 / 3), "n_layers": 1, "n_skipped": 1}
+    with pytest.warns(RuntimeWarning, match="every backbone layer is zero"):
+        out = weight_gap_official({"encoder.w.weight": torch.zeros(1)},
+                                  {"encoder.w.weight": torch.zeros(1)})
+    assert math.isnan(out["weight_gap_official"])
+
+
+@pytest.mark.parametrize(("a", "b", "exc", "match"), [
+    ({"encoder.0.weight": torch.ones(2)}, {"encoder.0.weight": torch.ones(3)}, ValueError,
+     r"shapes \(2,\) and \(3,\)"),
+    ({"encoder.0.weight": torch.ones(2)}, {"encoder.1.weight": torch.ones(2)}, ValueError,
+     "only in model_a"),
+    ({"projector.0.weight": torch.ones(2)}, {"projector.0.weight": torch.ones(2)}, ValueError,
+     "backbone weight tensors"),
+    ("net", {}, TypeError, "model_a"),
+])
+def test_official_gap_invalid_inputs_raise(a, b, exc, match):
+    with pytest.raises(exc, match=match):
+        weight_gap_official(a, b)
+
+
+def test_metrics_csv_carries_both_definitions(tmp_path, tiny):
+    from empirics.runs.layout import RunDir
+    from empirics.runs.reader import read_table
+    from empirics.runs.writer import load_checkpoint
+    from empirics.training.trainer import train
+
+    rd = RunDir(train(tiny(tmp_path, "run", objectives="cl,nscl,ce", steps=4,
+                           checkpoint_every=4), progress=False))
+    df = read_table(rd.metrics)
+    final = df[(df["step"] == 4)]
+    members = load_checkpoint(rd.last)["members"]
+    for pair, rows in final.groupby("pair"):
+        x, y = pair.split("-")
+        a, b = members[x]["model"], members[y]["model"]
+        assert (rows["weight_gap_official"] == weight_gap_official(a, b)[
+            "weight_gap_official"]).all()
+        assert (rows["weight_gap"] == weight_gap(a, b)["weight_gap_mean"]).all()
+    assert (df[df["step"] == 0]["weight_gap_official"] == 0.0).all()

@@ -1,0 +1,351 @@
+"""Accuracy of the trained objectives: the Table 1 and Table 2 analogues and few-shot accuracy.
+
+For one finished lockstep run (its final weights, :mod:`empirics.studies.trained`),
+:func:`evaluate_into` measures, for every trained objective (CL, NSCL, SCL, CE, ...) and
+on both feature kinds (``h`` the backbone output, ``z`` the projector output):
+
+- **all-way test accuracy** with the toolkit's two probes
+  (:mod:`empirics.training.probe`), fitted on the *full* training split and scored on the
+  *full* test split: ``ncc`` (nearest class centre in cosine geometry: unit rows, unit
+  class means) and ``linear`` (closed-form ridge regression onto one-hot targets on
+  standardised features, ``l2 = 1e-3``; a least-squares probe, not the logistic probe of
+  the papers). CE's own head is reported too (probe ``head``). These are ``metrics.csv``;
+- **m-shot accuracy** of the nearest-class-mean classifier for ``m`` in ``shots`` (default
+  1, 5, 10, 100; those above the smallest training class are skipped and listed in the
+  summary), averaged over ``repeats`` random support sets: ``m`` training samples per
+  class, drawn from ``rng(run seed, "support", repetition)`` (:mod:`empirics.seeds`),
+  nested across ``m`` (the 1-shot support is in the 5-shot one) and shared by every
+  objective; queries are the full test split. The classifier is the one [P1]
+  Proposition 1 is about: Euclidean distance to the mean of each class's support
+  features, on unit rows by default (``normalize``);
+- **[P1] Proposition 1** beside it (:mod:`empirics.studies.fewshot_bound`): ``V_f``,
+  ``Vt_f``, ``Vs_f`` and the bound, against the measured m-shot error. Both go to
+  ``fewshot.csv``.
+
+:func:`table1`, :func:`table2` and :func:`fewshot_table` aggregate evaluations over seeds
+(mean and Student-t 95% interval, :func:`empirics.studies.intervals.t_interval`).
+
+Nothing is imported from torch at module import time (the aggregations are torch-free).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from empirics.studies.evaluations import setting_key, setting_of, source_dir
+from empirics.studies.intervals import t_interval
+
+__all__ = [
+    "DEFAULTS",
+    "FEATURES",
+    "PAPER_TABLE1",
+    "PROBES",
+    "VS_CHOICES",
+    "evaluate_into",
+    "fewshot_table",
+    "probe_rows",
+    "setting_label",
+    "support_indices",
+    "table1",
+    "table2",
+]
+
+FEATURES = ("h", "z")
+PROBES = ("ncc", "linear")
+#: ``Vs_f`` of Proposition 1 [open]: the directional variability on the support set
+#: (default), the population directional one (``Vt_f``), or the total one (``V_f``).
+VS_CHOICES = ("support", "directional", "total")
+DEFAULTS: dict[str, Any] = {"shots": [1, 5, 10, 100], "repeats": 10, "vs": "support",
+                            "normalize": True}
+
+#: [P2] Table 1 (THEORY.md s13): all-way test accuracy (%), NCCC / LP, ResNet-50.
+PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
+    "CIFAR-10": {"cl": (88.37, 90.16), "nscl": (94.47, 94.09), "scl": (94.93, 94.67),
+                 "ce": (92.97, 93.39)},
+    "CIFAR-100": {"cl": (54.62, 65.65), "nscl": (60.14, 68.38), "scl": (64.06, 69.52),
+                  "ce": (67.35, 68.04)},
+    "Mini-ImageNet": {"cl": (60.78, 65.30), "nscl": (63.92, 72.60), "scl": (74.78, 76.00),
+                      "ce": (75.20, 74.00)},
+    "Tiny-ImageNet": {"cl": (40.59, 44.61), "nscl": (40.76, 45.79), "scl": (48.63, 48.73),
+                      "ce": (48.28, 52.57)},
+}
+
+#: Fields shown in a setting's label (the rest of the setting still tells settings apart).
+LABEL_FIELDS = ("dataset", "classes", "tau", "batch_size", "steps", "arch", "train_size")
+
+
+def setting_label(setting: Mapping[str, Any]) -> str:
+    """A short readable label of a setting: ``dataset=digits classes=10 tau=0.5 ...``.
+
+    >>> setting_label({"dataset": "digits", "classes": 10, "tau": 0.5, "lr": 0.1})
+    'dataset=digits classes=10 tau=0.5'
+    """
+    return " ".join(f"{k}={setting[k]}" for k in LABEL_FIELDS
+                    if k in setting and setting[k] is not None)
+
+
+def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The evaluation options with defaults, checked (one sentence per problem).
+
+    >>> check_options({"shots": [5, 1]})["shots"]
+    [1, 5]
+    """
+    out = {**DEFAULTS, **dict(options)}
+    unknown = sorted(set(out) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"Expected accuracy options among {', '.join(DEFAULTS)}, got "
+                         f"{unknown!r}")
+    shots = out["shots"]
+    if (not isinstance(shots, (list, tuple)) or not shots
+            or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in shots)):
+        raise ValueError(f"Expected `shots` to be positive integers, got {shots!r}")
+    out["shots"] = sorted(set(int(m) for m in shots))
+    r = out["repeats"]
+    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+        raise ValueError(f"Expected `repeats` >= 1, got {r!r}")
+    if out["vs"] not in VS_CHOICES:
+        raise ValueError(f"Expected `vs` among {', '.join(VS_CHOICES)}, got {out['vs']!r}")
+    out["normalize"] = bool(out["normalize"])
+    return out
+
+
+# ----------------------------------------------------------------------------- one run
+def support_indices(labels, num_classes: int, shots: Sequence[int], *, seed: int,
+                    repetition: int) -> dict[int, Any]:
+    """``{m: indices}`` of one random support set per ``m``: ``m`` samples of every class.
+
+    One permutation of each class's samples per repetition, from ``rng(seed, "support",
+    repetition)``; the ``m``-shot support is its first ``m`` (so supports are nested across
+    ``m``). Every ``m`` must be at most the smallest class.
+
+    Example:
+        >>> import numpy as np
+        >>> y = np.array([0, 1, 0, 1, 0, 1])
+        >>> s = support_indices(y, 2, [1, 2], seed=0, repetition=0)
+        >>> sorted(y[s[2]].tolist()), set(s[1].tolist()) <= set(s[2].tolist())
+        ([0, 0, 1, 1], True)
+    """
+    import numpy as np
+
+    from empirics.seeds import rng
+
+    y = np.asarray(labels)
+    g = rng(seed, "support", repetition)
+    perms = []
+    for c in range(num_classes):
+        idx = np.flatnonzero(y == c)
+        if max(shots) > idx.size:
+            raise ValueError(f"Expected `shots` <= {idx.size} (the samples of class {c}), "
+                             f"got {max(shots)}")
+        perms.append(g.permutation(idx))
+    return {int(m): np.concatenate([p[:m] for p in perms]) for m in shots}
+
+
+def probe_rows(features: Mapping[str, Mapping[str, Mapping[str, Any]]], y_train, y_test,
+               heads: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One row per model, feature kind and probe: the all-way test accuracy.
+
+    Args:
+        features: ``{model: {"train"|"test": {"h"|"z": (N, d) tensors}}}``.
+        y_train, y_test: labels of the full splits.
+        heads: ``{model: LinearHead}`` for models with their own head (CE).
+    """
+    from empirics.training.probe import linear_probe_accuracy, ncc_accuracy
+
+    probes = {"ncc": ncc_accuracy, "linear": linear_probe_accuracy}
+    rows = []
+    for model, f in features.items():
+        for kind in FEATURES:
+            for probe in PROBES:
+                acc = probes[probe](f["train"][kind], y_train, f["test"][kind], y_test)
+                rows.append({"model": model, "features": kind, "probe": probe,
+                             "accuracy": acc, "n_train": int(y_train.shape[0]),
+                             "n_test": int(y_test.shape[0])})
+        if heads and heads.get(model) is not None:
+            import torch
+
+            head = heads[model]
+            with torch.no_grad():
+                h = f["test"]["h"].to(next(head.parameters()).dtype)
+                pred = head(h).argmax(1)
+            rows.append({"model": model, "features": "h", "probe": "head",
+                         "accuracy": float((pred == y_test).double().mean()),
+                         "n_train": int(y_train.shape[0]), "n_test": int(y_test.shape[0])})
+    return rows
+
+
+def _final_cka(run) -> dict[str, Any]:
+    """The source run's final CL-NSCL CKA on the test reference set, per feature kind."""
+    m = run.metrics
+    out: dict[str, Any] = {}
+    if m.empty or not {"pair", "split", "features", "cka", "step"} <= set(m.columns):
+        return out
+    sel = m[(m["pair"] == "cl-nscl") & (m["split"] == "test")]
+    if sel.empty:
+        return out
+    sel = sel[sel["step"] == sel["step"].max()]
+    for _, row in sel.iterrows():
+        out[f"cka_{row['features']}"] = float(row["cka"])
+        if "cka_linear" in sel.columns:
+            out[f"cka_linear_{row['features']}"] = float(row["cka_linear"])
+    return out
+
+
+def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The runs layer's target: evaluate the source run of ``config`` into ``run_dir``.
+
+    Writes ``metrics.csv`` (:func:`probe_rows`) and ``fewshot.csv`` (m-shot accuracy with
+    the Proposition 1 columns, :func:`empirics.studies.fewshot_bound.fewshot_rows`);
+    returns the summary (the source, its seed and setting, the shots used and skipped, the
+    source's final CL-NSCL CKA).
+    """
+    import torch
+
+    from empirics.runs import read_run
+    from empirics.studies import fewshot_bound
+    from empirics.studies.report import progress, write_csv
+    from empirics.studies.trained import load_trained, member_features
+
+    opts = check_options({k: v for k, v in config.items() if k in DEFAULTS})
+    src = source_dir(config, run_dir)
+    source_run = read_run(src)
+    progress(f"accuracy: {src.name}: loading the final weights")
+    trained = load_trained(src)
+    cfg = trained.config
+    feats = member_features(trained)
+    heads = {m.name: m.head for m in trained.trainer.members if m.head is not None}
+    y_tr, y_te = trained.train.y, trained.test.y
+    rows = probe_rows(feats, y_tr, y_te, heads)
+    progress(f"accuracy: {src.name}: probes done ({len(rows)} rows)")
+    C = int(trained.train.num_classes)
+    smallest = int(torch.bincount(y_tr, minlength=C).min())
+    shots = [m for m in opts["shots"] if m <= smallest]
+    skipped = [m for m in opts["shots"] if m > smallest]
+    few = []
+    if shots:
+        supports = [support_indices(y_tr.numpy(), C, shots, seed=int(cfg.seed), repetition=r)
+                    for r in range(opts["repeats"])]
+        few = fewshot_bound.fewshot_rows(feats, y_tr, y_te, C, supports, vs=opts["vs"],
+                                         normalize=opts["normalize"])
+        progress(f"accuracy: {src.name}: few-shot m={shots} over {opts['repeats']} "
+                 "support sets done")
+    write_csv(rows, Path(run_dir) / "metrics.csv")
+    if few:
+        write_csv(few, Path(run_dir) / "fewshot.csv")
+    setting = setting_of(source_run.config)
+    return {
+        "source": str(src), "source_name": src.name, "seed": int(cfg.seed),
+        "setting": setting, "setting_label": setting_label(setting),
+        "dataset": cfg.dataset, "C": C, "tau": cfg.tau, "objectives": list(cfg.objectives),
+        "shots": shots, "shots_skipped": skipped, "smallest_class": smallest,
+        "repeats": opts["repeats"], "vs": opts["vs"], "normalize": opts["normalize"],
+        "n_train": int(y_tr.shape[0]), "n_test": int(y_te.shape[0]),
+        **_final_cka(source_run),
+    }
+
+
+# ----------------------------------------------------------------------------- tables
+def _runs(evaluations) -> list:
+    from empirics.runs import read_run
+
+    return [e if hasattr(e, "metrics") else read_run(e) for e in evaluations]
+
+
+def _long_rows(evaluations, table: str = "metrics") -> list[dict[str, Any]]:
+    """Every row of every evaluation's ``table``, with its setting, label and seed."""
+    from empirics.runs import read_table
+
+    out = []
+    for run in _runs(evaluations):
+        df = run.metrics if table == "metrics" else read_table(run.path / f"{table}.csv")
+        setting = run.summary.get("setting", {})
+        for rec in df.to_dict("records"):
+            out.append({"setting": setting, "label": run.summary.get("setting_label", ""),
+                        "seed": run.summary.get("seed"), **rec})
+    return out
+
+
+def _aggregate(rows, keys: Sequence[str], value: str, drop: Sequence[str] = ()
+               ) -> list[dict[str, Any]]:
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        k = (setting_key(r["setting"], drop), *(r[c] for c in keys))
+        groups.setdefault(k, []).append(r)
+    out = []
+    for k, rs in groups.items():
+        ci = t_interval([r[value] for r in rs])
+        seeds = sorted({r["seed"] for r in rs})
+        first = rs[0]
+        label = first["label"]
+        if drop:
+            label = setting_label({kk: vv for kk, vv in first["setting"].items()
+                                   if kk not in drop})
+        out.append({"setting": label, "setting_tau": first["setting"].get("tau"),
+                    **{c: first[c] for c in keys},
+                    f"{value}_mean": ci["mean"], f"{value}_std": ci["std"],
+                    "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_seeds": ci["n"],
+                    "seeds": "+".join(str(s) for s in seeds), "_key": k[0]})
+    return out
+
+
+_MODEL_ORDER = {m: i for i, m in enumerate(("cl", "ntxent", "nscl", "scl", "ce"))}
+_PROBE_ORDER = {"ncc": 0, "linear": 1, "head": 2}
+
+
+def _order(r: Mapping[str, Any]) -> tuple:
+    return (r["setting"], r.get("tau") or 0, _MODEL_ORDER.get(r["model"], 9), r["features"],
+            _PROBE_ORDER.get(r.get("probe"), 0), r.get("m") or 0)
+
+
+def table1(evaluations) -> list[dict[str, Any]]:
+    """Table 1 analogue: all-way accuracy per setting, model, features and probe, mean over
+    seeds with a Student-t 95% interval (``n_seeds`` 1: NaN interval); sorted by setting,
+    then model in the canonical order."""
+    rows = _long_rows(evaluations)
+    out = _aggregate(rows, ("model", "features", "probe"), "accuracy")
+    for r in out:
+        r.pop("_key")
+    return sorted(out, key=_order)
+
+
+def table2(evaluations, *, probe: str = "linear") -> list[dict[str, Any]]:
+    """Table 2 analogue: ``probe`` accuracy against ``tau``, over the settings that differ
+    only in ``tau`` (groups with at least two temperatures), mean and t interval over seeds."""
+    rows = [r for r in _long_rows(evaluations) if r["probe"] == probe]
+    for r in rows:
+        r["tau"] = r["setting"].get("tau")
+    out = _aggregate(rows, ("model", "features", "tau"), "accuracy", drop=("tau",))
+    taus: dict[str, set] = {}
+    for r in out:
+        taus.setdefault(r["_key"], set()).add(r["tau"])
+    out = [r for r in out if len(taus[r["_key"]]) >= 2]
+    for r in out:
+        r.pop("_key")
+    return sorted(out, key=lambda r: (r["setting"], r["features"],
+                                      _MODEL_ORDER.get(r["model"], 9), r["tau"]))
+
+
+def fewshot_table(evaluations) -> list[dict[str, Any]]:
+    """m-shot accuracy and the Proposition 1 bound per setting, model, features and ``m``,
+    over seeds: the mean accuracy with its t interval, and the means of the bound and of
+    the measured error (``vacuous`` when the mean bound is above 1)."""
+    import math
+
+    rows = _long_rows(evaluations, "fewshot")
+    acc = _aggregate(rows, ("model", "features", "m"), "accuracy")
+    bound = {(r["_key"], r["model"], r["features"], r["m"]): r
+             for r in _aggregate(rows, ("model", "features", "m"), "bound")}
+    err = {(r["_key"], r["model"], r["features"], r["m"]): r
+           for r in _aggregate(rows, ("model", "features", "m"), "error")}
+    out = []
+    for r in acc:
+        k = (r.pop("_key"), r["model"], r["features"], r["m"])
+        b = bound[k]["bound_mean"]
+        r["error_mean"] = err[k]["error_mean"]
+        r["bound_mean"] = b
+        r["vacuous"] = bool(b > 1) if math.isfinite(b) else None
+        out.append(r)
+    return sorted(out, key=_order)

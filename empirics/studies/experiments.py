@@ -1,0 +1,438 @@
+"""The command line of the experiment studies: accuracy, few-shot, merging, alignment-accuracy.
+
+    python -m empirics.studies accuracy            --runs DIR  [--out OUT]  Table 1 / 2
+    python -m empirics.studies fewshot             --runs DIR  [--out OUT]  [P1] Prop. 1
+    python -m empirics.studies merging             --runs DIR  [--out OUT]  Fig. 17
+    python -m empirics.studies alignment-accuracy  --runs DIR  [--out OUT]  Fig. 12
+
+``--runs DIR`` evaluates the finished lockstep runs under DIR: a claims-study folder (its
+runs.csv), a sweep folder (its results.csv) or any folder of run directories. Without
+--runs the study trains its own runs first (--size tiny|quick|full, --datasets, --seeds,
+--taus; CIFAR-10 with --data-root), into OUT/runs. Every run is measured from its final
+weights (checkpoints/last.pt); each measurement is itself a run of the runs layer
+(OUT/evaluations), so a second call reuses it. Tables are printed as Markdown; with --out
+they are also written there as CSV (atomically).
+
+Exit status: 0 done; 1 a run or an evaluation failed (one line naming its error.txt);
+2 bad input (one line naming the argument or the file); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from cl_nscl_align.cli import ArgumentParser
+
+__all__ = ["EXPERIMENTS", "PLAN_SIZES", "main", "plan_specs"]
+
+EXPERIMENTS = ("accuracy", "fewshot", "merging", "alignment-accuracy")
+PROG = "python -m empirics.studies"
+
+#: The studies' own runs (without --runs): four objectives in lockstep from one
+#: initialisation, an MLP encoder and AdamW at a constant 1e-3 (on these small CPU runs
+#: the toolkit's default SGD leaves the contrastive models nearly untrained).
+PLAN_SIZES: dict[str, dict[str, Any]] = {
+    "tiny": dict(steps=8, batch_size=32, train_size=160, test_size=80, reference_size=32,
+                 feature_dim=16, proj_dim=8, warmup_steps=1),
+    "quick": dict(steps=400, batch_size=128, reference_size=256, warmup_steps=20,
+                  synthetic=dict(train_size=2048, test_size=512)),
+    "full": dict(steps=3000, batch_size=256, reference_size=512, warmup_steps=100,
+                 synthetic=dict(train_size=8192, test_size=2048)),
+}
+DATASETS = ("digits", "mnist", "synthetic", "cifar10", "cifar100")
+
+
+def plan_specs(size: str, datasets: Sequence[str], seeds: Sequence[int],
+               taus: Sequence[float] = (), classes: Sequence[int] = (),
+               data_root: str | None = None):
+    """The studies' own runs: every data set at ``tau = 0.5`` (Table 1), the first data set
+    at each of ``taus`` (Table 2) and at each of ``classes`` (more settings for Fig. 12),
+    for every seed. Equal configurations are one run.
+
+    >>> [s.config["dataset"] for s in plan_specs("tiny", ["digits"], [0], taus=(0.5, 1.0))]
+    ['digits', 'digits']
+    """
+    from empirics.runs import RunSpec
+
+    s = dict(PLAN_SIZES[size])
+    synth = s.pop("synthetic", {})
+    base = dict(objectives=["cl", "nscl", "scl", "ce"], arch="mlp", optimizer="adamw",
+                lr=1e-3, lr_rule="constant", tau=0.5, eval_every=s["steps"],
+                checkpoint_every=s["steps"], **s)
+    if size == "full":
+        base["arch"] = "auto"  # CNN for images at full size
+
+    def spec(dataset: str, seed: int, **kw) -> RunSpec:
+        cfg = {**base, "dataset": dataset, "seed": seed, "classes": 10, **kw}
+        if dataset == "synthetic":
+            cfg.update(synth)
+        if dataset in ("cifar10", "cifar100"):
+            cfg["data_root"] = data_root
+            if size != "tiny":
+                cfg.pop("train_size", None)
+        return RunSpec("train", cfg)
+
+    specs = [spec(d, seed) for d in datasets for seed in seeds]
+    first = datasets[0]
+    specs += [spec(first, seed, tau=t) for t in taus for seed in seeds]
+    specs += [spec(first, seed, classes=c) for c in classes for seed in seeds]
+    seen: dict[str, Any] = {}
+    for sp in specs:
+        seen.setdefault(sp.key(), sp)
+    return list(seen.values())
+
+
+def _ints(p, name: str, text: str, minimum: int) -> list[int]:
+    try:
+        vals = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        p.error(f"Expected `{name}` as a comma list of integers, got {text!r}")
+    if not vals or any(v < minimum for v in vals):
+        p.error(f"Expected `{name}` as integers >= {minimum}, got {text!r}")
+    return vals
+
+
+def _floats(p, name: str, text: str) -> list[float]:
+    try:
+        vals = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        p.error(f"Expected `{name}` as a comma list of numbers, got {text!r}")
+    if any(not (v > 0 and math.isfinite(v)) for v in vals):
+        p.error(f"Expected `{name}` > 0, got {text!r}")
+    return vals
+
+
+def _parser(study: str) -> argparse.ArgumentParser:
+    from empirics.runs import EXECUTORS
+    from empirics.studies import accuracy, merging
+
+    p = ArgumentParser(prog=f"{PROG} {study}", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", default=None, metavar="DIR",
+                   help="evaluate the finished runs under DIR (a claims folder with runs.csv, "
+                        "a sweep folder with results.csv, or run directories) (default: none, "
+                        "train the study's own runs)")
+    p.add_argument("--out", default=None, metavar="OUT",
+                   help="write the tables as CSV there and keep runs and evaluations in "
+                        "OUT/runs and OUT/evaluations (default: print only; a temporary "
+                        "folder)")
+    g = p.add_argument_group("the study's own runs (without --runs)")
+    g.add_argument("--size", choices=tuple(PLAN_SIZES), default="quick",
+                   help="run size (default: %(default)s)")
+    g.add_argument("--datasets", default="digits,mnist,synthetic",
+                   help=f"comma list among {', '.join(DATASETS)} (default: %(default)s)")
+    g.add_argument("--seeds", default="0,1,2", help="comma list of root seeds (default: "
+                                                    "%(default)s)")
+    g.add_argument("--taus", default="0.1,0.5,1.0" if study == "accuracy" else "",
+                   help="temperatures of the Table 2 runs on the first data set (default: "
+                        "%(default)s)")
+    g.add_argument("--data-root", default=None,
+                   help="local folder of the CIFAR data (default: none)")
+    g.add_argument("--executor", choices=EXECUTORS, default="serial",
+                   help="how runs and evaluations are launched (default: %(default)s)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="local pool size (default: min(runs, CPUs))")
+    if study in ("accuracy", "fewshot", "alignment-accuracy"):
+        e = p.add_argument_group("accuracy and few-shot evaluation")
+        e.add_argument("--shots", default="1,5,10,100",
+                       help="m of the m-shot classifier; those above the smallest training "
+                            "class are skipped (default: %(default)s)")
+        e.add_argument("--repeats", type=int, default=accuracy.DEFAULTS["repeats"],
+                       help="random support sets per m (default: %(default)s)")
+        e.add_argument("--vs", choices=accuracy.VS_CHOICES, default=accuracy.DEFAULTS["vs"],
+                       help="Vs_f of Proposition 1 [open]: the directional variability on the "
+                            "support set, Vt_f, or V_f (default: %(default)s)")
+        e.add_argument("--raw-features", action="store_true",
+                       help="few-shot on raw features instead of L2-normalised rows "
+                            "(default: off)")
+    if study == "merging":
+        e = p.add_argument_group("merging")
+        e.add_argument("--points", type=int, default=merging.DEFAULTS["points"],
+                       help="values of a in [0, 1] (default: %(default)s)")
+        e.add_argument("--bn", choices=merging.BN_MODES, default=merging.DEFAULTS["bn"],
+                       help="BatchNorm statistics of a merged model: re-estimated on the "
+                            "training inputs, or interpolated (default: %(default)s)")
+        e.add_argument("--partners", default=",".join(merging.DEFAULTS["partners"]),
+                       help="paths from CL towards these objectives (default: %(default)s)")
+    if study == "alignment-accuracy":
+        e = p.add_argument_group("Fig. 12")
+        e.add_argument("--features", choices=("h", "z"), default="h",
+                       help="feature kind of CKA and accuracy (default: %(default)s)")
+        e.add_argument("--probe", choices=("ncc", "linear"), default="ncc",
+                       help="probe of the accuracy gap (default: %(default)s)")
+        e.add_argument("--classes", default="2,5",
+                       help="own runs only: class counts of extra settings on the first "
+                            "data set (default: %(default)s)")
+        e.add_argument("--bootstrap", type=int, default=2000,
+                       help="bootstrap resamples of the settings (default: %(default)s)")
+        e.add_argument("--bootstrap-seed", type=int, default=0,
+                       help="root seed of the bootstrap (default: %(default)s)")
+    return p
+
+
+@contextlib.contextmanager
+def _folder(out: Path | None, name: str) -> Iterator[Path]:
+    if out is not None:
+        d = out / name
+        d.mkdir(parents=True, exist_ok=True)
+        yield d
+        return
+    with tempfile.TemporaryDirectory(prefix=f"study-{name}-") as tmp:
+        yield Path(tmp)
+
+
+def _pct(v: Any) -> Any:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else 100.0 * v
+
+
+def _cell(r: dict[str, Any] | None, value: str = "accuracy") -> str:
+    """``mean [low, high]`` in percent (``-`` for a missing row, no interval for one seed)."""
+    if r is None:
+        return "-"
+    m, lo, hi = _pct(r[f"{value}_mean"]), _pct(r["ci_low"]), _pct(r["ci_high"])
+    if m is None:
+        return "nan"
+    return f"{m:.1f}" if lo is None else f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def _display(rows, value: str) -> list[dict[str, Any]]:
+    """Rows with the value and its interval in percent, ``mean [low, high]``."""
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["mean %"] = _pct(r[f"{value}_mean"])
+        lo, hi = _pct(r["ci_low"]), _pct(r["ci_high"])
+        d["95% t interval"] = "-" if lo is None else f"[{lo:.1f}, {hi:.1f}]"
+        out.append(d)
+    return out
+
+
+def _pivot_table1(t1) -> list[dict[str, Any]]:
+    """One row per setting, model and feature kind; NCC and LP side by side."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for r in t1:
+        k = (r["setting"], r["model"], r["features"])
+        row = rows.setdefault(k, {"setting": k[0], "model": k[1], "features": k[2],
+                                  "n_seeds": r["n_seeds"]})
+        row[{"ncc": "NCC %", "linear": "LP %", "head": "own head %"}[r["probe"]]] = _cell(r)
+    return list(rows.values())
+
+
+def _pivot_table2(t2) -> list[dict[str, Any]]:
+    """One row per setting, model and feature kind; one column per temperature."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    for r in t2:
+        k = (r["setting"], r["model"], r["features"])
+        row = rows.setdefault(k, {"setting": k[0], "model": k[1], "features": k[2],
+                                  "n_seeds": r["n_seeds"]})
+        row[f"tau={r['tau']:g}"] = _cell(r)
+    return list(rows.values())
+
+
+def _write(out: Path | None, name: str, rows) -> None:
+    from empirics.studies.report import write_csv
+
+    if out is not None and rows:
+        write_csv(rows, out / name)
+
+
+def _sources(a, p, need: tuple[str, ...], runs_root: Path | None) -> list:
+    """The runs to evaluate: found under --runs (each checked; those without the objectives
+    ``need`` are skipped with a note) or the study's own, launched."""
+    from empirics.runs import read_run
+    from empirics.runs.tables import RunFileError
+    from empirics.studies.evaluations import Source, check_source, find_sources
+    from empirics.studies.plan import launch_study
+    from empirics.studies.report import progress
+
+    if a.runs is not None:
+        try:
+            found = find_sources(a.runs)
+            if not found:
+                raise ValueError(f"Expected finished training runs under `--runs`, got none "
+                                 f"in {a.runs!r}")
+            for s in found:
+                check_source(s.path, ())
+            usable = [s for s in found
+                      if set(need) <= set(read_run(s.path).cfg("objectives") or [])]
+            if len(usable) < len(found):
+                progress(f"skipping {len(found) - len(usable)} run(s) without the objectives "
+                         f"{list(need)}")
+            if not usable:
+                check_source(found[0].path, need)  # raises: the reason, for the error line
+        except (ValueError, RunFileError, FileNotFoundError) as exc:
+            p.error(" ".join(str(exc).split()))
+        return usable
+    datasets = [d.strip() for d in a.datasets.split(",") if d.strip()]
+    bad = [d for d in datasets if d not in DATASETS]
+    if not datasets or bad:
+        p.error(f"Expected `--datasets` among {', '.join(DATASETS)}, got {a.datasets!r}")
+    if any(d.startswith("cifar") for d in datasets) and not a.data_root:
+        p.error("Expected `--data-root` (the local CIFAR folder) for a CIFAR data set, got "
+                "none")
+    seeds = _ints(p, "--seeds", a.seeds, 0)
+    taus = _floats(p, "--taus", a.taus) if a.taus.strip() else []
+    classes = _ints(p, "--classes", a.classes, 2) if getattr(a, "classes", "") else []
+    try:
+        specs = plan_specs(a.size, datasets, seeds, taus, classes, a.data_root)
+        for s in specs:
+            s.options()
+    except ValueError as exc:
+        p.error(" ".join(str(exc).split()))
+    results = launch_study(specs, runs_root, executor=a.executor, workers=a.workers,
+                           desc="study runs")
+    return [Source(Path(r.path).resolve()) for r in results]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one experiment study; 0 done, 1 a run failed, 2 bad input, 130 interrupted."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in EXPERIMENTS:
+        print(f"{PROG}: error: Expected a study among {', '.join(EXPERIMENTS)}, got "
+              f"{argv[0] if argv else 'none'!r}", file=sys.stderr)
+        return 2
+    study = argv[0]
+    p = _parser(study)
+    a = p.parse_args(argv[1:])
+    if a.workers is not None and a.workers < 1:
+        p.error(f"Expected `--workers` >= 1, got {a.workers}")
+    opts: dict[str, Any] = {}
+    if study != "merging":
+        if a.repeats < 1:
+            p.error(f"Expected `--repeats` >= 1, got {a.repeats}")
+        opts = {"shots": _ints(p, "--shots", a.shots, 1), "repeats": a.repeats, "vs": a.vs,
+                "normalize": not a.raw_features}
+    else:
+        if a.points < 2:
+            p.error(f"Expected `--points` >= 2, got {a.points}")
+        partners = [s.strip() for s in a.partners.split(",") if s.strip()]
+        if not partners or any(x not in ("nscl", "scl", "ce", "ntxent") for x in partners):
+            p.error(f"Expected `--partners` among nscl, scl, ce, ntxent, got {a.partners!r}")
+        opts = {"points": a.points, "bn": a.bn, "partners": partners}
+    if study == "alignment-accuracy" and a.bootstrap < 1:
+        p.error(f"Expected `--bootstrap` >= 1, got {a.bootstrap}")
+    out = None
+    if a.out is not None:
+        from empirics.runs import check_out_dir
+
+        try:
+            out = check_out_dir(a.out, "--out")
+        except ValueError as exc:
+            p.error(str(exc))
+    need = {"merging": ("cl",), "alignment-accuracy": ("cl", "nscl")}.get(study, ())
+    try:
+        with contextlib.ExitStack() as stack:
+            eval_root = stack.enter_context(_folder(out, "evaluations"))
+            runs_root = None if a.runs else stack.enter_context(_folder(out, "runs"))
+            sources = _sources(a, p, need, runs_root)
+            return _run(study, a, opts, sources, eval_root, out)
+    except RuntimeError as exc:
+        print(f"{PROG} {study}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG} {study}: interrupted; finished runs and evaluations are kept (with "
+              "--out) and the next call resumes the others", file=sys.stderr)
+        return 130
+
+
+def _run(study: str, a, opts: dict[str, Any], sources, eval_root: Path,
+         out: Path | None) -> int:
+    from empirics.runs import read_run
+    from empirics.studies import accuracy, alignment_accuracy, merging
+    from empirics.studies.evaluations import launch_evaluations
+    from empirics.studies.report import markdown_table, progress
+
+    kind = "merging" if study == "merging" else "accuracy"
+    progress(f"{study}: evaluating {len(sources)} run(s) into {eval_root}")
+    paths = launch_evaluations(kind, [s.path for s in sources], eval_root, opts,
+                               executor=a.executor, workers=a.workers)
+    evals = [read_run(pth) for pth in paths]
+    skipped = sorted({m for e in evals for m in e.summary.get("shots_skipped", [])})
+    if skipped:
+        progress(f"{study}: m = {skipped} skipped where above the smallest training class "
+                 "(see each evaluation's summary.json)")
+    if study == "accuracy":
+        t1 = accuracy.table1(evals)
+        print("## Table 1 analogue: all-way test accuracy, % (mean over seeds [Student-t 95% "
+              "interval])\n")
+        p1 = _pivot_table1(t1)
+        print(markdown_table(p1, ["setting", "model", "features", "NCC %", "LP %",
+                                  "own head %", "n_seeds"]))
+        t2 = accuracy.table2(evals)
+        if t2:
+            print("\n## Table 2 analogue: linear-probe accuracy against tau, % (mean over "
+                  "seeds [Student-t 95% interval])\n")
+            p2 = _pivot_table2(t2)
+            taus = sorted({r["tau"] for r in t2})
+            print(markdown_table(p2, ["setting", "model", "features",
+                                      *[f"tau={t:g}" for t in taus], "n_seeds"]))
+        few = accuracy.fewshot_table(evals)
+        _fewshot_print(few, markdown_table)
+        _write(out, "table1.csv", t1)
+        _write(out, "table2.csv", t2)
+        _write(out, "fewshot.csv", few)
+    elif study == "fewshot":
+        few = accuracy.fewshot_table(evals)
+        _fewshot_print(few, markdown_table, bound=True)
+        _write(out, "fewshot.csv", few)
+    elif study == "merging":
+        rows = merging.merging_summary(evals)
+        print("## Fig. 17 analogue: does an interior a beat both ends?\n")
+        print(markdown_table(rows, ["setting", "partner", "features", "probe", "acc_cl",
+                                    "acc_partner", "best_interior", "seeds_beating",
+                                    "n_seeds", "gain_mean", "ci_low", "ci_high", "bn"],
+                             {"gain_mean": "+.4f", "ci_low": "+.4f", "ci_high": "+.4f",
+                              "acc_cl": ".4f", "acc_partner": ".4f",
+                              "best_interior": ".4f"}))
+        paths_rows = []
+        for e in evals:
+            for r in e.metrics.to_dict("records"):
+                paths_rows.append({"setting": e.summary.get("setting_label"),
+                                   "seed": e.summary.get("seed"), **r})
+        _write(out, "merging_summary.csv", rows)
+        _write(out, "merging_paths.csv", paths_rows)
+    else:
+        labels = {str(s.path): s.labels for s in sources}
+        pts = alignment_accuracy.points(evals, features=a.features, probe=a.probe,
+                                        labels=labels)
+        res = alignment_accuracy.fig12(pts, resamples=a.bootstrap, seed=a.bootstrap_seed)
+        print(f"## Fig. 12 analogue: CL-NSCL CKA ({a.features}) against the accuracy gap "
+              f"acc(NSCL) - acc(CL) ({a.probe}), per setting\n")
+        print(markdown_table(res["settings"], ["setting", "claims", "n_seeds", "cka", "gap",
+                                               "acc_cl", "acc_nscl"],
+                             {"cka": ".4f", "gap": "+.4f", "acc_cl": ".4f",
+                              "acc_nscl": ".4f"}))
+        print(f"\nSpearman rho over {res['n_settings']} settings: {res['spearman']:.3f}, "
+              f"95% percentile bootstrap interval [{res['ci_low']:.3f}, {res['ci_high']:.3f}] "
+              f"({res['resamples']} resamples of the settings, seed {res['seed']}; "
+              f"{res['dropped']} without variation dropped)")
+        _write(out, "fig12_points.csv", pts)
+        _write(out, "fig12_settings.csv", res["settings"])
+        if out is not None:
+            from cl_nscl_align.atomic import atomic_write_json
+
+            atomic_write_json(out / "fig12.json",
+                              {k: v for k, v in res.items() if k != "settings"}
+                              | {"features": a.features, "probe": a.probe})
+    if out is not None:
+        progress(f"{study}: tables written to {out}")
+    return 0
+
+
+def _fewshot_print(few, markdown_table, bound: bool = False) -> None:
+    if not few:
+        print("\n(no few-shot rows: every m is above the smallest training class)")
+        return
+    print("\n## m-shot nearest-class-mean accuracy on h, % (mean over seeds of the mean over "
+          "support sets [Student-t 95% interval]) and [P1] Proposition 1 (z: fewshot.csv)\n")
+    rows = [dict(r, **{"accuracy %": _cell(r)}) for r in few if r["features"] == "h"]
+    cols = ["setting", "model", "m", "accuracy %", "n_seeds"]
+    cols += ["error_mean", "bound_mean", "vacuous"] if bound else ["bound_mean", "vacuous"]
+    print(markdown_table(rows, cols, {"error_mean": ".3f", "bound_mean": ".3g"}))

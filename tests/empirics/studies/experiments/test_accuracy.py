@@ -1,0 +1,150 @@
+"""Table 1 / Table 2 / few-shot accuracy: the probes on hand-checkable data and against slow
+twins, the seeded support sets, one evaluation of a tiny run, and the tables over seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from empirics.studies import accuracy
+from empirics.studies.evaluations import launch_evaluations
+
+
+def test_probe_rows_on_hand_checkable_points():
+    # two classes on the axes; every test point lies next to its own axis
+    tr = torch.tensor([[1.0, 0.0], [2.0, 0.2], [0.0, 1.0], [0.2, 2.0]], dtype=torch.float64)
+    te = torch.tensor([[3.0, 0.5], [0.5, 3.0], [1.0, 0.9]], dtype=torch.float64)
+    y_tr, y_te = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1])
+    f = {"m": {"train": {"h": tr, "z": tr}, "test": {"h": te, "z": te}}}
+    rows = {(r["features"], r["probe"]): r["accuracy"]
+            for r in accuracy.probe_rows(f, y_tr, y_te)}
+    # cosine NCC: (1, 0.9) is nearer the class-0 centre direction (about 3 degrees from
+    # the x axis) than the class-1 one: 2 of 3 correct, by hand
+    assert rows[("h", "ncc")] == pytest.approx(2 / 3)
+    assert set(rows) == {("h", "ncc"), ("h", "linear"), ("z", "ncc"), ("z", "linear")}
+
+
+def _loop_ncc(xt, yt, xs, ys):
+    """Slow twin of the cosine NCC probe."""
+    C = int(yt.max()) + 1
+    unit = xt / np.linalg.norm(xt, axis=1, keepdims=True)
+    centres = [unit[yt == c].mean(0) for c in range(C)]
+    centres = [c / np.linalg.norm(c) for c in centres]
+    pred = [int(np.argmax([x @ c / np.linalg.norm(x) for c in centres])) for x in xs]
+    return float(np.mean(np.array(pred) == ys))
+
+
+def _loop_ridge(xt, yt, xs, ys, l2=1e-3):
+    """Slow twin of the ridge probe: standardise, bias column, solve the normal equations."""
+    mean, std = xt.mean(0), np.maximum(xt.std(0, ddof=1), 1e-12)
+    A = np.hstack([(xt - mean) / std, np.ones((len(xt), 1))])
+    B = np.hstack([(xs - mean) / std, np.ones((len(xs), 1))])
+    T = np.eye(int(max(yt.max(), ys.max())) + 1)[yt]
+    W = np.linalg.solve(A.T @ A + l2 * len(xt) * np.eye(A.shape[1]), A.T @ T)
+    return float(np.mean((B @ W).argmax(1) == ys))
+
+
+def test_probe_rows_match_slow_twins():
+    g = np.random.default_rng(0)
+    centres = 2 * g.normal(size=(3, 5))
+    yt, ys = np.arange(60) % 3, np.arange(45) % 3
+    xt = centres[yt] + g.normal(size=(60, 5))
+    xs = centres[ys] + 1.5 * g.normal(size=(45, 5))
+    t = lambda a: torch.from_numpy(a)  # noqa: E731
+    f = {"m": {"train": {"h": t(xt), "z": t(xt)}, "test": {"h": t(xs), "z": t(xs)}}}
+    rows = {(r["features"], r["probe"]): r["accuracy"]
+            for r in accuracy.probe_rows(f, t(yt), t(ys))}
+    assert rows[("h", "ncc")] == pytest.approx(_loop_ncc(xt, yt, xs, ys))
+    assert rows[("h", "linear")] == pytest.approx(_loop_ridge(xt, yt, xs, ys))
+
+
+def test_support_indices_are_seeded_nested_and_stratified():
+    y = np.repeat(np.arange(3), 12)
+    a = accuracy.support_indices(y, 3, [1, 5, 10], seed=4, repetition=2)
+    b = accuracy.support_indices(y, 3, [1, 5, 10], seed=4, repetition=2)
+    c = accuracy.support_indices(y, 3, [1, 5, 10], seed=4, repetition=3)
+    for m in (1, 5, 10):
+        assert np.array_equal(a[m], b[m])
+        assert np.bincount(y[a[m]], minlength=3).tolist() == [m] * 3
+        assert len(set(a[m].tolist())) == 3 * m
+    assert set(a[1]) <= set(a[5]) <= set(a[10])
+    assert not np.array_equal(a[10], c[10])
+    with pytest.raises(ValueError, match="`shots` <= 12"):
+        accuracy.support_indices(y, 3, [13], seed=0, repetition=0)
+
+
+@pytest.mark.parametrize("opts, match", [
+    ({"shots": []}, "`shots`"), ({"shots": [0]}, "`shots`"), ({"repeats": 0}, "`repeats`"),
+    ({"vs": "mean"}, "`vs`"), ({"bogus": 1}, "accuracy options"),
+])
+def test_bad_options_are_one_sentence(opts, match):
+    with pytest.raises(ValueError, match=match):
+        accuracy.check_options(opts)
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_runs, tmp_path_factory):
+    root = tmp_path_factory.mktemp("acc-evals")
+    srcs = sorted(p for p in tiny_runs.iterdir() if p.name.startswith("train"))
+    paths = launch_evaluations("accuracy", srcs, root, {"shots": [1, 5, 100], "repeats": 3})
+    from empirics.runs import read_run
+
+    return [read_run(p) for p in paths]
+
+
+def test_one_evaluation_holds_every_model_probe_and_feature(evaluated):
+    e = evaluated[0]
+    assert e.kind == "custom"
+    m = e.metrics
+    assert set(m["model"]) == {"cl", "nscl", "scl", "ce"}
+    assert len(m[m["probe"] != "head"]) == 4 * 2 * 2
+    assert m[m["probe"] == "head"]["model"].tolist() == ["ce"]
+    assert m["accuracy"].between(0, 1).all()
+    s = e.summary
+    assert s["shots"] == [1, 5] and s["shots_skipped"] == [100]  # 24 training samples a class
+    assert s["n_test"] == 48 and s["C"] == 4 and "cka_h" in s and "cka_z" in s
+
+
+def test_accuracy_equals_a_probe_of_the_plainly_embedded_model(evaluated):
+    from empirics.studies.trained import load_trained
+    from empirics.training.probe import ncc_accuracy
+
+    e = evaluated[0]
+    t = load_trained(e.summary["source"])
+    mod = {m.name: m.module for m in t.trainer.members}["nscl"].eval()
+    with torch.no_grad():
+        h_tr, h_te = mod(t.train.x)[0], mod(t.test.x)[0]
+    want = ncc_accuracy(h_tr, t.train.y, h_te, t.test.y)
+    row = e.metrics[(e.metrics["model"] == "nscl") & (e.metrics["features"] == "h")
+                    & (e.metrics["probe"] == "ncc")]
+    assert float(row["accuracy"].iloc[0]) == pytest.approx(want, abs=1e-12)
+
+
+def test_tables_over_seeds(evaluated):
+    t1 = accuracy.table1(evaluated)
+    by_n = {}
+    for r in t1:
+        by_n.setdefault(r["n_seeds"], []).append(r)
+    assert sorted(by_n) == [1, 2]
+    two = by_n[2][0]
+    assert two["ci_low"] <= two["accuracy_mean"] <= two["ci_high"] and two["seeds"] == "0+1"
+    assert all(math.isnan(r["ci_low"]) for r in by_n[1])  # one seed: no interval
+    t2 = accuracy.table2(evaluated)
+    assert {r["tau"] for r in t2} == {0.5, 1.0}
+    assert {r["model"] for r in t2} == {"cl", "nscl", "scl", "ce"}
+    few = accuracy.fewshot_table(evaluated)
+    assert {r["m"] for r in few} == {1, 5}
+    assert all(r["vacuous"] == (r["bound_mean"] > 1) for r in few)
+
+
+def test_setting_label():
+    assert accuracy.setting_label({"dataset": "mnist", "tau": 0.1, "seed": 3}) == \
+        "dataset=mnist tau=0.1"
+
+
+def test_paper_numbers_are_those_of_theory():
+    assert accuracy.PAPER_TABLE1["CIFAR-10"]["cl"] == (88.37, 90.16)
+    assert accuracy.PAPER_TABLE1["Tiny-ImageNet"]["ce"] == (48.28, 52.57)
