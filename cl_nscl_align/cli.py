@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import NoReturn
 
-__all__ = ["ArgumentParser"]
+__all__ = ["ArgumentParser", "terminate_as_interrupt"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -30,3 +30,11 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse API
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+
+def terminate_as_interrupt(signum, frame):
+    """A ``SIGTERM`` handler that raises ``KeyboardInterrupt``: a scheduler's stop is then
+    handled as Ctrl+C (finished work kept, workers stopped, exit status 130).
+
+    Install it with ``signal.signal(signal.SIGTERM, terminate_as_interrupt)``.
+    """
+    raise KeyboardInterrupt(f"signal {signum}")

@@ -48,6 +48,7 @@ __all__ = [
     "Options",
     "at_least",
     "in_open_unit",
+    "load_toml",
     "nonnegative",
     "option",
     "positive",
@@ -367,12 +368,13 @@ def _converter(name: str, tp: Any, optional: bool) -> Callable[[str], Any]:
     return convert
 
 
-def read_toml(path: str | os.PathLike, *, tables: Iterable[str] = ()) -> dict[str, Any]:
-    """The keys of a TOML file: top level, or those of its single table named in ``tables``.
+def load_toml(path: str | os.PathLike, *, what: str = "a TOML file") -> dict[str, Any]:
+    """The parsed TOML document at ``path``; every failure one sentence naming the file.
 
     Raises:
-        FileNotFoundError: no such file (the message names it).
-        ValueError: not valid TOML (the message names the file, line and column).
+        FileNotFoundError: no such file (the message names it and ``what`` was expected).
+        ValueError: a folder, not valid TOML (the message names the file, line and column)
+            or not UTF-8 text.
     """
     if sys.version_info >= (3, 11):
         import tomllib
@@ -380,15 +382,25 @@ def read_toml(path: str | os.PathLike, *, tables: Iterable[str] = ()) -> dict[st
         import tomli as tomllib
     try:
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle)
     except FileNotFoundError:
-        raise FileNotFoundError(f"Expected a TOML file, got no file at {str(path)!r}") from None
+        raise FileNotFoundError(f"Expected {what}, got no file at {str(path)!r}") from None
     except IsADirectoryError:
-        raise ValueError(f"Expected a TOML file, got the folder {str(path)!r}") from None
+        raise ValueError(f"Expected {what}, got the folder {str(path)!r}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"Expected valid TOML in {str(path)!r}, got {exc}") from None
     except UnicodeDecodeError:
         raise ValueError(f"Expected UTF-8 TOML text in {str(path)!r}, got binary data") from None
+
+
+def read_toml(path: str | os.PathLike, *, tables: Iterable[str] = ()) -> dict[str, Any]:
+    """The keys of a TOML file: top level, or those of its single table named in ``tables``.
+
+    Raises:
+        FileNotFoundError: no such file (the message names it).
+        ValueError: not valid TOML (the message names the file, line and column).
+    """
+    data = load_toml(path)
     names = tuple(tables)
     if len(data) == 1:
         (only, value), = data.items()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import matplotlib
 
-from cl_nscl_align.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser, terminate_as_interrupt
 
 matplotlib.use("Agg")  # files only; never opens a window
 
@@ -257,9 +257,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _terminate_as_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
 
 def _error(message: str) -> int:
     """One stderr line for an input that cannot be used; exit status 2."""
@@ -316,7 +313,7 @@ def main(argv=None) -> int:
             cache = Path(a.cache) if a.cache else out / "runs"
             if needed and not a.no_run:
                 check_out_dir(cache, "--cache")
-            previous = signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+            previous = signal.signal(signal.SIGTERM, terminate_as_interrupt)
             try:  # a scheduler's stop is a Ctrl+C: the launcher stops its workers
                 paths = runs.ensure(cache, needed, allow_run=not a.no_run,
                                     device=None if a.device == "auto" else a.device,

@@ -74,7 +74,8 @@ PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 #: Fields shown in a setting's label (the rest of the setting still tells settings apart).
-LABEL_FIELDS = ("dataset", "classes", "tau", "batch_size", "steps", "arch", "train_size")
+LABEL_FIELDS = ("dataset", "classes", "tau", "batch_size", "lr_rule", "steps", "arch",
+                "train_size")
 
 
 def setting_label(setting: Mapping[str, Any]) -> str:
@@ -313,11 +314,16 @@ def table1(evaluations) -> list[dict[str, Any]]:
 
 def table2(evaluations, *, probe: str = "linear") -> list[dict[str, Any]]:
     """Table 2 analogue: ``probe`` accuracy against ``tau``, over the settings that differ
-    only in ``tau`` (groups with at least two temperatures), mean and t interval over seeds."""
+    only in ``tau`` (groups with at least two temperatures), mean and t interval over seeds.
+
+    The objectives trained beside a model do not separate settings: under shared
+    randomness a model's run does not depend on them (the CL member of a CL+NSCL+SCL+CE
+    run is the CL member of a CL+NSCL run), so a four-objective base run and two-objective
+    runs at other temperatures form one row."""
     rows = [r for r in _long_rows(evaluations) if r["probe"] == probe]
     for r in rows:
         r["tau"] = r["setting"].get("tau")
-    out = _aggregate(rows, ("model", "features", "tau"), "accuracy", drop=("tau",))
+    out = _aggregate(rows, ("model", "features", "tau"), "accuracy", drop=("tau", "objectives"))
     taus: dict[str, set] = {}
     for r in out:
         taus.setdefault(r["_key"], set()).add(r["tau"])

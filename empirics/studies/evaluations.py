@@ -242,7 +242,7 @@ def launch_evaluations(study: str, sources: Sequence[str | os.PathLike],
     Raises:
         RuntimeError: an evaluation failed (names it and its ``error.txt``).
     """
-    from empirics.runs import launch
+    from empirics.studies.plan import launch_study
 
     root = Path(root)
     specs, names = [], []
@@ -252,12 +252,7 @@ def launch_evaluations(study: str, sources: Sequence[str | os.PathLike],
         spec = evaluation_spec(study, stored, options, fingerprint=fingerprint(s))
         specs.append(spec)
         names.append(evaluation_name(study, spec))
-    results = launch(specs, root, names=names, executor=executor, workers=workers,
-                     progress=progress, desc=f"{study} evaluations")
-    failed = [r for r in results if not r.ok]
-    if failed:
-        first = failed[0]
-        raise RuntimeError(f"Expected every {study} evaluation to finish, got "
-                           f"{len(failed)} failed; first {first.name}: {first.error} "
-                           f"(traceback in {first.path / 'error.txt'})")
+    results = launch_study(specs, root, names=names, executor=executor, workers=workers,
+                           progress=progress, desc=f"{study} evaluations",
+                           what=f"{study} evaluation")
     return [Path(r.path) for r in results]

@@ -32,29 +32,28 @@ CONFIDENCE = 0.95
 
 
 def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> dict:
-    """Mean, sample std and Student-t interval of ``values`` (NaN entries are dropped).
+    """Mean, sample std and Student-t interval of ``values`` (None and NaN are dropped).
+
+    The interval is the claims study's (:func:`empirics.studies.claims.statistics.interval`
+    with ``method="t"``), as a dict.
 
     Returns:
         ``{"mean", "std", "ci_low", "ci_high", "n"}``; with one value ``std`` and the
-        bounds are NaN; with none everything is NaN and ``n`` is 0.
+        bounds are NaN, with none everything is NaN and ``n`` is 0 (each with a
+        ``RuntimeWarning``).
+
+    Raises:
+        ValueError: ``confidence`` outside (0, 1).
     """
-    from scipy import stats
+    from empirics.studies.claims.statistics import interval
 
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"Expected `confidence` in (0, 1), got {confidence!r}")
     x = np.asarray([float(v) for v in values if v is not None], dtype=float)
     x = x[np.isfinite(x)]
-    n = int(x.size)
-    if n == 0:
-        return {"mean": math.nan, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                "n": 0}
-    mean = float(x.mean())
-    if n == 1:
-        return {"mean": mean, "std": math.nan, "ci_low": math.nan, "ci_high": math.nan,
-                "n": 1}
-    std = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2.0, n - 1)) * std / math.sqrt(n)
-    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+    mean, low, high, n = interval(x, method="t", level=confidence)
+    std = float(x.std(ddof=1)) if n > 1 else math.nan
+    return {"mean": mean, "std": std, "ci_low": low, "ci_high": high, "n": n}
 
 
 def spearman_bootstrap(x: Sequence[float], y: Sequence[float], *, resamples: int = 2000,

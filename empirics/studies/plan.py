@@ -37,18 +37,24 @@ def run_folder(out: str | os.PathLike | None) -> Iterator[Path]:
 
 
 def launch_study(specs: Sequence[RunSpec], root: str | os.PathLike, *, executor: str = "serial",
-                 workers: int | None = None, desc: str = "study") -> list[RunResult]:
+                 workers: int | None = None, desc: str = "study",
+                 names: Sequence[str] | None = None, progress: bool | None = None,
+                 what: str = "run of the study") -> list[RunResult]:
     """Launch ``specs`` under ``root`` (finished runs are reused); one result per spec.
+
+    ``names``, ``progress`` and ``desc`` go to :func:`empirics.runs.launch`; ``what`` names
+    a run in the error.
 
     Raises:
         RuntimeError: a run failed (a study needs all of them); names the first failure
             and where its traceback is.
     """
-    results = launch(list(specs), root, executor=executor, workers=workers, desc=desc)
+    results = launch(list(specs), root, names=names, executor=executor, workers=workers,
+                     progress=progress, desc=desc)
     failed = [r for r in results if not r.ok]
     if failed:
         first = failed[0]
-        raise RuntimeError(f"Expected every run of the study to finish, got {len(failed)} "
+        raise RuntimeError(f"Expected every {what} to finish, got {len(failed)} "
                            f"failed; first {first.name}: {first.error} (traceback in "
                            f"{first.path / 'error.txt'})")
     return results

@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_nscl_align.atomic import atomic_write_json, atomic_write_text
-from cl_nscl_align.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser, terminate_as_interrupt
 from empirics.runs import EXECUTORS, KINDS, RunResult, RunSpec, check_out_dir, is_done, label
 from empirics.runs.spec import resolve
 from empirics.runs.tables import render_rows
@@ -358,9 +358,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _terminate_as_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status (0 ok, 1 a point failed, 130 interrupted)."""
@@ -383,7 +380,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, TypeError, ImportError, OSError) as exc:
         p.error(str(exc))
     previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)  # a scheduler's stop = Ctrl+C
+    signal.signal(signal.SIGTERM, terminate_as_interrupt)  # a scheduler's stop = Ctrl+C
     try:
         result = run_sweep(grid, out=a.out, kind=a.kind, target=a.target, base=base,
                            executor=a.executor, workers=a.workers, ray_address=a.ray_address,

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cl_nscl_align.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser, terminate_as_interrupt
 from empirics.runs import EXECUTORS, check_out_dir
 from empirics.studies.claims.protocol import (
     CLAIMS,
@@ -76,9 +76,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip the summary figure (default: draw DIR/claims.png and .pdf)")
     return p
 
-
-def _terminate_as_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _shown(path: Path) -> str:
@@ -148,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "python -m empirics.claims " + shlex.join(
         list(argv) if argv is not None else sys.argv[1:])
     previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _terminate_as_interrupt)  # a scheduler's stop = Ctrl+C
+    signal.signal(signal.SIGTERM, terminate_as_interrupt)  # a scheduler's stop = Ctrl+C
     try:
         result = run_study(protocol, out, executor=a.executor, workers=a.workers,
                            device=None if a.device == "auto" else a.device, progress=False,

@@ -34,7 +34,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,15 @@ from typing import Any
 
 from bounds.schedules import LR_RULES, SCHEDULES
 from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT
-from empirics.options import Options, at_least, in_open_unit, nonnegative, option, positive
+from empirics.options import (
+    Options,
+    at_least,
+    in_open_unit,
+    load_toml,
+    nonnegative,
+    option,
+    positive,
+)
 
 __all__ = [
     "BUDGETS",
@@ -287,23 +294,7 @@ def read_protocol_file(path: str | os.PathLike) -> dict[str, Any]:
     Raises:
         FileNotFoundError: no such file. ValueError: not TOML, or a nested table.
     """
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"Expected a protocol file, got no file at {str(path)!r}"
-                                ) from None
-    except IsADirectoryError:
-        raise ValueError(f"Expected a protocol file, got the folder {str(path)!r}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"Expected valid TOML in {str(path)!r}, got {exc}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"Expected UTF-8 TOML text in {str(path)!r}, got binary data"
-                         ) from None
+    data = load_toml(path, what="a protocol file")
     flat: dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):
