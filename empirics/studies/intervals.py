@@ -39,8 +39,9 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> dict:
 
     Returns:
         ``{"mean", "std", "ci_low", "ci_high", "n"}``; with one value ``std`` and the
-        bounds are NaN, with none everything is NaN and ``n`` is 0 (each with a
-        ``RuntimeWarning``).
+        bounds are NaN, with none everything is NaN and ``n`` is 0 (no warning: the
+        studies' tables carry ``n_seeds`` beside every interval, and a one-seed plan is
+        a normal quick look).
 
     Raises:
         ValueError: ``confidence`` outside (0, 1).
@@ -51,7 +52,9 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> dict:
         raise ValueError(f"Expected `confidence` in (0, 1), got {confidence!r}")
     x = np.asarray([float(v) for v in values if v is not None], dtype=float)
     x = x[np.isfinite(x)]
-    mean, low, high, n = interval(x, method="t", level=confidence)
+    with warnings.catch_warnings():  # one seed: no interval, said by n (every table shows it)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, low, high, n = interval(x, method="t", level=confidence)
     std = float(x.std(ddof=1)) if n > 1 else math.nan
     return {"mean": mean, "std": std, "ci_low": low, "ci_high": high, "n": n}
 

@@ -148,3 +148,25 @@ def test_setting_label():
 def test_paper_numbers_are_those_of_theory():
     assert accuracy.PAPER_TABLE1["CIFAR-10"]["cl"] == (88.37, 90.16)
     assert accuracy.PAPER_TABLE1["Tiny-ImageNet"]["ce"] == (48.28, 52.57)
+
+
+def test_table2_joins_runs_that_differ_only_in_the_objectives_trained_beside():
+    """A four-objective base run at tau 0.5 and CL + NSCL runs at tau 1 are one Table 2 row
+    (under shared randomness a model's run does not depend on the others)."""
+    import types
+
+    import pandas as pd
+
+    def ev(tau, objectives, models, acc):
+        setting = {"dataset": "mnist", "classes": 10, "tau": tau, "objectives": objectives}
+        rows = [{"model": m, "features": "h", "probe": "linear", "accuracy": acc}
+                for m in models]
+        return types.SimpleNamespace(metrics=pd.DataFrame(rows), path=None,
+                                     summary={"setting": setting, "seed": 0})
+
+    evs = [ev(0.5, "cl+nscl+scl+ce", ("cl", "nscl", "scl", "ce"), 0.8),
+           ev(1.0, "cl+nscl", ("cl", "nscl"), 0.7)]
+    t2 = accuracy.table2(evs)
+    assert {(r["model"], r["tau"]) for r in t2} == {("cl", 0.5), ("cl", 1.0), ("nscl", 0.5),
+                                                    ("nscl", 1.0), ("scl", 0.5), ("ce", 0.5)}
+    assert len({r["setting"] for r in t2}) == 1 and "objectives" not in t2[0]["setting"]
