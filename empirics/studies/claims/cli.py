@@ -51,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR",
                    help="the study folder: outputs, and the runs in DIR/runs (required)")
     p.add_argument("--size", choices=SIZES, default="quick",
-                   help="the committed protocol: quick (about 5 min on 2 cores, 3 seeds), "
-                        "medium (about 30 min, 5 seeds), full (the GPU protocol), tiny "
+                   help="the committed protocol: quick (1.5-5 min on 2 cores, 3 seeds), "
+                        "medium (11-30 min, 5 seeds), full (the GPU protocol), tiny "
                         "(tests) (default: quick)")
     p.add_argument("--protocol", default=None, metavar="FILE",
                    help="a protocol TOML file instead of --size (default: none)")
