@@ -129,11 +129,7 @@ def plot_fewshot_accuracy(ax, fewshot: Sequence[Mapping[str, Any]], *, features:
                           np.array([_err(r) for r in sel]).any() else None),
                     marker="o", capsize=2, color=style.method_color(m),
                     label=style.METHOD_LABELS.get(m, m))
-    ax.set_xscale("log")
-    ms = sorted({r["m"] for r in rows})
-    ax.set_xticks(ms, [str(m) for m in ms])
-    ax.minorticks_off()
-    ax.set_xlabel("shots per class m")
+    style.shots_axis(ax, [r["m"] for r in rows])
     ax.set_ylabel(f"m-shot NCC test accuracy (%) on {features}")
     ax.set_title(TITLES[2])
     if rows:

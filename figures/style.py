@@ -192,6 +192,15 @@ def shade_vacuous(ax, x: Sequence[float], vacuous: Sequence[bool], *, label: str
     return True
 
 
+def shots_axis(ax, ms: Sequence[int]) -> None:
+    """A log x axis of shots per class ``m``, ticked at the measured ``ms`` only."""
+    ax.set_xscale("log")
+    ms = sorted(set(ms))
+    ax.set_xticks(ms, [str(m) for m in ms])
+    ax.minorticks_off()
+    ax.set_xlabel("shots per class m")
+
+
 def _palette_png(path: str) -> None:
     """Re-encode a PNG with an adaptive 256-colour palette (plots have few colours; the
     files shrink about 3x, which keeps the committed gallery small)."""

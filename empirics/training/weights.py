@@ -38,6 +38,16 @@ def _named_tensors(model: object, name: str) -> dict[str, torch.Tensor]:
     )
 
 
+def _check_same_names(ta: dict, tb: dict, what: str) -> None:
+    """Raise unless both models list the same tensor names, in the same order."""
+    if list(ta) != list(tb):
+        only_a, only_b = sorted(set(ta) - set(tb)), sorted(set(tb) - set(ta))
+        raise ValueError(
+            f"Expected the same {what} names in both models, got only in model_a: "
+            f"{only_a[:5]}, only in model_b: {only_b[:5]}"
+        )
+
+
 def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, float]:
     """Per-tensor relative Frobenius distance and the angle between two models' weights.
 
@@ -76,12 +86,7 @@ def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, flo
     if weights_only:
         ta = {k: v for k, v in ta.items() if v.dim() >= 2}
         tb = {k: v for k, v in tb.items() if v.dim() >= 2}
-    if list(ta) != list(tb):
-        only_a, only_b = sorted(set(ta) - set(tb)), sorted(set(tb) - set(ta))
-        raise ValueError(
-            f"Expected the same parameter names in both models, got only in model_a: "
-            f"{only_a[:5]}, only in model_b: {only_b[:5]}"
-        )
+    _check_same_names(ta, tb, "parameter")
     if not ta:
         raise ValueError("Expected at least one parameter tensor to compare, got none")
     gaps, skipped, skipped_differ = [], 0, 0
@@ -180,12 +185,7 @@ def weight_gap_official(model_a, model_b, *, backbone: str = "encoder.") -> dict
         return {k: v for k, v in t.items() if k.startswith(backbone) and k.endswith(".weight")}
 
     la, lb = layers(ta), layers(tb)
-    if list(la) != list(lb):
-        only_a, only_b = sorted(set(la) - set(lb)), sorted(set(lb) - set(la))
-        raise ValueError(
-            f"Expected the same backbone weight names in both models, got only in model_a: "
-            f"{only_a[:5]}, only in model_b: {only_b[:5]}"
-        )
+    _check_same_names(la, lb, "backbone weight")
     if not la:
         raise ValueError(f"Expected backbone weight tensors named {backbone!r}...'.weight', "
                          "got none")
