@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from empirics.studies.accuracy import summary_label
 from figures import style
 
 __all__ = ["figure_merging", "one_setting", "path_table", "plot_merging_path"]
@@ -24,7 +25,7 @@ def path_table(evaluations) -> pd.DataFrame:
     for e in evaluations:
         df = e.metrics.copy()
         df["seed"] = e.summary.get("seed")
-        df["setting"] = e.summary.get("setting_label", "")
+        df["setting"] = summary_label(e.summary)
         frames.append(df)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -63,16 +64,15 @@ def one_setting(evaluations) -> list:
     the most partners, the most seeds, the middle temperature)."""
     from figures.accuracy import pick_setting
 
+    label = {id(e): summary_label(e.summary) for e in evaluations}
     count: dict[str, int] = {}
     for e in evaluations:
-        count[e.summary.get("setting_label", "")] = count.get(
-            e.summary.get("setting_label", ""), 0) + 1
-    rows = [{"setting": e.summary.get("setting_label", ""), "model": p,
-             "n_seeds": count[e.summary.get("setting_label", "")],
+        count[label[id(e)]] = count.get(label[id(e)], 0) + 1
+    rows = [{"setting": label[id(e)], "model": p, "n_seeds": count[label[id(e)]],
              "setting_tau": e.summary.get("setting", {}).get("tau")}
             for e in evaluations for p in e.summary.get("partners", [])]
     chosen = pick_setting(rows)
-    return [e for e in evaluations if e.summary.get("setting_label", "") == chosen]
+    return [e for e in evaluations if label[id(e)] == chosen]
 
 
 def figure_merging(evaluations, *, missing: str = ""):
@@ -91,6 +91,6 @@ def figure_merging(evaluations, *, missing: str = ""):
     for ax, probe in zip(axes[0], ("ncc", "linear"), strict=True):
         plot_merging_path(ax, table, probe=probe, summary=summary)
     bn = evaluations[0].summary.get("bn", "")
-    fig.suptitle(f"{evaluations[0].summary.get('setting_label', '')}; BatchNorm: {bn}",
+    fig.suptitle(f"{summary_label(evaluations[0].summary)}; BatchNorm: {bn}",
                  fontsize=8)
     return fig

@@ -38,8 +38,8 @@ from cl_nscl_align.atomic import atomic_write_json, atomic_write_text
 from empirics.runs.layout import RunDir
 from empirics.runs.spec import KINDS, RunSpec, resolve
 
-__all__ = ["ERROR_FILE", "EXECUTORS", "RunResult", "import_ray", "is_done", "launch", "pending",
-           "run_dir_of"]
+__all__ = ["ERROR_FILE", "EXECUTORS", "RunResult", "check_launch_options", "import_ray", "is_done",
+           "launch", "pending", "run_dir_of"]
 
 EXECUTORS = ("serial", "local", "ray")
 ERROR_FILE = "error.txt"
@@ -268,6 +268,29 @@ _EXECUTORS = {"serial": _iter_serial, "local": _iter_local, "ray": _iter_ray}
 
 
 # ----------------------------------------------------------------------------- driver
+def check_launch_options(executor: str, workers: int | None, cpus_per_run: float = 1.0,
+                         gpus_per_run: float = 0.0) -> None:
+    """Check the launch options before any work (one sentence naming the bad one).
+
+    Raises:
+        ValueError: an unknown ``executor``, ``workers`` < 1 (or not an int), or a negative
+            ``cpus_per_run`` / ``gpus_per_run``.
+
+    >>> check_launch_options("local", 0)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `workers` >= 1, got 0
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"Expected `executor` among {', '.join(EXECUTORS)}, got {executor!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ValueError(f"Expected `workers` >= 1, got {workers!r}")
+    for name, value in (("cpus_per_run", cpus_per_run), ("gpus_per_run", gpus_per_run)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"Expected `{name}` >= 0, got {value!r}")
+
+
 def launch(
     specs: Sequence[RunSpec],
     root: str | os.PathLike,
@@ -303,14 +326,7 @@ def launch(
         ImportError: ``executor="ray"`` without Ray.
         KeyboardInterrupt: after stopping the workers; finished runs are kept.
     """
-    if executor not in EXECUTORS:
-        raise ValueError(f"Expected `executor` among {', '.join(EXECUTORS)}, got {executor!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ValueError(f"Expected `workers` >= 1, got {workers!r}")
-    for name, value in (("cpus_per_run", cpus_per_run), ("gpus_per_run", gpus_per_run)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"Expected `{name}` >= 0, got {value!r}")
+    check_launch_options(executor, workers, cpus_per_run, gpus_per_run)
     if names is not None and len(names) != len(specs):
         raise ValueError(f"Expected one name per spec, got {len(names)} names for "
                          f"{len(specs)} specs")

@@ -48,6 +48,7 @@ __all__ = [
     "fewshot_table",
     "probe_rows",
     "setting_label",
+    "summary_label",
     "support_indices",
     "table1",
     "table2",
@@ -86,6 +87,18 @@ def setting_label(setting: Mapping[str, Any]) -> str:
     """
     return " ".join(f"{k}={setting[k]}" for k in LABEL_FIELDS
                     if k in setting and setting[k] is not None)
+
+
+def summary_label(summary: Mapping[str, Any]) -> str:
+    """The label of an evaluation's setting, derived from its ``setting`` (so evaluations
+    cached under an earlier :data:`LABEL_FIELDS` read with today's labels); the stored
+    ``setting_label`` only where no setting was saved.
+
+    >>> summary_label({"setting": {"dataset": "digits", "tau": 0.5}, "setting_label": "old"})
+    'dataset=digits tau=0.5'
+    """
+    setting = summary.get("setting")
+    return setting_label(setting) if setting else str(summary.get("setting_label", ""))
 
 
 def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -264,7 +277,7 @@ def _long_rows(evaluations, table: str = "metrics") -> list[dict[str, Any]]:
         df = run.metrics if table == "metrics" else read_table(run.path / f"{table}.csv")
         setting = run.summary.get("setting", {})
         for rec in df.to_dict("records"):
-            out.append({"setting": setting, "label": run.summary.get("setting_label", ""),
+            out.append({"setting": setting, "label": summary_label(run.summary),
                         "seed": run.summary.get("seed"), **rec})
     return out
 

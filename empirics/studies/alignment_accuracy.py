@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from empirics.studies.accuracy import setting_label
+from empirics.studies.accuracy import summary_label
 from empirics.studies.evaluations import setting_key
 from empirics.studies.intervals import spearman_bootstrap
 
@@ -61,8 +61,7 @@ def points(evaluations, *, features: str = "h", probe: str = "ncc",
                              f"{sorted(acc)}")
         lab = (labels or {}).get(str(s.get("source")), {})
         out.append({"setting_key": setting_key(s.get("setting", {})),
-                    "setting": (setting_label(s["setting"]) if s.get("setting")
-                                else s.get("setting_label", "")),
+                    "setting": summary_label(s),
                     "claims": "+".join(str(c) for c in lab.get("claim", [])),
                     "seed": s.get("seed"), "cka": s.get(f"cka_{features}", float("nan")),
                     "acc_cl": acc["cl"], "acc_nscl": acc["nscl"],

@@ -391,10 +391,12 @@ def _run(study: str, a, opts: dict[str, Any], sources, eval_root: Path,
                              {"gain_mean": "+.4f", "ci_low": "+.4f", "ci_high": "+.4f",
                               "acc_cl": ".4f", "acc_partner": ".4f",
                               "best_interior": ".4f"}))
+        from empirics.studies.accuracy import summary_label
+
         paths_rows = []
         for e in evals:
             for r in e.metrics.to_dict("records"):
-                paths_rows.append({"setting": e.summary.get("setting_label"),
+                paths_rows.append({"setting": summary_label(e.summary),
                                    "seed": e.summary.get("seed"), **r})
         _write(out, "merging_summary.csv", rows)
         _write(out, "merging_paths.csv", paths_rows)

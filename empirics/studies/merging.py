@@ -38,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from empirics.studies.accuracy import setting_label, summary_label
 from empirics.studies.evaluations import setting_key, setting_of, source_dir
 from empirics.studies.intervals import t_interval
 
@@ -217,7 +218,6 @@ def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict
     returns the summary (per path: :func:`path_summary`; the BatchNorm treatment).
     """
     from empirics.runs import read_run
-    from empirics.studies.accuracy import setting_label
     from empirics.studies.report import progress, write_csv
     from empirics.studies.trained import embed, load_trained
     from empirics.training.probe import linear_probe_accuracy, ncc_accuracy
@@ -280,7 +280,7 @@ def merging_summary(evaluations) -> list[dict[str, Any]]:
             partner, kind, probe = name.split("/")
             k = (setting_key(s.get("setting", {})), partner, kind, probe)
             groups.setdefault(k, []).append({**p, "seed": s.get("seed"),
-                                             "label": s.get("setting_label", ""),
+                                             "label": summary_label(s),
                                              "bn": s.get("bn")})
     out = []
     for (_, partner, kind, probe), ps in groups.items():

@@ -250,16 +250,9 @@ def run_sweep(
         ImportError: ``executor="ray"`` without Ray installed.
     """
     from empirics.runs import launch
-    from empirics.runs.launcher import import_ray
+    from empirics.runs.launcher import check_launch_options, import_ray
 
-    if executor not in EXECUTORS:
-        raise ValueError(f"Expected `executor` among {', '.join(EXECUTORS)}, got {executor!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ValueError(f"Expected `workers` >= 1, got {workers!r}")
-    for name, value in (("cpus_per_run", cpus_per_run), ("gpus_per_run", gpus_per_run)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"Expected `{name}` >= 0, got {value!r}")
+    check_launch_options(executor, workers, cpus_per_run, gpus_per_run)
     points, specs, names = sweep_specs(grid, kind=kind, target=target, base=base)
     if executor == "ray":
         import_ray()  # fail before any work when the extra is missing

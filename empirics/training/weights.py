@@ -38,14 +38,29 @@ def _named_tensors(model: object, name: str) -> dict[str, torch.Tensor]:
     )
 
 
-def _check_same_names(ta: dict, tb: dict, what: str) -> None:
-    """Raise unless both models list the same tensor names, in the same order."""
+def _float64_pairs(ta: dict, tb: dict, what: str) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The tensors of both models, matched by name, as flat float64 pairs on ``a``'s device.
+
+    Raises:
+        ValueError: the models list different names (or in another order), or one name has
+            two shapes.
+    """
     if list(ta) != list(tb):
         only_a, only_b = sorted(set(ta) - set(tb)), sorted(set(tb) - set(ta))
         raise ValueError(
             f"Expected the same {what} names in both models, got only in model_a: "
             f"{only_a[:5]}, only in model_b: {only_b[:5]}"
         )
+    pairs = []
+    for k, a in ta.items():
+        b = tb[k]
+        if a.shape != b.shape:
+            raise ValueError(
+                f"Expected parameter {k!r} to have the same shape in both models, "
+                f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
+            )
+        pairs.append((a.to(torch.float64).reshape(-1), b.to(a.device, torch.float64).reshape(-1)))
+    return pairs
 
 
 def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, float]:
@@ -86,21 +101,12 @@ def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, flo
     if weights_only:
         ta = {k: v for k, v in ta.items() if v.dim() >= 2}
         tb = {k: v for k, v in tb.items() if v.dim() >= 2}
-    _check_same_names(ta, tb, "parameter")
-    if not ta:
+    pairs = _float64_pairs(ta, tb, "parameter")
+    if not pairs:
         raise ValueError("Expected at least one parameter tensor to compare, got none")
     gaps, skipped, skipped_differ = [], 0, 0
-    pairs = []
     na2 = nb2 = 0.0
-    for k, a in ta.items():
-        b = tb[k]
-        if a.shape != b.shape:
-            raise ValueError(
-                f"Expected parameter {k!r} to have the same shape in both models, "
-                f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
-            )
-        a64, b64 = a.to(torch.float64).reshape(-1), b.to(a.device, torch.float64).reshape(-1)
-        pairs.append((a64, b64))
+    for a64, b64 in pairs:
         diff = float(torch.linalg.vector_norm(a64 - b64))
         nb = float(torch.linalg.vector_norm(b64))
         na2 += float((a64 * a64).sum())
@@ -185,19 +191,12 @@ def weight_gap_official(model_a, model_b, *, backbone: str = "encoder.") -> dict
         return {k: v for k, v in t.items() if k.startswith(backbone) and k.endswith(".weight")}
 
     la, lb = layers(ta), layers(tb)
-    _check_same_names(la, lb, "backbone weight")
-    if not la:
+    pairs = _float64_pairs(la, lb, "backbone weight")
+    if not pairs:
         raise ValueError(f"Expected backbone weight tensors named {backbone!r}...'.weight', "
                          "got none")
     gaps, skipped = [], 0
-    for k, a in la.items():
-        b = lb[k]
-        if a.shape != b.shape:
-            raise ValueError(
-                f"Expected parameter {k!r} to have the same shape in both models, "
-                f"got shapes {tuple(a.shape)} and {tuple(b.shape)}"
-            )
-        a64, b64 = a.to(torch.float64), b.to(a.device, torch.float64)
+    for a64, b64 in pairs:
         mean_norm = 0.5 * (float(torch.linalg.vector_norm(a64))
                            + float(torch.linalg.vector_norm(b64)))
         if mean_norm == 0.0:

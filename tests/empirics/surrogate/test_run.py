@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cl_nscl_align.atomic as atomic
 from empirics.runs.reader import read_run
 from empirics.runs.tables import render_rows
 from empirics.runs.writer import load_checkpoint
@@ -95,33 +94,14 @@ def test_killed_after_every_step_then_resumed_gives_the_same_bytes(references, t
         _same_files(out, references[name])
 
 
-def test_killed_at_every_write_boundary(references, tmp_path, monkeypatch):
-    real = atomic.os.replace
-    renames = []
-    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (renames.append(b), real(a, b))[1])
-    run_into(SurrogateConfig(**SHORT), tmp_path / "count")
-    monkeypatch.setattr(atomic.os, "replace", real)
-    assert len(renames) == 18  # config, two tables per step, four checkpoints, summary
-    for k in range(len(renames)):
-        for after in (False, True):
-            out = tmp_path / f"k{k}{'a' if after else 'b'}"
-            seen = [0]
+def test_killed_at_every_write_boundary(references, tmp_path, kill_at_every_write):
+    def run(out, resume):
+        run_into(SurrogateConfig(**SHORT), out, resume=resume)
 
-            def replace(a, b, k=k, after=after, seen=seen):
-                if seen[0] == k:
-                    if after:
-                        real(a, b)
-                    raise _Killed
-                seen[0] += 1
-                return real(a, b)
-
-            monkeypatch.setattr(atomic.os, "replace", replace)
-            with pytest.raises(_Killed):
-                run_into(SurrogateConfig(**SHORT), out)
-            monkeypatch.setattr(atomic.os, "replace", real)
-            resume = (out / "config.json").exists()
-            run_into(SurrogateConfig(**SHORT), out, resume=resume)
-            _same_files(out, references["short"])
+    n, outs = kill_at_every_write(run, tmp_path)
+    assert n == 18  # config, two tables per step, four checkpoints, summary
+    for out in outs:
+        _same_files(out, references["short"])
 
 
 def test_a_table_cut_mid_row_is_restored_on_resume(references, tmp_path):

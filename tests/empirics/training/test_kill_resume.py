@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import cl_nscl_align.atomic as atomic
 from empirics.training.config import TrainConfig
 from empirics.training.trainer import train
 
@@ -62,43 +61,14 @@ def _same_tables(a: Path, b: Path) -> None:
     assert (a / "summary.json").exists()
 
 
-class _Killed(BaseException):
-    """Stands for SIGKILL: not an Exception, so no handler in the code catches it."""
+def test_killed_at_every_write_boundary(reference, tmp_path, kill_at_every_write):
+    def run(out, resume):
+        train(TrainConfig(**FLAGS, out=str(out)), progress=False, resume=resume)
 
-
-def _count_renames(reference_dir: Path, tmp: Path, monkeypatch) -> int:
-    calls = []
-    real = atomic.os.replace
-    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (calls.append(b), real(a, b))[1])
-    train(TrainConfig(**FLAGS, out=str(tmp / "count")), progress=False)
-    monkeypatch.setattr(atomic.os, "replace", real)
-    return len(calls)
-
-
-def test_killed_at_every_write_boundary(reference, tmp_path, monkeypatch):
-    n = _count_renames(reference, tmp_path, monkeypatch)
+    n, outs = kill_at_every_write(run, tmp_path)
     assert n > 20  # config, tables and checkpoints of 6 evaluated steps
-    real = atomic.os.replace
-    for k in range(n):
-        for after in (False, True):
-            out = tmp_path / f"k{k}{'a' if after else 'b'}"
-            seen = [0]
-
-            def replace(a, b, k=k, after=after, seen=seen):
-                if seen[0] == k:
-                    if after:
-                        real(a, b)
-                    raise _Killed
-                seen[0] += 1
-                return real(a, b)
-
-            monkeypatch.setattr(atomic.os, "replace", replace)
-            with pytest.raises(_Killed):
-                train(TrainConfig(**FLAGS, out=str(out)), progress=False)
-            monkeypatch.setattr(atomic.os, "replace", real)
-            resume = (out / "config.json").exists()
-            train(TrainConfig(**FLAGS, out=str(out)), progress=False, resume=resume)
-            _same_tables(out, reference)
+    for out in outs:
+        _same_tables(out, reference)
 
 
 def _kill_then_resume(argv_out: tuple[Path, float]) -> Path:
