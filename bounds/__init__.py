@@ -5,6 +5,8 @@
 - :mod:`bounds.numeric` -- vectorised log-space twins, checked against the registry; the one
   place where each formula is written
 - :mod:`bounds.schedules` -- learning-rate rules, schedules, ``T`` and exact ``sum_eta``
+- :mod:`bounds.growth` -- the recurrence's growth ``sum_t log(1 + eta_t L)`` in closed form
+  for every schedule (O(1) in ``T``)
 - :mod:`bounds.normalisers` -- ``||K||_F`` and ``sigma_a`` (ETF optimum or features)
 - :mod:`bounds.grid` -- :func:`evaluate_bounds`, all bounds for a grid of settings, composed
   from the numeric twins in named steps

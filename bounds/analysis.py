@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 
 import numpy as np
 
@@ -254,7 +255,7 @@ def limits() -> list[dict]:
 
 def batch_size_readings(tau=0.5, C=10, Bs=(256, 512, 1024, 2048, 4096), *, B_ref=1024,
                         epochs=300, N=50000, lr=0.3, warmup_epochs=10, delta=0.05,
-                        schedule="cosine") -> list[dict]:
+                        schedule="cosine", N_ref=10000) -> list[dict]:
     """Theorem 1 against ``B`` under each learning-rate rule, read two ways.
 
     Fixed steps: ``T = T(B_ref)`` for every ``B`` (warm-up the same fraction of ``T``);
@@ -263,28 +264,41 @@ def batch_size_readings(tau=0.5, C=10, Bs=(256, 512, 1024, 2048, 4096), *, B_ref
     ``S/(tau sqrt B) ~ B^(alpha-1/2)``; at fixed epochs ``T ~ 1/B`` lowers both powers by
     one (THEORY.md section 11 [derived]).
 
+    Only the batch sizes of ``Bs`` that fit the setting are read (``B <= N``, at most
+    ``2**53`` steps); ``N_ref`` is passed on (the corollaries need ``N_ref >= C``).
+
     Returns:
         one dict per (rule, reading): ``rule``, ``alpha``, ``reading``, ``B`` (list),
         ``log10_sim_gap`` (list), ``exponent`` (list), ``trend`` (increasing / decreasing /
-        non-monotone in B).
+        non-monotone in B, or why none); an empty list when no batch size fits.
     """
     from .grid import evaluate_bounds
     from .schedules import steps_from_epochs
+    from .validation import MAX_INTEGER
 
     Bs_a = np.asarray(Bs, dtype=np.float64)
+    Bs_a = Bs_a[(Bs_a <= N) & (np.asarray(steps_from_epochs(epochs, N, Bs_a)) <= MAX_INTEGER)]
     T_ref = steps_from_epochs(epochs, N, B_ref)
+    if Bs_a.size == 0 or T_ref > MAX_INTEGER:
+        return []
     rows = []
     for rule in LR_RULES:
         for reading in ("fixed steps", "fixed epochs"):
             kw = dict(C=C, tau=tau, B=Bs_a, epochs=epochs, N=N, lr=lr, lr_rule=rule,
-                      schedule=schedule, warmup_epochs=warmup_epochs, delta=delta)
+                      schedule=schedule, warmup_epochs=warmup_epochs, delta=delta,
+                      N_ref=N_ref)
             if reading == "fixed steps":
                 kw["T"] = T_ref
             out = evaluate_bounds(**kw)
             y = out["log10_sim_gap"]
-            dy = np.diff(y)
-            trend = ("increasing" if (dy > 0).all() else "decreasing" if (dy < 0).all()
-                     else "non-monotone")
+            if np.isneginf(y).all():
+                trend = "bound 0 (S = 0)"
+            elif not np.isfinite(y).all():  # even the logarithm beyond float range
+                trend = "not defined (beyond float range)"
+            else:
+                dy = np.diff(y)
+                trend = ("increasing" if (dy > 0).all() else "decreasing" if (dy < 0).all()
+                         else "non-monotone")
             rows.append({"rule": rule, "alpha": RULE_EXPONENT[rule], "reading": reading,
                          "B": Bs_a.astype(int).tolist(), "T": out["T"].astype(int).tolist(),
                          "log10_sim_gap": y.tolist(), "exponent": out["exponent"].tolist(),
@@ -297,7 +311,7 @@ def batch_size_readings(tau=0.5, C=10, Bs=(256, 512, 1024, 2048, 4096), *, B_ref
 
 def analysis_report(C=10, tau=0.5, B=1024, *, epochs=300, N=50000, lr=0.3, T=None,
                     warmup_epochs=10, delta=0.05, schedule="cosine",
-                    saturation=0.01) -> str:
+                    saturation=0.01, N_ref=10000) -> str:
     """The ``--format analysis`` text (markdown) for one setting."""
     from .schedules import steps_from_epochs
 
@@ -313,27 +327,41 @@ def analysis_report(C=10, tau=0.5, B=1024, *, epochs=300, N=50000, lr=0.3, T=Non
     lines += ["## Limits", "", "| bound | limit | value |", "|---|---|---|"]
     for lm in limits():
         lines.append(f"| {lm['bound']} | {lm['limit']} | `{lm['value']}` |")
-    cs = class_saturation(B, delta, T_eff, saturation)
+    with warnings.catch_warnings():  # eps >= 1 (NaN) is said in words below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cs = class_saturation(B, delta, T_eff, saturation)
     lines += ["", "## Class count beyond which more classes stop helping", ""]
     if math.isnan(cs):
         lines.append("eps >= 1: Delta is undefined for every C (vacuous).")
+    elif math.isinf(cs):
+        lines.append(f"C* = (1 + f eps)/(f eps (1 - eps)) is beyond float range for "
+                     f"f = {saturation:g}: no class count of float range reaches the floor.")
     else:
         from .numeric import log_Delta
 
-        ratio = math.exp(float(log_Delta(B, tau, delta, T_eff, 1 / C))
-                         - float(log_Delta(B, tau, delta, T_eff, 1e-300)))
+        # the ratio does not depend on tau (e^(2/tau) cancels): at tau = 1, no cancellation
+        ratio = math.exp(float(log_Delta(B, 1.0, delta, T_eff, 1 / C))
+                         - float(log_Delta(B, 1.0, delta, T_eff, 1e-300)))
+        c_txt, c_min = (f"{cs:.1f}", str(math.ceil(cs))) if cs < 1e15 else (f"{cs:.4g}",) * 2
+        within = f"{saturation:.0%}" if saturation >= 0.01 else f"a factor 1 + {saturation:.2g}"
         lines.append(
-            f"C* = (1 + f eps)/(f eps (1 - eps)) = {cs:.1f}: for C >= {math.ceil(cs)} "
-            f"Delta (hence Theorems 1 and 2) is within {saturation:.0%} of its C -> oo "
+            f"C* = (1 + f eps)/(f eps (1 - eps)) = {c_txt}: for C >= {c_min} "
+            f"Delta (hence Theorems 1 and 2) is within {within} of its C -> oo "
             f"floor 2 e^(2/tau) eps/(1 - eps) (f = {saturation:g}; independent of tau). "
             f"At C = {C:g}: Delta(C)/Delta(oo) = {ratio:.4f}.")
+    readings = batch_size_readings(tau, C, epochs=epochs, N=N, lr=lr,
+                                   warmup_epochs=warmup_epochs, delta=delta,
+                                   schedule=schedule, N_ref=N_ref)
+    Bs = readings[0]["B"] if readings else []
     lines += ["", "## Batch-size rules: fixed steps vs fixed epochs (Theorem 1, log10)", "",
-              f"tau={tau:g}, C={C:g}, lr={lr:g}, {schedule}; fixed steps uses T(B=1024).", "",
-              "| rule | alpha | reading | " + " | ".join(
-                  f"B={b}" for b in (256, 512, 1024, 2048, 4096)) + " | trend in B |",
-              "|---|---|---|" + "---|" * 6]
-    for r in batch_size_readings(tau, C, epochs=epochs, N=N, lr=lr,
-                                 warmup_epochs=warmup_epochs, delta=delta, schedule=schedule):
+              f"tau={tau:g}, C={C:g}, lr={lr:g}, {schedule}; fixed steps uses T(B=1024).", ""]
+    if not readings:
+        lines.append(f"No batch size of 256, 512, 1024, 2048, 4096 fits N={N:g} (B <= N, at "
+                     f"most 2**53 steps): no readings.")
+    else:
+        lines += ["| rule | alpha | reading | " + " | ".join(f"B={b}" for b in Bs)
+                  + " | trend in B |", "|---|---|---|" + "---|" * (len(Bs) + 1)]
+    for r in readings:
         cells = " | ".join(f"{v:.2f}" for v in r["log10_sim_gap"])
         lines.append(f"| {r['rule']} | {r['alpha']:g} | {r['reading']} | {cells} | "
                      f"{r['trend']} |")

@@ -7,7 +7,9 @@ magnitude), ``csv``, ``latex`` (every bound's statement from the registry, then 
 and ``analysis`` (derivative signs, limits, the class count beyond which more classes stop
 helping, and the fixed-steps vs fixed-epochs reading of the batch-size rules).
 
-Usage errors exit with status 2 and one line naming the argument and the value.
+Usage errors exit with status 2 and one line naming the argument and the value; a warning
+is one stderr line (:func:`cl_nscl_align.cli.one_line_warnings`), and numpy's floating-point
+warnings never appear (every bound is computed in log space).
 This module is the CLI only; the function is :func:`bounds.evaluate_bounds` (module
 :mod:`bounds.grid`).
 """
@@ -24,10 +26,11 @@ import sys
 
 import numpy as np
 
-from cl_nscl_align.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser, one_line_warnings
 
 from .grid import OUTPUT_KEYS, evaluate_bounds
 from .schedules import LR_RULES, SCHEDULE_UNITS, SCHEDULES
+from .validation import check_normal
 
 __all__ = ["build_parser", "main", "records"]
 
@@ -53,8 +56,9 @@ _NUMERIC = (
     ("--n-max", "n_max", "n_max", None, False,
      "largest class size among the N samples, for the [P1] paper form of the loss gap and "
      "pi_max = n_max/N (default: none, balanced classes)"),
-    ("--N-ref", "N_ref", "N_ref", "10000", True,
-     "reference-set size for the corollaries' NSCL-optimum normalisers"),
+    ("--N-ref", "N_ref", "N_ref", None, True,
+     "reference-set size for the corollaries' NSCL-optimum normalisers (default: 10000; "
+     "with --features, the feature file's row count, and --N-ref is refused)"),
     ("--sum-eta", "sum_eta", "sum_eta", None, False,
      "sum of learning rates S, if known (default: the schedule's exact sum)"),
     ("--K-norm", "K_norm", "K_norm", None, False,
@@ -206,10 +210,15 @@ def _json_value(k, v):
 
 
 def _fmt_num(v: float, log10: float | None = None) -> str:
+    """A value to 4 digits; one beyond float range from its ``log10`` twin: ``1.21e+508938858``,
+    or ``10^8.686e+299`` once the mantissa is lost in the twin's rounding (``log10 >= 1e12``);
+    ``inf`` where even the logarithm is beyond float range."""
     if math.isnan(v):
         return "nan"
     if math.isinf(v):
         if log10 is not None and math.isfinite(log10):
+            if log10 >= 1e12:
+                return f"10^{log10:.4g}"
             m = log10 - math.floor(log10)
             return f"{10 ** m:.3g}e+{int(math.floor(log10))}"
         return "inf"
@@ -307,10 +316,40 @@ def _latex_values(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _join_negative_numbers(argv: list[str]) -> list[str]:
+    """``--tau -1e-3`` -> ``--tau=-1e-3``: argparse (Python < 3.13) reads a value such as
+    ``-1e-3`` or ``-inf`` as an unknown option and answers "expected one argument", without
+    the value; joined to its flag, the value reaches the checks that name it."""
+    numeric = {f for f, *_ in _NUMERIC} | {"--saturation"}
+    out: list[str] = []
+    for tok in argv:
+        if out and out[-1] in numeric and tok.startswith("-") and _looks_numeric(tok):
+            out[-1] = f"{out[-1]}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
+def _looks_numeric(tok: str) -> bool:
+    try:
+        [float(p) for p in tok.split(",")]
+    except ValueError:
+        return False
+    return True
+
+
+def _name_the_flag(message: str, args: argparse.Namespace) -> str:
+    """Prefix ``argument --steps:`` where the API's name (``T``) is not the flag's."""
+    if message.startswith("Expected `T`") and args.steps is not None:
+        return f"argument --steps: {message}"
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 on a usage error)."""
+    one_line_warnings("python -m bounds.evaluate")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_numbers(sys.argv[1:] if argv is None else argv))
     if args.format not in FORMATS:
         parser.error(f"argument --format: expected one of {', '.join(FORMATS)}, "
                      f"got {args.format!r}")
@@ -323,6 +362,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument --saturation: expected a number in (0, 1), "
                      f"got {args.saturation!r}")
     try:
+        check_normal("saturation", args.saturation)
+    except ValueError as exc:
+        parser.error(f"argument --saturation: {exc}")
+    if args.features is not None and args.N_ref is not None:
+        given = ",".join(f"{v:g}" for v in args.N_ref)
+        parser.error(f"argument --N-ref: not allowed with argument --features (the feature "
+                     f"file's row count is N_ref), got --N-ref {given}")
+    try:
         rows = records(args)
         if args.format == "analysis":
             from .analysis import analysis_report
@@ -330,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
             text = analysis_report(v["C"], v["tau"], v["B"], epochs=v["epochs"], N=v["N"],
                                    lr=v["lr"], T=v["steps"], warmup_epochs=v["warmup_epochs"],
                                    delta=v["delta"], schedule=args.schedule[0],
-                                   saturation=args.saturation)
+                                   saturation=args.saturation,
+                                   N_ref=10000 if v["N_ref"] is None else v["N_ref"])
             if len(rows) > 1:
                 text += "\n\n(analysis shown for the first value of each comma list)"
             if "epoch" in (args.schedule_unit or []):
@@ -347,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             text = _table(rows)
     except (ValueError, TypeError) as exc:
-        parser.error(str(exc))
+        parser.error(_name_the_flag(str(exc), args))
     print(text)
     return 0
 

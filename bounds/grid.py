@@ -29,17 +29,24 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import growth as _growth
 from . import normalisers as _norm
 from . import numeric as _num
 from . import schedules as _sch
 from .validation import (
+    MAX_INTEGER,
+    check_bool,
     check_choice,
+    check_class_count,
     check_integer,
     check_nonnegative,
+    check_normal,
     check_open_unit,
     check_positive,
+    check_prior,
     check_schedule,
     check_unit_interval,
+    raise_first,
 )
 
 __all__ = [
@@ -135,6 +142,10 @@ def schedule_step(*, lr_rule, schedule, lr, B, N, epochs, warmup_epochs, T, sum_
         if T is not None or sum_eta is not None:
             raise ValueError("Expected `eta` alone, got `eta` together with `T` or `sum_eta`")
         eta_arr = check_schedule("eta", eta)
+        with np.errstate(over="ignore"):
+            finite = np.isfinite(eta_arr.sum())
+        if not finite:
+            raise ValueError("Expected `eta` with a finite sum, got a sum beyond float range")
         return Steps(T=np.asarray(float(eta_arr.size)), warmup=np.asarray(np.nan),
                      base_lr=base_lr, sum_eta=np.asarray(float(eta_arr.sum())), eta=eta_arr,
                      sum_given=False)
@@ -143,6 +154,8 @@ def schedule_step(*, lr_rule, schedule, lr, B, N, epochs, warmup_epochs, T, sum_
     if T is None:
         _check_batch_fits(B, N)
         T_a = np.asarray(_sch.steps_from_epochs(epochs, N, B), dtype=np.float64)
+        raise_first(T_a > MAX_INTEGER, "Expected at most 2**53 steps, epochs * ceil(N/B)",
+                    epochs=epochs, N=N, B=B)
         W_default = np.asarray(_sch.warmup_steps_from_epochs(warmup_epochs, N, B), np.float64)
     else:
         T_a = check_integer("T", T, 1)
@@ -153,14 +166,16 @@ def schedule_step(*, lr_rule, schedule, lr, B, N, epochs, warmup_epochs, T, sum_
     W_a = W_default if warmup_steps is None else check_integer("warmup_steps", warmup_steps, 0)
     if schedule == "constant":
         W_a = np.zeros_like(W_a)
-    elif np.any(W_a >= T_a):
-        Wb, Tb = np.broadcast_arrays(W_a, T_a)
-        bad = Wb >= Tb
-        raise ValueError(f"Expected warm-up steps < `T`, got warmup_steps="
-                         f"{int(Wb[bad].flat[0])}, T={int(Tb[bad].flat[0])}")
+    elif warmup_steps is None:  # the warm-up comes from warmup_epochs: name it
+        raise_first(W_a >= T_a, "Expected warm-up steps < `T`", warmup_steps=W_a, T=T_a,
+                    warmup_epochs=warmup_epochs, epochs=epochs)
+    else:
+        raise_first(W_a >= T_a, "Expected warm-up steps < `T`", warmup_steps=W_a, T=T_a)
     if sum_eta is None:
         S_a = np.asarray(_sch.sum_eta(schedule, base_lr, T_a, W_a, unit=schedule_unit,
                                       steps_per_epoch=P_a), dtype=np.float64)
+        raise_first(np.isinf(S_a), "Expected `lr` small enough that the sum of rates S is "
+                    "finite", lr=lr, B=B, T=T_a)
     else:
         S_a = check_nonnegative("sum_eta", sum_eta)
     return Steps(T=T_a, warmup=W_a, base_lr=base_lr, sum_eta=S_a, eta=None,
@@ -198,8 +213,13 @@ def high_probability_step(*, C, tau, B, delta, T, N, pi_max, n_max) -> HighProba
     ``eps`` and ``Delta``); where ``pi_max + eps >= 1`` ``Delta`` is undefined and every
     [P2] bound is vacuous.
 
+    A prior below ``1/C`` is impossible (the largest of ``C`` class priors is at least
+    ``1/C``), and so is a largest class below ``ceil(N/C)`` of ``N`` samples; either would
+    give a smaller, invalid ``Delta``, so both are refused.
+
     Raises:
-        ValueError: ``n_max >= N`` or ``n_max <= 0``, ``pi_max`` not in ``(0, 1]``.
+        ValueError: ``n_max`` not an integer in ``[ceil(N/C), N)``, ``pi_max`` not in
+            ``[1/C, 1]``.
 
     >>> h = high_probability_step(C=100.0, tau=0.5, B=1024.0, delta=0.05, T=14700.0,
     ...                           N=50000.0, pi_max=None, n_max=None)
@@ -207,17 +227,17 @@ def high_probability_step(*, C, tau, B, delta, T, N, pi_max, n_max) -> HighProba
     (0.01, 0.097635, False)
     """
     if n_max is not None:
-        nm = check_positive("n_max", n_max)
-        bad = np.broadcast_to(nm >= N, np.broadcast_shapes(nm.shape, np.shape(N)))
-        if bad.any():
-            nb, Nb = np.broadcast_arrays(nm, N)
-            raise ValueError(f"Expected `n_max` < `N`, got n_max={nb[bad].flat[0]:g}, "
-                             f"N={Nb[bad].flat[0]:g}")
+        nm = check_integer("n_max", n_max, 1)
+        raise_first(nm >= N, "Expected `n_max` < `N`", n_max=nm, N=N)
+        check_class_count(nm, N, C)
     pm = (1.0 / C if n_max is None else nm / N) if pi_max is None else pi_max
     pm_a = check_unit_interval("pi_max", pm)
+    check_prior(pm_a, C)
     log_D = _num.log_Delta(B, tau, delta, T, pm_a)
+    # tau is a normal float (evaluate_bounds refuses subnormals): 2/tau, hence log_Delta,
+    # never overflows, so +inf means pi_max + eps >= 1
     return HighProbability(pi_max=pm_a, log_eps=_num.log_eps(B, delta, T), log_Delta=log_D,
-                           vacuous=np.isposinf(log_D))  # log_Delta itself never overflows
+                           vacuous=np.isposinf(log_D))
 
 
 # ----------------------------------------------------------------------------- 3. [P1]
@@ -257,12 +277,12 @@ def theorem1_step(steps: Steps, *, tau, B, log_Delta, vacuous, schedule: str,
     Theorem 1 is :func:`bounds.numeric.log_theorem1` (registry ``theorem1``), its exponent
     ``S L`` :func:`bounds.numeric.theorem1_exponent`. The product form
     (registry ``recurrence_product``) is :func:`bounds.numeric.log_product_from_growth` of
-    the growth ``Lambda = sum_t log1p(eta_t L)`` of the run's schedule: of ``eta`` when
-    given; of the constant schedule ``S/T`` when only ``S`` is given (by AM-GM the largest
-    product form of every schedule with that ``T`` and ``S``); else of
-    :func:`bounds.schedule`, built once per distinct ``(T, warm-up, base rate, steps per
-    epoch)`` of the grid (per epoch when ``steps.per_epoch > 1``). Where ``Delta`` is
-    vacuous both bounds are ``+inf`` (also at ``S = 0``).
+    the growth ``Lambda = sum_t log1p(eta_t L)`` of the run's schedule (:mod:`bounds.growth`,
+    ``L`` with its logarithm): of ``eta`` when given; of the constant schedule ``S/T`` when
+    only ``S`` is given (by AM-GM the largest product form of every schedule with that ``T``
+    and ``S``); else of :func:`bounds.schedule` in closed form, per step or per epoch
+    (O(1) time and memory per grid point, whatever ``T``). Where ``Delta`` is vacuous both
+    bounds are ``+inf`` (also at ``S = 0``).
 
     >>> s = schedule_step(lr_rule="constant", schedule="constant", lr=1.0, B=2.0, N=2.0,
     ...                   epochs=1.0, warmup_epochs=0.0, T=2.0, sum_eta=None, eta=None,
@@ -272,36 +292,20 @@ def theorem1_step(steps: Steps, *, tau, B, log_Delta, vacuous, schedule: str,
     >>> round(float(np.exp(r.log_sim_gap_product)), 6)   # (3/L) / (tau sqrt B), L = 1
     4.242641
     """
-    L = _num.L_const(tau, B)
+    L = np.broadcast_to(_num.L_const(tau, B), shape)          # 0 or inf beyond float range
+    log_L = np.broadcast_to(_num.log_L_const(tau, B), shape)  # always finite
     if steps.eta is not None:
-        growth = _num.log_growth(steps.eta, np.broadcast_to(L, shape))
+        growth = _growth.growth_explicit(steps.eta, L, log_L)
     elif steps.sum_given:
-        growth = _num.log_growth_constant(steps.sum_eta, steps.T, L)
+        growth = _growth.growth_constant(steps.sum_eta, steps.T, L, log_L)
     else:
-        growth = _schedule_growth(schedule, steps, L, shape)
+        growth = _growth.growth_schedule(schedule, steps.base_lr, steps.T, steps.warmup,
+                                         steps.per_epoch, L, log_L)
     log_sim = _num.log_theorem1(steps.sum_eta, tau, B, log_Delta)
-    log_prod = _num.log_product_from_growth(growth, tau, B, log_Delta)
+    log_prod = _num.log_product_from_growth(growth, steps.sum_eta, tau, B, log_Delta)
     return Theorem1(exponent=_num.theorem1_exponent(steps.sum_eta, tau, B),
                     log_sim_gap=np.where(vacuous, np.inf, log_sim),
                     log_sim_gap_product=np.where(vacuous, np.inf, log_prod))
-
-
-def _schedule_growth(kind: str, steps: Steps, L, shape) -> np.ndarray:
-    """:func:`bounds.numeric.log_growth` of the schedule at every grid point, building each
-    distinct schedule ``(T, warm-up, base rate, steps per epoch)`` once."""
-    growth = np.empty(shape)
-    Lb, Tb, Wb, bb, Pb = (np.broadcast_to(x, shape) for x in (L, steps.T, steps.warmup,
-                                                              steps.base_lr, steps.per_epoch))
-    keys = np.stack([Tb.reshape(-1), Wb.reshape(-1), bb.reshape(-1), Pb.reshape(-1)], axis=1)
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    Lf, flat = Lb.reshape(-1), growth.reshape(-1)
-    for g, (Tg, Wg, bg, Pg) in enumerate(uniq):
-        idx = np.flatnonzero(inv == g)
-        # P = 1 (the step unit) is the per-step schedule itself
-        eta = _sch.schedule(kind, bg, int(Tg), int(Wg), unit="epoch", steps_per_epoch=int(Pg))
-        flat[idx] = _num.log_growth(eta, Lf[idx])
-    return flat.reshape(shape)
 
 
 # ----------------------------------------------------------------------------- 5. corollaries
@@ -340,12 +344,14 @@ def corollaries_step(*, log_sim_gap, vacuous, C, N_ref, K_norm, sigma_a, feature
     Raises:
         ValueError: ``N_ref < 2`` or ``< C``, ``K_norm`` or ``sigma_a`` not ``> 0``, an
             unreadable feature file or bad features.
+        TypeError: ``tight`` not a bool.
 
     >>> c = corollaries_step(log_sim_gap=np.log(1.0), vacuous=False, C=10.0, N_ref=10000.0,
     ...                      K_norm=None, sigma_a=None, features=None, tight=False)
     >>> round(float(np.exp(c.log_rho)), 6), round(float(c.cka_lower), 6)
     (0.0003, 0.9994)
     """
+    tight = check_bool("tight", tight)
     if features is not None:
         is_path = isinstance(features, (str, bytes, os.PathLike))
         fn = _norm.features_normalisers(_norm.load_features(features) if is_path else features)
@@ -468,7 +474,11 @@ def evaluate_bounds(
         ValueError: one sentence naming the argument and the value (``tau <= 0``, ``C < 2``
             or non-integer, ``B < 2``, ``B > N`` where ``N`` sets the number of steps (no
             ``T`` and no ``eta`` given), ``delta`` not in (0, 1), negative ``lr``,
-            ``n_max >= N``, unknown rule/schedule/form, ...).
+            ``n_max`` not an integer in ``[ceil(N/C), N)``, ``pi_max < 1/C`` (impossible:
+            the largest of ``C`` priors is at least ``1/C``), a count above ``2**53``, a
+            subnormal float (below ``2.2e-308``), a sum of rates beyond float range, unknown
+            rule/schedule/form, ...).
+        TypeError: a non-number, or ``tight`` not a bool (``numpy.bool_`` is fine).
 
     >>> out = evaluate_bounds(100, 0.5)
     >>> int(out["T"]), round(float(out["sum_eta"]), 1), round(float(out["exponent"]), 2)
@@ -481,6 +491,12 @@ def evaluate_bounds(
     check_choice("schedule_unit", schedule_unit, _sch.SCHEDULE_UNITS)
     if loss_form is not None:
         check_choice("loss_form", loss_form, LOSS_FORMS)
+    check_bool("tight", tight)
+    for name, value in (("tau", tau), ("lr", lr), ("delta", delta), ("sum_eta", sum_eta),
+                        ("pi_max", pi_max), ("K_norm", K_norm), ("sigma_a", sigma_a),
+                        ("G", G), ("beta", beta)):
+        if value is not None:
+            check_normal(name, value)
     C_a = check_integer("C", C, 2)
     tau_a = check_positive("tau", tau)
     B_a = check_integer("B", B, 2)

@@ -67,32 +67,43 @@ def etf_sigma_a(N, C):
 def features_normalisers(X) -> dict:
     """``||K||_F`` and ``sigma_a`` of the cosine similarity matrix of features ``X``.
 
-    Exact, in ``O(N d^2)`` time and ``O(d^2)`` extra memory (see the module docstring).
+    Exact, in ``O(N d^2)`` time and ``O(d^2)`` extra memory (see the module docstring). Each
+    row is first scaled by a power of two to entries in ``[-1, 1]``, so rows of any finite
+    scale (``1e-300`` to ``1e300``) normalise without under- or overflow.
 
     Args:
-        X: array of shape ``(N, d)``, rows are samples, ``N >= 2``, no zero rows.
+        X: real array (integer or float) of shape ``(N, d)``, rows are samples, ``N >= 2``,
+            no zero rows.
 
     Returns:
         ``{"K_norm": float, "sigma_a": float, "N_ref": int}``. A zero ``sigma_a``
         (all pairwise cosines equal) gives NaN and a ``RuntimeWarning``.
 
     Raises:
-        ValueError: wrong shape, non-finite entries, or a zero row.
+        ValueError: wrong shape or dtype (booleans, strings, complex numbers), non-finite
+            entries, or a zero row.
 
     >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
     >>> {k: round(v, 6) for k, v in features_normalisers(X).items()}
     {'K_norm': 2.108185, 'sigma_a': 0.471405, 'N_ref': 3}
     """
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
+    if X.dtype.kind not in "iuf":
+        raise ValueError(f"Expected `features` of real numbers (integers or floats), got dtype "
+                         f"{X.dtype}")
+    X = X.astype(np.float64)
     if X.ndim != 2 or X.shape[0] < 2 or X.shape[1] < 1:
         raise ValueError(f"Expected features of shape (N, d) with N >= 2, got shape {X.shape}")
     if not np.isfinite(X).all():
         raise ValueError("Expected finite features, got non-finite entries")
-    norms = np.linalg.norm(X, axis=1)
-    if (norms == 0).any():
+    scale = np.abs(X).max(axis=1)
+    if (scale == 0).any():
         raise ValueError(f"Expected features without zero rows, got a zero row at index "
-                         f"{int(np.flatnonzero(norms == 0)[0])}")
-    U = X / norms[:, None]
+                         f"{int(np.flatnonzero(scale == 0)[0])}")
+    # by a power of two (exact: the normalised rows are bitwise unchanged) to entries in
+    # [-1, 1]: the norm cannot over- or underflow
+    X = np.ldexp(X, -np.frexp(scale)[1][:, None])
+    U = X / np.linalg.norm(X, axis=1)[:, None]
     N = U.shape[0]
     Uc = U - U.mean(axis=0)
     K_norm = float(np.linalg.norm(Uc.T @ Uc))
@@ -115,7 +126,11 @@ def load_features(path) -> np.ndarray:
     """Load a saved feature matrix (``.npy``, shape ``(N, d)``) without pickles."""
     try:
         X = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty or cut file
         raise ValueError(f"Expected a readable .npy feature file for `features`, got "
                          f"{str(path)!r} ({type(exc).__name__})") from None
+    if not isinstance(X, np.ndarray):  # an .npz archive
+        X.close()
+        raise ValueError(f"Expected a .npy feature file holding one array for `features`, "
+                         f"got {str(path)!r} (an .npz archive)")
     return X

@@ -1,9 +1,9 @@
 """Vectorised, log-space numpy twins of the bounds in :mod:`bounds.registry`.
 
-Every function broadcasts over numpy arrays and never overflows for ``tau`` down to
-``1e-3`` or ``sum_eta`` up to ``1e6``: each bound is first computed as a natural
-logarithm (``log_*``), then exponentiated; a value beyond float range becomes ``inf`` while
-its logarithm stays finite (reported as ``log10_*`` by :func:`bounds.evaluate_bounds`).
+Every function broadcasts over numpy arrays and raises no floating-point warning: each bound
+is first computed as a natural logarithm (``log_*``), then exponentiated; a value beyond
+float range becomes ``inf`` while its logarithm stays finite (reported as ``log10_*`` by
+:func:`bounds.evaluate_bounds`), for ``tau`` over the whole positive normal range.
 
 This module is where every formula is written, once. The registry holds the sympy
 expression of each bound and names its numeric twin here (``entry.numeric``, the value
@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import growth as _growth
 from .validation import (
     as_float_array,
+    check_bool,
     check_choice,
+    check_class_count,
     check_integer,
     check_nonnegative,
     check_open_unit,
     check_positive,
     check_schedule,
     check_unit_interval,
+    raise_first,
 )
 
 __all__ = [
@@ -39,9 +43,8 @@ __all__ = [
     "fewshot_bound",
     "log_Delta",
     "log_eps",
+    "log_L_const",
     "log_expm1",
-    "log_growth",
-    "log_growth_constant",
     "log_largest_sim_gap",
     "log_product_form",
     "log_product_from_growth",
@@ -65,6 +68,7 @@ __all__ = [
 
 LOSS_GAP_FORMS = ("paper", "tight", "balanced", "balanced-linear")
 _LOG2 = float(np.log(2.0))
+_TINY = float(np.finfo(np.float64).tiny)
 
 
 def _out(x):
@@ -102,12 +106,14 @@ def loss_gap_bound(tau, *, C=None, n_max=None, N=None, form: str = "paper"):
       range for small ``tau``).
 
     ``paper``/``tight`` need ``n_max`` and ``N``; if ``n_max`` is omitted, balanced classes
-    ``n_max = N / C`` are used (``paper`` with ``C`` alone equals ``balanced``).
+    ``n_max = N / C`` are used (``paper`` with ``C`` alone equals ``balanced``). With ``C``
+    given too, ``n_max >= ceil(N/C)``: the largest of ``C`` classes holds at least that many.
     Evaluated as ``logaddexp(0, 2/tau + log(ratio))``: no overflow.
 
     Raises:
-        ValueError: ``tau <= 0``, ``C < 2`` or non-integer, ``n_max >= N``, ``n_max < 1``,
-            unknown ``form`` or missing arguments.
+        ValueError: ``tau <= 0``, ``C < 2`` or non-integer, ``n_max`` not an integer in
+            ``[ceil(N/C), N)``, ``N < C`` for balanced classes, unknown ``form`` or missing
+            arguments.
 
     >>> round(loss_gap_bound(1.0, C=10, form="balanced"), 6)
     0.599389
@@ -116,6 +122,11 @@ def loss_gap_bound(tau, *, C=None, n_max=None, N=None, form: str = "paper"):
     """
     check_choice("form", form, LOSS_GAP_FORMS)
     t = check_positive("tau", tau)
+    with np.errstate(over="ignore"):  # 2/tau beyond float range (subnormal tau): inf
+        return _loss_gap(t, C, n_max, N, form)
+
+
+def _loss_gap(t, C, n_max, N, form):
     if form in ("balanced", "balanced-linear"):
         if C is None:
             raise ValueError(f"Expected `C` for form={form!r}, got None")
@@ -132,21 +143,17 @@ def loss_gap_bound(tau, *, C=None, n_max=None, N=None, form: str = "paper"):
             if form == "tight":
                 raise ValueError("Expected `N` for form='tight' with balanced classes, got None")
             return _out(np.logaddexp(0.0, 2.0 / t - np.log(c - 1.0)))
-        n = check_positive("N", N)
+        n = check_integer("N", N, 1)
+        raise_first(n < c, "Expected `N` >= `C` (balanced classes of N/C >= 1 samples)",
+                    N=n, C=c)
         nm = n / c
     else:
         if N is None:
             raise ValueError(f"Expected `N` together with `n_max`, got n_max={n_max!r}, N=None")
-        nm = check_positive("n_max", n_max)
-        n = check_positive("N", N)
-        if np.any(nm < 1):
-            raise ValueError(f"Expected `n_max` >= 1, got {float(np.min(nm))!r}")
-    bad = np.broadcast_to(nm >= n, np.broadcast_shapes(np.shape(nm), np.shape(n)))
-    if bad.any():
-        nb, Nb = np.broadcast_arrays(nm, n)
-        raise ValueError(
-            f"Expected `n_max` < `N`, got n_max={nb[bad].flat[0]:g}, N={Nb[bad].flat[0]:g}"
-        )
+        nm = check_integer("n_max", n_max, 1)
+        n = check_integer("N", N, 1)
+        check_class_count(nm, n, None if C is None else check_integer("C", C, 2))
+    raise_first(nm >= n, "Expected `n_max` < `N`", n_max=nm, N=n)
     numer = nm - 1.0 if form == "tight" else nm
     with np.errstate(divide="ignore"):
         log_ratio = np.log(numer) - np.log(n - nm)
@@ -180,7 +187,7 @@ def log_Delta(B, tau, delta, T, pi_max):
     pm = check_unit_interval("pi_max", pi_max)
     p = pm + np.exp(log_eps(B, delta, T))
     ok = p < 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # over: subnormal tau
         val = _LOG2 + 2.0 / t + np.log(p) - np.log1p(-np.where(ok, p, 0.0))
     return np.where(ok, val, np.inf)
 
@@ -189,9 +196,10 @@ def Delta(B, tau, delta, T, pi_max):
     """``Delta(B; tau) = 2 e^{2/tau} (pi_max + eps) / (1 - pi_max - eps)`` ([P2] [stated];
     ``pi_max`` vs ``1/C`` is [open], default ``1/C``).
 
-    Defined only when ``pi_max + eps < 1``; there it returns ``+inf`` (vacuous; callers flag
-    it, :func:`bounds.evaluate_bounds` reports ``vacuous_sim_gap``). Also ``inf`` when beyond float
-    range (e.g. ``tau = 1e-3``); use :func:`log_Delta` for the magnitude.
+    Defined only when ``pi_max + eps < 1``; elsewhere it returns ``+inf`` (vacuous; callers
+    flag it, :func:`bounds.evaluate_bounds` reports ``vacuous_sim_gap``). Also ``inf`` when
+    beyond float range (e.g. ``tau = 1e-3``); use :func:`log_Delta` for the magnitude. It
+    takes no ``C``: :func:`bounds.evaluate_bounds` checks ``pi_max >= 1/C``.
 
     >>> round(Delta(1024, 0.5, 0.05, 14700, 0.01), 4)
     13.171
@@ -201,8 +209,26 @@ def Delta(B, tau, delta, T, pi_max):
 
 def _scaled_L(x, t, b):
     """``x L = x / (2 tau^2 B)`` on checked arrays, with one division: the lemma's constant
-    (``x = 1``) and Theorem 1's exponent (``x = S``) share this one formula."""
-    return x / (2.0 * t * t * b)
+    (``x = 1``) and Theorem 1's exponent (``x = S``) share this one formula. Where
+    ``2 tau^2 B`` leaves the normal float range (``tau`` below ``1e-154`` or above ``1e153``)
+    it is ``exp(log x + log L)`` (:func:`_log_L`): ``inf`` or ``0`` only beyond float range."""
+    with np.errstate(all="ignore"):
+        den = 2.0 * t * t * b
+        out = x / den
+        far = ~((den >= _TINY) & (den < np.inf))
+        if np.any(far):
+            log_L = -(_LOG2 + 2.0 * np.log(t) + np.log(b))
+            out = np.where(far, np.where(x == 0, 0.0, np.exp(np.log(x) + log_L)), out)
+    return out
+
+
+def _log_L(t, b):
+    """``log L``: ``log`` of :func:`_scaled_L` where ``L`` is a normal float, else
+    ``-(log 2 + 2 log tau + log B)``; finite for every positive ``tau`` and ``B``."""
+    L = _scaled_L(1.0, t, b)
+    normal = (L >= _TINY) & (L < np.inf)
+    return np.where(normal, np.log(np.where(normal, L, 1.0)),
+                    -(_LOG2 + 2.0 * np.log(t) + np.log(b)))
 
 
 def L_const(tau, B):
@@ -221,6 +247,11 @@ def L_const(tau, B):
     t = check_positive("tau", tau)
     b = check_integer("B", B, 2)
     return _out(_scaled_L(1.0, t, b))
+
+
+def log_L_const(tau, B):
+    """``log L`` (see :func:`L_const`), finite where ``L`` itself under- or overflows."""
+    return _out(_log_L(check_positive("tau", tau), check_integer("B", B, 2)))
 
 
 # --------------------------------------------------------------------------- Theorem 1
@@ -242,7 +273,15 @@ def theorem1_exponent(sum_eta, tau, B):
     s = check_nonnegative("sum_eta", sum_eta)
     t = check_positive("tau", tau)
     b = check_integer("B", B, 2)
-    return _out(s * _scaled_L(1.0, t, b))
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond float range: inf
+        return _out(np.where(s == 0, 0.0, s * _scaled_L(1.0, t, b)))
+
+
+def _log_theorem1(s, t, b, ld):
+    """``S L + log S - log tau - log(B)/2 + log Delta`` on checked arrays (NaN where vacuous
+    at ``S = 0``; callers map a vacuous ``log Delta = +inf`` to ``+inf``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _scaled_L(s, t, b) + np.log(s) - np.log(t) - 0.5 * np.log(b) + ld
 
 
 def log_theorem1(sum_eta, tau, B, log_Delta):
@@ -251,8 +290,7 @@ def log_theorem1(sum_eta, tau, B, log_Delta):
     t = check_positive("tau", tau)
     b = check_integer("B", B, 2)
     ld = as_float_array("log_Delta", log_Delta)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = _scaled_L(s, t, b) + np.log(s) - np.log(t) - 0.5 * np.log(b) + ld
+    out = _log_theorem1(s, t, b, ld)
     return np.where(np.isposinf(ld), np.inf, out)  # vacuous Delta stays vacuous, even at S = 0
 
 
@@ -305,11 +343,15 @@ def recurrence_path(eta, tau, B, drive) -> np.ndarray:
     dr = check_nonnegative("drive", drive)
     if dr.ndim and dr.shape != e.shape:
         raise ValueError(f"Expected `drive` scalar or of shape {e.shape}, got shape {dr.shape}")
-    L = float(_scaled_L(1.0, float(t), float(b)))
-    G = np.concatenate(([0.0], np.cumsum(np.log1p(e * L))))  # G_t, t = 0..T
-    with np.errstate(divide="ignore"):
+    L = float(_scaled_L(1.0, t, b))  # numpy scalars: 0 or inf beyond float range
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        if _TINY <= L and np.isfinite(float(e.max()) * L):
+            step = np.log1p(e * L)
+        else:  # L or eta L beyond the normal range: log(1 + eta L) from log L
+            step = np.logaddexp(0.0, np.log(e) + float(_log_L(t, b)))
+        G = np.concatenate(([0.0], np.cumsum(step)))  # G_t, t = 0..T
         terms = np.log(e) + np.log(np.broadcast_to(dr, e.shape)) - G[1:]
-    log_d = G[1:] + np.logaddexp.accumulate(terms)
+        log_d = G[1:] + np.logaddexp.accumulate(terms)
     return np.concatenate(([0.0], _exp(log_d)))
 
 
@@ -340,63 +382,27 @@ def recurrence_drive(tau, B, Delta):
     return _out(_exp(log_recurrence_drive(tau, B, np.log(d))))
 
 
-def log_growth(eta, L):
-    """``Lambda(L) = sum_t log1p(eta_t L) = log prod_t (1 + eta_t L)`` for every entry of ``L``.
+def log_product_from_growth(growth, sum_eta, tau, B, log_Delta):
+    """``log`` of the product form from its growth ``Lambda`` (:mod:`bounds.growth`).
 
-    The growth factor of the recurrence of THEORY.md section 5 over a whole schedule
-    ([derived]). Each distinct value of ``L`` is computed once, in chunks vectorised over
-    the steps.
-
-    Args:
-        eta: learning rates, shape ``(T,)``, ``>= 0``.
-        L: Lipschitz constants (:func:`L_const`), any shape, ``>= 0``.
-
-    Returns:
-        ndarray of the shape of ``L``.
-
-    >>> round(float(log_growth([1.0, 1.0], 1.0)), 12)      # log((1 + 1) (1 + 1))
-    1.38629436112
+    ``(Delta/(tau sqrt B)) (e^Lambda - 1)/L``, ``L = 1/(2 tau^2 B)``,
+    ``Lambda = sum_t log1p(eta_t L)`` (see :func:`log_product_form`), with ``log L`` rather
+    than ``L`` (finite for every ``tau``). Below ``Lambda = 2^-62`` every ``eta_t L`` is below
+    ``2^-61``, so ``Lambda/L = S`` (``sum_eta``) to ``2^-62``: that value is used there, even
+    where ``L`` and ``Lambda`` underflow. The exact value is at most Theorem 1
+    (``Lambda <= S L``); where rounding in the last bit would put it above, Theorem 1's value
+    is returned. Broadcasts; a vacuous ``log_Delta = +inf`` stays ``+inf``, even at
+    ``Lambda = 0``.
     """
-    e = check_schedule("eta", eta)
-    Lv = check_nonnegative("L", L)
-    u, inv = np.unique(Lv.reshape(-1), return_inverse=True)
-    lam = np.empty_like(u)
-    chunk = max(1, 2_000_000 // max(e.size, 1))
-    for i in range(0, u.size, chunk):  # chunks of distinct L values, vectorised over steps
-        lam[i : i + chunk] = np.log1p(np.multiply.outer(u[i : i + chunk], e)).sum(axis=1)
-    return lam[inv].reshape(Lv.shape)
-
-
-def log_growth_constant(sum_eta, T, L):
-    """:func:`log_growth` of the constant schedule ``eta_t = S/T``: ``T log1p(S L / T)``.
-
-    For ``T`` steps with sum ``S`` this is the largest growth of any schedule (AM-GM), so the
-    product form with it bounds the product form of every schedule with that ``T`` and
-    ``S`` ([derived]). Broadcasts.
-
-    >>> round(float(log_growth_constant(2.0, 2, 1.0)), 12)  # eta = (1, 1), as above
-    1.38629436112
-    """
-    s = check_nonnegative("sum_eta", sum_eta)
-    t = check_integer("T", T, 1)
-    Lv = check_nonnegative("L", L)
-    Lb, Tb, Sb = np.broadcast_arrays(Lv, t, s)
-    return Tb * np.log1p(Sb * Lb / Tb)
-
-
-def log_product_from_growth(log_growth, tau, B, log_Delta):
-    """``log`` of the product form from its growth ``Lambda`` (:func:`log_growth`).
-
-    ``(Delta/(tau sqrt B)) (e^Lambda - 1) / L`` with ``L = 1/(2 tau^2 B)``: see
-    :func:`log_product_form`. Broadcasts; a vacuous ``log_Delta = +inf`` stays ``+inf``,
-    even for ``Lambda = 0``.
-    """
-    lam = check_nonnegative("log_growth", log_growth, allow_inf=True)
+    lam = check_nonnegative("growth", growth)
+    s = check_nonnegative("sum_eta", sum_eta, allow_inf=True)
     t = check_positive("tau", tau)
     b = check_integer("B", B, 2)
     ld = as_float_array("log_Delta", log_Delta)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out = _log_drive(t, b, ld) + log_expm1(lam) - np.log(_scaled_L(1.0, t, b))
+        # (e^Lambda - 1)/L; where Lambda < 2^-62, S (Lambda and L may have underflowed)
+        growth_over_L = np.where(lam < 2.0**-62, np.log(s), log_expm1(lam) - _log_L(t, b))
+        out = np.fmin(_log_drive(t, b, ld) + growth_over_L, _log_theorem1(s, t, b, ld))
     return np.where(np.isposinf(ld), np.inf, out)
 
 
@@ -406,14 +412,18 @@ def log_product_form(eta, tau, B, log_Delta):
     ``(Delta/(tau sqrt B)) sum_t eta_t prod_{s>t}(1 + eta_s L)
     = (Delta/(tau sqrt B)) (prod_t (1 + eta_t L) - 1) / L`` (telescoping:
     ``d_t + drive/L`` grows by ``1 + eta_t L`` per step). Vectorised over ``tau``, ``B`` and
-    ``log_Delta`` (broadcast together) for one schedule ``eta`` of shape ``(T,)``.
+    ``log_Delta`` (broadcast together) for one schedule ``eta`` of shape ``(T,)``; its growth
+    is :func:`bounds.growth.growth_explicit`.
     """
     e = check_schedule("eta", eta)
     t = check_positive("tau", tau)
     b = check_integer("B", B, 2)
     ld = as_float_array("log_Delta", log_Delta)
     t, b, ld = np.broadcast_arrays(t, b, ld)
-    return log_product_from_growth(log_growth(e, _scaled_L(1.0, t, b)), t, b, ld)
+    lam = _growth.growth_explicit(e, _scaled_L(1.0, t, b), _log_L(t, b))
+    with np.errstate(over="ignore"):  # S beyond float range: Theorem 1 is inf, no clamp
+        S = float(e.sum())
+    return log_product_from_growth(lam, S, t, b, ld)
 
 
 def product_form(eta, tau, B, Delta):
@@ -486,6 +496,7 @@ def log_r_bound(log_sim_gap, sigma_a, N_ref, *, tight: bool = False):
     ``sigma_a = 0`` (e.g. ``N_ref = C`` at the ETF: every pair is a different-class pair)
     gives ``+inf``, a vacuous RSA bound; a NaN ``sigma_a`` (degenerate features) gives NaN.
     """
+    tight = check_bool("tight", tight)
     ls = as_float_array("log_sim_gap", log_sim_gap)
     sg = check_nonnegative("sigma_a", sigma_a, allow_nan=True)
     n = check_integer("N_ref", N_ref, 2)
@@ -501,6 +512,7 @@ def r_bound(sim_gap, sigma_a, N_ref, *, tight: bool = False):
     >>> round(r_bound(3.0, 0.5, 4), 12) == round(3.0 / (6 ** 0.5 * 0.5), 12)
     True
     """
+    tight = check_bool("tight", tight)
     s = check_nonnegative("sim_gap", sim_gap, allow_inf=True)
     sg = check_positive("sigma_a", sigma_a)
     n = check_integer("N_ref", N_ref, 2)
@@ -545,7 +557,8 @@ def log_theorem2(G, beta, tau, log_Delta, sum_eta):
     t = check_positive("tau", tau)
     s = check_nonnegative("sum_eta", sum_eta)
     ld = as_float_array("log_Delta", log_Delta)
-    return np.log(g) - np.log(bt) - np.log(t) + ld + log_expm1(bt * s)
+    with np.errstate(over="ignore"):  # beta S beyond float range: inf, as the bound's log
+        return np.log(g) - np.log(bt) - np.log(t) + ld + log_expm1(bt * s)
 
 
 def theorem2(G, beta, tau, Delta, sum_eta):
@@ -585,7 +598,7 @@ def class_saturation(B, delta, T, f=0.01):
     """
     ff = check_positive("f", f)
     e = np.exp(log_eps(B, delta, T))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # tiny f: inf
         out = (1.0 + ff * e) / (ff * e * (1.0 - e))
     bad = e >= 1.0
     if np.any(bad):
@@ -624,4 +637,5 @@ def fewshot_bound(C_prime, m, V_f, Vt_f, Vs_f):
     vt = check_nonnegative("Vt_f", Vt_f, allow_inf=True, allow_nan=True)
     vs = check_nonnegative("Vs_f", Vs_f, allow_inf=True, allow_nan=True)
     root = np.sqrt(mm)
-    return _out((c - 1.0) * (8.0 * vt + 8.0 / root * vs + 8.0 / root * v + 4.0 / mm * v))
+    with np.errstate(over="ignore"):  # beyond float range: inf (vacuous)
+        return _out((c - 1.0) * (8.0 * vt + 8.0 / root * vs + 8.0 / root * v + 4.0 / mm * v))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import check_choice, check_integer, check_nonnegative
+from .validation import check_choice, check_integer, check_nonnegative, raise_first
 
 __all__ = [
     "LR_RULES",
@@ -61,7 +61,8 @@ def lr_from_rule(rule: str, lr, B):
         float or ndarray of the broadcast shape.
 
     Raises:
-        ValueError: unknown rule, negative ``lr``, non-integer or non-positive ``B``.
+        ValueError: unknown rule, negative ``lr``, non-integer or non-positive ``B``, a rate
+            beyond float range.
 
     >>> lr_from_rule("linear", 0.3, 1024)
     1.2
@@ -71,7 +72,10 @@ def lr_from_rule(rule: str, lr, B):
     check_choice("lr_rule", rule, LR_RULES)
     lr_a = check_nonnegative("lr", lr)
     B_a = check_integer("B", B, 1)
-    out = lr_a * B_a ** RULE_EXPONENT[rule] / (256.0 if rule != "constant" else 1.0)
+    with np.errstate(over="ignore"):
+        out = lr_a * B_a ** RULE_EXPONENT[rule] / (256.0 if rule != "constant" else 1.0)
+    raise_first(np.isinf(out), f"Expected the {rule} rule's base rate within float range",
+                lr=lr_a, B=B_a)
     return float(out) if out.ndim == 0 else out
 
 
@@ -214,6 +218,11 @@ def sum_eta(kind: str, base_lr, T, warmup_steps=0, *, unit: str = "step",
     """
     base, T_a, W_a, P_a = _check_schedule_args(kind, base_lr, T, warmup_steps, unit,
                                                steps_per_epoch)
+    with np.errstate(over="ignore"):  # beyond float range: inf (callers refuse it)
+        return _sum(kind, base, T_a, W_a, P_a)
+
+
+def _sum(kind, base, T_a, W_a, P_a):
     if kind == "constant":
         out = base * T_a
     else:

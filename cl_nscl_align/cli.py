@@ -10,6 +10,7 @@ torch-free ``python -m bounds.evaluate`` included) takes its parser from here.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from typing import NoReturn
@@ -27,7 +28,20 @@ class ArgumentParser(argparse.ArgumentParser):
     ... except SystemExit as exc:
     ...     exc.code
     2
+    >>> _ = p.add_argument("--tau", type=float)
+    >>> p.parse_args(["--tau", "-1e-3"]).tau      # a value, not a flag
+    -0.001
     """
+
+    #: What reads as a negative number (a value, not a flag): argparse's own pattern
+    #: knows ``-1`` and ``-.5`` but not ``-1e-3``, ``-inf`` or ``-nan``, so ``--tau -1e-3``
+    #: would fail with "expected one argument" instead of naming the bad value.
+    _NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$",
+                           re.IGNORECASE)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self._NEGATIVE
 
     def error(self, message: str) -> NoReturn:  # argparse API
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -40,6 +54,11 @@ def terminate_as_interrupt(signum, frame):
     Install it with ``signal.signal(signal.SIGTERM, terminate_as_interrupt)``.
     """
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+#: The program named by the last :func:`one_line_warnings` call (``None``: not installed);
+#: a process pool passes it on to its workers so that their warnings look the same.
+WARNING_PROG: str | None = None
 
 
 def one_line_warnings(prog: str) -> None:
@@ -58,6 +77,8 @@ def one_line_warnings(prog: str) -> None:
     >>> err.getvalue()
     'demo: warning: NaN: too few seeds\n'
     """
+    global WARNING_PROG
+    WARNING_PROG = prog
     seen: set[str] = set()
 
     def show(message, category, filename, lineno, file=None, line=None) -> None:

@@ -296,7 +296,7 @@ class LatentAugmenter(Augmenter):
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         gen = _check_generator(generator)
-        k = self.map.spec.latent_dim
+        k = self.map.spec.latent_size
         if x.ndim != 2 or x.shape[1] != k:
             raise ValueError(f"Expected latents of shape (B, {k}), got {tuple(x.shape)}")
         return self.map(x + self.noise / math.sqrt(k) * _randn(gen, tuple(x.shape), x))

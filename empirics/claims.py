@@ -1,7 +1,9 @@
 """``python -m empirics.claims``: the entry point of :mod:`empirics.studies.claims`.
 
-A verdict (holds, reversed or inconclusive, by an interval over seeds) on every empirical
-claim of THEORY.md s13; see :mod:`empirics.studies.claims.cli` and docs/claims.md.
+One pre-registered primary statistic per claim of THEORY.md s13 (C1-C6), Holm over the
+primaries, equivalence within a smallest effect of interest, replication on two disjoint
+seed sets, and the theorems' deterministic checks; see :mod:`empirics.studies.claims.cli`
+and docs/claims.md.
 """
 
 import sys

@@ -25,6 +25,20 @@ view of the same sample); ``pairs="all"`` is the papers' ``1/(K^2 B) sum_{l1,l2}
 All losses return the mean over the ``K*B`` anchors, or with ``per_anchor=True`` the
 per-anchor losses, shape ``(K, B)`` (view-major, as ``views``).
 
+Exact at any finite scale (:func:`_unit_rows`): each row is multiplied by a power of two
+``2^-k`` (exact) that brings its largest entry to ``[0.5, 1)`` before it is normalised, so
+the sum of squares in its norm neither overflows nor underflows. The losses of ``c * views``
+equal those of ``views`` (up to the rounding of ``c * views`` itself) for every finite
+``c > 0`` (tested: float64 ``1e-300 .. 1e300``,
+float32 ``1e-40 .. 1e38``, subnormals included; rows of different scales in one batch;
+docs/metrics.md). Where the plain ``F.normalize`` was right (its sum of squares did not
+overflow or underflow, and the norm was above its ``eps = 1e-12``) values and gradients are
+bitwise unchanged (tests pin both). A zero row has no direction: the losses
+that touch it are NaN with a ``RuntimeWarning`` (``F.normalize`` would map it to the zero
+vector, i.e. similarity 0 with everything, a made-up value with a ``1e12`` gradient). NaN or
+inf entries propagate as NaN, without an error, so that a trainer reports the divergence at
+its own step.
+
 With ``K = 2`` and default arguments the values equal lightly's ``DCLLoss`` (``cl_loss``) and
 ``NTXentLoss`` (``ntxent_loss``) and pytorch-metric-learning's ``SupConLoss`` on the
 concatenated views with repeated labels (``scl_loss``); tests pin this.
@@ -33,8 +47,10 @@ concatenated views with repeated labels (``scl_loss``); tests pin this.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -56,22 +72,36 @@ def _check_views(views: object) -> Tensor:
     if B < 2:
         raise ValueError(f"Expected a batch of B >= 2 samples in `views`, got B={B}")
     if d < 1:
-        raise ValueError(f"Expected an embedding dimension d >= 1, got d={d}")
+        raise ValueError(f"Expected an embedding dimension d >= 1 in `views`, got d={d}")
     if not views.is_floating_point():
         raise TypeError(f"Expected floating-point `views`, got dtype {views.dtype}")
     return views
 
 
-def _check_tau(tau: object) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)):
+def _check_tau(tau: object, dtype: torch.dtype | None = None) -> float:
+    """``tau`` as a float; with ``dtype`` also checks that ``1 / tau`` is finite in it."""
+    if isinstance(tau, bool) or not isinstance(tau, numbers.Real):
         raise TypeError(f"Expected `tau` to be a real number, got {type(tau).__name__}")
+    tau = float(tau)
     if not (math.isfinite(tau) and tau > 0):
         raise ValueError(f"Expected `tau` > 0, got {tau!r}")
-    return float(tau)
+    if dtype is not None and 1.0 / tau > torch.finfo(dtype).max:  # logits s = cos / tau
+        raise ValueError(
+            f"Expected `tau` >= {1.0 / torch.finfo(dtype).max:.3g} for {dtype} `views` "
+            f"(1/tau overflows), got {tau!r}"
+        )
+    return tau
+
+
+def _check_flag(value: object, name: str) -> bool:
+    """A boolean option (``"no"`` or ``0.5`` is not silently taken as true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"Expected `{name}` to be a bool, got {value!r}")
+    return bool(value)
 
 
 def _check_pairs(pairs: object) -> str:
-    if pairs not in _PAIRS:
+    if not (isinstance(pairs, str) and pairs in _PAIRS):
         raise ValueError(f"Expected `pairs` in {_PAIRS}, got {pairs!r}")
     return str(pairs)
 
@@ -90,10 +120,54 @@ def _check_labels(labels: object, B: int, device: torch.device) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- the core
+def _unit_rows(x: Tensor, stacklevel: int) -> Tensor:
+    """``z = x / |x|`` row by row, exact at any finite scale; zero rows give NaN + warning.
+
+    Each row is first multiplied by ``2^-k``, ``k`` the binary exponent of its largest entry
+    (``max_j |x_ij| = m 2^k``, ``m`` in ``[0.5, 1)``; ``k`` clamped to ``[-e, e]`` so that
+    ``2^-k`` is a normal number of the dtype, :func:`_max_exponent`). Multiplying by a power
+    of two is exact, so the row's direction is unchanged, and its sum of squares lies in
+    ``[1/4, d)`` (``[2^-46, d)`` for float32 subnormal rows, ``[2^-104, d)`` for float64
+    ones): it can neither overflow (the plain one does for float32 rows above ``~1e19``,
+    float64 above ``~1e154``) nor underflow (below ``~1e-19`` / ``~1e-154``; and
+    ``F.normalize``'s ``eps = 1e-12`` is never reached). Where the plain sum of squares
+    neither overflows nor underflows every operation of ``F.normalize``, and of its
+    backward, is the same one scaled by a power of two, so values and gradients are
+    bitwise unchanged. The factor is a constant for autograd (computed from ``x.detach()``):
+    ``dz/dx = 2^-k J(x 2^-k) = J(x)``, ``J`` the Jacobian of ``F.normalize``. Cost: one
+    ``amax`` per row and one multiplication, ``O(M d)`` beside the ``O(M^2 d)`` logits.
+
+    Example:
+        >>> x = torch.tensor([[3.0, 4.0], [3 * 2.0**600, 4 * 2.0**600], [0.0, 1e-310]],
+        ...                  dtype=torch.float64)
+        >>> _unit_rows(x, stacklevel=1).tolist()  # F.normalize: [0, 0] and [0, 1e-298] below
+        [[0.6, 0.8], [0.6, 0.8], [0.0, 1.0]]
+    """
+    amax = x.detach().abs().amax(dim=1, keepdim=True)  # (M, 1); 30x faster than ord=inf norm
+    emax = _max_exponent(x.dtype)
+    k = torch.frexp(amax).exponent.clamp_(-emax, emax)  # NaN, inf and 0 give k = 0
+    z = F.normalize(x * torch.ldexp(torch.ones_like(amax), -k), dim=1)  # (M, d)
+    zero = amax == 0
+    if bool(zero.any()):
+        warnings.warn(
+            f"{int(zero.sum())} of {x.shape[0]} embeddings are zero rows: their cosine "
+            "similarity is undefined, and every loss term that uses them is set to NaN",
+            RuntimeWarning,
+            stacklevel=stacklevel + 1,
+        )
+        z = z.masked_fill(zero, float("nan"))
+    return z
+
+
+def _max_exponent(dtype: torch.dtype) -> int:
+    """``e`` with ``2^-e`` and ``2^e`` both normal numbers of ``dtype`` (126 for float32)."""
+    return int(math.frexp(torch.finfo(dtype).max)[1]) - 2
+
+
 def _logits(views: Tensor, tau: float) -> Tensor:
     """``s = z z^T / tau`` for the ``M = K*B`` L2-normalised anchors, view-major."""
     K, B, d = views.shape
-    z = F.normalize(views.reshape(K * B, d), dim=1)  # (M, d); same eps as the reference libs
+    z = _unit_rows(views.reshape(K * B, d), stacklevel=4)  # (M, d); user <- loss <- _pair_loss
     return (z / tau) @ z.T  # (M, M); scaling the (M, d) factor saves two (M, M) passes
 
 
@@ -161,7 +235,9 @@ def _reduce(per_anchor: Tensor, K: int, B: int, per_anchor_out: bool) -> Tensor:
 
 def _pair_loss(views, den_mask_fn, tau, pairs, positive_in_denominator, per_anchor):
     views = _check_views(views)
-    tau, pairs = _check_tau(tau), _check_pairs(pairs)
+    tau, pairs = _check_tau(tau, views.dtype), _check_pairs(pairs)
+    positive_in_denominator = _check_flag(positive_in_denominator, "positive_in_denominator")
+    per_anchor = _check_flag(per_anchor, "per_anchor")
     K, B, _ = views.shape
     s = _logits(views, tau)
     pos, w = _same_sample_positives(s, K, B, pairs)
@@ -185,8 +261,10 @@ def cl_loss(
     denominator. Equals lightly ``DCLLoss(temperature=tau)`` for ``K = 2``.
 
     Args:
-        views: ``(K, B, d)`` un-normalised embeddings, ``K >= 2``, ``B >= 2``.
-        tau: temperature ``> 0`` (stable down to 0.01 and below).
+        views: ``(K, B, d)`` un-normalised embeddings, ``K >= 2``, ``B >= 2``, at any finite
+            scale (module docstring); a zero row gives NaN with a ``RuntimeWarning``.
+        tau: temperature ``> 0`` (stable down to 0.01 and below; ``1/tau`` must be finite
+            in the dtype of ``views``).
         pairs: ``"distinct"`` (mean over ordered view pairs ``l1 != l2``) or ``"all"``
             (the papers' ``K^2`` form, including ``l1 = l2``).
         per_anchor: return the ``(K, B)`` per-anchor losses instead of their mean.
@@ -195,11 +273,15 @@ def cl_loss(
         Scalar tensor (or ``(K, B)``), differentiable.
 
     Raises:
-        TypeError, ValueError: on malformed ``views``, ``tau`` or ``pairs``.
+        TypeError, ValueError: on malformed ``views``, ``tau``, ``pairs`` or ``per_anchor``
+            (each message names the argument and the value).
 
     Example:
         >>> v = torch.zeros(2, 3, 2); v[:, :, 0] = 1.0  # every embedding identical
         >>> round(float(cl_loss(v, tau=1.0)), 6) == round(math.log(4), 6)
+        True
+        >>> v = torch.randn(2, 4, 3, generator=torch.Generator().manual_seed(0))
+        >>> bool(cl_loss(v * 2.0**100) == cl_loss(v) == cl_loss(v * 2.0**-120))  # any scale
         True
     """
     # CL: denominator = every view of every other sample; the positive is NOT in it.
@@ -267,7 +349,7 @@ def nscl_loss(
         return yy[:, None] != yy[None, :]
 
     # NSCL = CL with same-class samples dropped from the denominator.
-    return _pair_loss(views, other_classes, tau, pairs, bool(positive_in_denominator), per_anchor)
+    return _pair_loss(views, other_classes, tau, pairs, positive_in_denominator, per_anchor)
 
 
 def scl_loss(
@@ -291,11 +373,11 @@ def scl_loss(
         True
     """
     views = _check_views(views)
-    tau = _check_tau(tau)
+    tau, per_anchor = _check_tau(tau, views.dtype), _check_flag(per_anchor, "per_anchor")
     K, B, d = views.shape
     M = K * B
     y = _check_labels(labels, B, views.device).repeat(K)  # (M,), view-major like the anchors
-    z = F.normalize(views.reshape(M, d), dim=1)
+    z = _unit_rows(views.reshape(M, d), stacklevel=2)
     s = (z / tau) @ z.T  # as _logits, reusing z below
     not_self = ~torch.eye(M, dtype=torch.bool, device=s.device)
     # mean positive logit without an (M, M) positive mask: per-class sums of z,
@@ -326,8 +408,9 @@ class LinearHead(nn.Module):
     def __init__(self, d: int, C: int):
         super().__init__()
         for name, v in (("d", d), ("C", C)):
-            if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
                 raise TypeError(f"Expected `{name}` to be an int, got {type(v).__name__}")
+        d, C = int(d), int(C)
         if d < 1:
             raise ValueError(f"Expected `d` >= 1, got {d!r}")
         if C < 2:
@@ -342,8 +425,16 @@ class LinearHead(nn.Module):
 def ce_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """Cross-entropy ``-mean_i log softmax(logits_i)[y_i]`` (the CE baseline of [P2]).
 
+    No normalisation: ``log_softmax`` subtracts each row's maximum, so any finite logits
+    are safe (a loss beyond the dtype's range is ``inf``).
+
     Args:
-        logits: ``(B, C)`` from :class:`LinearHead`; labels: integer ``(B,)`` in ``[0, C)``.
+        logits: ``(B, C)`` from :class:`LinearHead`, ``B >= 1``, ``C >= 2``, floating point;
+            labels: integer ``(B,)`` in ``[0, C)``.
+
+    Raises:
+        TypeError, ValueError: on malformed ``logits`` or ``labels`` (a label outside
+        ``[0, C)`` included: ``F.cross_entropy`` would skip ``-100`` silently).
 
     Example:
         >>> round(float(ce_loss(torch.zeros(4, 3), torch.tensor([0, 1, 2, 0]))), 6) == round(
@@ -352,7 +443,16 @@ def ce_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """
     if not isinstance(logits, Tensor):
         raise TypeError(f"Expected `logits` to be a torch.Tensor, got {type(logits).__name__}")
-    if logits.dim() != 2:
-        raise ValueError(f"Expected `logits` of shape (B, C), got shape {tuple(logits.shape)}")
+    if logits.dim() != 2 or logits.shape[0] < 1 or logits.shape[1] < 2:
+        raise ValueError(
+            f"Expected `logits` of shape (B, C) with B >= 1 and C >= 2, "
+            f"got shape {tuple(logits.shape)}"
+        )
+    if not logits.is_floating_point():
+        raise TypeError(f"Expected floating-point `logits`, got dtype {logits.dtype}")
     y = _check_labels(labels, logits.shape[0], logits.device)
+    lo, hi = (int(v) for v in torch.aminmax(y))
+    if lo < 0 or hi >= logits.shape[1]:
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"Expected `labels` in [0, {logits.shape[1]}) (C), got {bad}")
     return F.cross_entropy(logits, y)

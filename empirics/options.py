@@ -45,12 +45,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 __all__ = [
+    "GIVEN_NONE",
     "Options",
     "at_least",
     "in_open_unit",
+    "in_range",
     "load_toml",
     "nonnegative",
     "option",
+    "path_text",
     "positive",
     "read_toml",
 ]
@@ -79,6 +82,36 @@ def in_open_unit(name: str, value: Any) -> None:
     """``0 < value < 1``."""
     if not 0 < value < 1:
         raise ValueError(f"Expected `{name}` in (0, 1), got {_number_text(value)}")
+
+
+def in_range(lo: float, hi: float) -> Check:
+    """``lo <= value <= hi`` (e.g. a size with a ceiling that catches typos); the message
+    names the side that failed.
+
+    >>> in_range(1, 10**8)("train_size", 10**12)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `train_size` <= 100000000, got 1000000000000
+    """
+    low = at_least(lo)
+
+    def text(x: float) -> str:
+        return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+    def check(name: str, value: Any) -> None:
+        low(name, value)
+        if not value <= hi:
+            raise ValueError(f"Expected `{name}` <= {text(hi)}, got {_number_text(value)}")
+
+    check.__name__ = f"in_range_{lo}_{hi}"
+    return check
+
+
+def path_text(name: str, value: Any) -> None:
+    """A file or folder path: not empty, not only blanks, no NUL character (``--out ''``
+    would otherwise mean the current folder)."""
+    if not str(value).strip() or "\0" in str(value):
+        raise ValueError(f"Expected `{name}` to be a path, got {value!r}")
 
 
 def at_least(lo: float) -> Check:
@@ -147,6 +180,18 @@ def _type_name(tp: Any) -> str:
     )
 
 
+def _comma_list(name: str, text: str) -> tuple[str, ...]:
+    """``"a, b"`` -> ``("a", "b")``; blank text is the empty list; an empty item (``a,,b``,
+    a trailing comma) is refused rather than dropped."""
+    if not text.strip():
+        return ()
+    items = tuple(s.strip() for s in text.split(","))
+    if not all(items):
+        raise ValueError(f"Expected `{name}` to be a comma list without empty items, got "
+                         f"{text!r}")
+    return items
+
+
 def _coerce(name: str, value: Any, tp: Any, optional: bool) -> Any:
     """Check ``value``'s type and return it in canonical form (ints for float fields become
     floats, numpy scalars become Python scalars, a comma string becomes a tuple)."""
@@ -173,12 +218,28 @@ def _coerce(name: str, value: Any, tp: Any, optional: bool) -> Any:
             return value
     elif _is_str_tuple(tp):
         if isinstance(value, str):
-            value = [s.strip() for s in value.split(",") if s.strip()]
+            value = _comma_list(name, value)
         if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
             return tuple(value)
     else:  # pragma: no cover - a declaration error, not a user error
         raise TypeError(f"Unsupported option type {tp!r} for `{name}`")
     raise TypeError(f"Expected `{name}` to be {_type_name(tp)}, got {value!r}")
+
+
+class _GivenNone:
+    """The value of an optional flag given as ``none`` (or ``null``) on the command line.
+
+    A flag's default is ``None`` ("not given"), so ``--classes none`` needs its own
+    marker to override a declared default with ``None``; :meth:`Options.given` turns it
+    into ``None``.
+    """
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+#: ``--field none`` as parsed (:meth:`Options.given` maps it to ``None``).
+GIVEN_NONE = _GivenNone()
 
 
 # ----------------------------------------------------------------------------- base
@@ -303,9 +364,14 @@ class Options:
 
     @classmethod
     def given(cls, args: argparse.Namespace) -> dict[str, Any]:
-        """The fields given on the command line (flags whose value is not ``None``)."""
-        return {k: getattr(args, k) for k in cls.field_names()
-                if getattr(args, k, None) is not None}
+        """The fields given on the command line (flags whose value is not ``None``); an
+        optional field given as ``none`` is ``None`` (it overrides the default)."""
+        out = {}
+        for k in cls.field_names():
+            value = getattr(args, k, None)
+            if value is not None:
+                out[k] = None if value is GIVEN_NONE else value
+        return out
 
     @classmethod
     def from_layers(cls, *layers: Mapping[str, Any]):
@@ -347,7 +413,7 @@ def _help_text(f: dataclasses.Field, annotation: Any) -> str:
 def _converter(name: str, tp: Any, optional: bool) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
         if optional and text.strip().lower() in ("none", "null"):
-            return None
+            return GIVEN_NONE
         if tp is int:
             try:
                 return int(text)
@@ -361,15 +427,20 @@ def _converter(name: str, tp: Any, optional: bool) -> Callable[[str], Any]:
                 raise argparse.ArgumentTypeError(
                     f"Expected `{name}` to be a number, got {text!r}") from None
         if _is_str_tuple(tp):
-            return tuple(s.strip() for s in text.split(",") if s.strip())
+            try:
+                return _comma_list(name, text)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
         return text
 
     convert.__name__ = name
     return convert
 
 
-def load_toml(path: str | os.PathLike, *, what: str = "a TOML file") -> dict[str, Any]:
-    """The parsed TOML document at ``path``; every failure one sentence naming the file.
+def load_toml(path: str | os.PathLike, *, what: str = "a TOML file",
+              name: str | None = None) -> dict[str, Any]:
+    """The parsed TOML document at ``path``; every failure one sentence naming the file
+    (and the argument ``name`` that gave it, e.g. ``--config``, when there is one).
 
     Raises:
         FileNotFoundError: no such file (the message names it and ``what`` was expected).
@@ -380,27 +451,37 @@ def load_toml(path: str | os.PathLike, *, what: str = "a TOML file") -> dict[str
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
+    expected = f"`{name}` to be {what}" if name else what
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise FileNotFoundError(f"Expected {what}, got no file at {str(path)!r}") from None
+        raise FileNotFoundError(f"Expected {expected}, got no file at {str(path)!r}"
+                                ) from None
     except IsADirectoryError:
-        raise ValueError(f"Expected {what}, got the folder {str(path)!r}") from None
+        raise ValueError(f"Expected {expected}, got the folder {str(path)!r}") from None
     except tomllib.TOMLDecodeError as exc:
+        if name:
+            raise ValueError(f"Expected `{name}` to be valid TOML, got {str(path)!r} ({exc})"
+                             ) from None
         raise ValueError(f"Expected valid TOML in {str(path)!r}, got {exc}") from None
     except UnicodeDecodeError:
+        if name:
+            raise ValueError(f"Expected `{name}` to be UTF-8 TOML text, got binary data in "
+                             f"{str(path)!r}") from None
         raise ValueError(f"Expected UTF-8 TOML text in {str(path)!r}, got binary data") from None
 
 
-def read_toml(path: str | os.PathLike, *, tables: Iterable[str] = ()) -> dict[str, Any]:
-    """The keys of a TOML file: top level, or those of its single table named in ``tables``.
+def read_toml(path: str | os.PathLike, *, tables: Iterable[str] = (),
+              name: str | None = None) -> dict[str, Any]:
+    """The keys of a TOML file: top level, or those of its single table named in ``tables``
+    (``name``: the argument that gave the file, e.g. ``--config``, named in the messages).
 
     Raises:
         FileNotFoundError: no such file (the message names it).
         ValueError: not valid TOML (the message names the file, line and column).
     """
-    data = load_toml(path)
+    data = load_toml(path, name=name)
     names = tuple(tables)
     if len(data) == 1:
         (only, value), = data.items()

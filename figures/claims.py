@@ -33,13 +33,14 @@ import json
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from figures import io, style
+from figures import io, selection, style
 
 __all__ = [
     "CLAIMS_FIGURES",
@@ -53,10 +54,14 @@ __all__ = [
     "plot_summary",
 ]
 
-#: Colour of each verdict (Okabe-Ito).
+#: Colour of each verdict (Okabe-Ito); any other verdict is grey and still counted.
 VERDICT_COLORS = {"holds": style.OKABE_ITO["bluish_green"],
                   "reversed": style.OKABE_ITO["vermillion"],
-                  "inconclusive": "#888888"}
+                  "inconclusive": "#888888",
+                  "absent": style.OKABE_ITO["sky_blue"],
+                  "unstable": style.OKABE_ITO["orange"]}
+#: The verdicts every summary names, even at a count of 0.
+ALWAYS_NAMED = ("holds", "reversed", "inconclusive")
 REQUIRED = ("claim", "setting", "statistic", "estimate", "ci_low", "ci_high", "n_seeds",
             "verdict", "paper")
 
@@ -98,8 +103,13 @@ class ClaimsStudy:
         return [self.run(d) for d in dirs]
 
     def rows(self, claim: str, prefix: str = "") -> pd.DataFrame:
+        """The rows of ``claim`` whose setting is ``prefix`` or lies under it, segment by
+        segment (``real/h`` holds ``real/h/cka``, not ``real/hx``)."""
         t = self.table
-        return t[(t["claim"] == claim) & t["setting"].astype(str).str.startswith(prefix)]
+        setting = t["setting"].astype(str)
+        under = setting.str.startswith(prefix if not prefix or prefix.endswith("/")
+                                       else prefix + "/")
+        return t[(t["claim"] == claim) & (under | (setting == prefix))]
 
     def curvature(self) -> list[dict]:
         """C5's curvature summaries (``runs/curvature__*/summary.json``)."""
@@ -194,12 +204,12 @@ def plot_summary(ax, table: pd.DataFrame) -> None:
                   "(numbers on the right)")
     from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=c, linewidth=2.2, marker="o", markersize=4, label=v)
-               for v, c in VERDICT_COLORS.items()]
+    handles = [Line2D([], [], color=VERDICT_COLORS.get(v, "#888888"), linewidth=2.2,
+                      marker="o", markersize=4, label=v) for v in _verdicts(table)]
     handles.append(Line2D([], [], linestyle="none", marker="D", markerfacecolor="none",
                           markeredgecolor="black", label="paper's value"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 1.0 + 0.9 / max(n, 1)),
-              ncol=4, fontsize=7, frameon=False)
+              ncol=len(handles) if len(handles) <= 7 else 4, fontsize=7, frameon=False)
 
 
 def figure_summary(table: pd.DataFrame, *, title: str = ""):
@@ -208,8 +218,8 @@ def figure_summary(table: pd.DataFrame, *, title: str = ""):
     fig, axes = style.new_figure(1, 1, width=7.8, height=0.9 + 0.24 * n + 0.1 *
                                  table["claim"].nunique())
     plot_summary(axes[0, 0], table)
-    counts = table["verdict"].value_counts()
-    tally = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICT_COLORS)
+    counts = table["verdict"].astype(str).value_counts()
+    tally = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in _verdicts(table))
     fig.suptitle((title + "\n" if title else "") + f"Claims C1-C7: {tally} (of {n})")
     return fig
 
@@ -219,9 +229,11 @@ def _t_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and 95% Student-t half-width along axis 0 (NaN half-width for one row)."""
     from scipy import stats
 
-    mean = np.nanmean(values, axis=0)
     n = np.sum(np.isfinite(values), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        # a step no seed evaluated: NaN, a point left out (numpy would warn "empty slice")
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=0)
         sd = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.full_like(mean,
                                                                                    np.nan)
         half = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n),
@@ -232,7 +244,15 @@ def _t_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def plot_band(ax, runs: Sequence[io.Run], pair: str, column: str, *, split: str | None,
               features: str | None, color: str, label: str, x: str = "t") -> None:
     """Mean of ``column`` over the runs (seeds) and its 95% t band, against training time
-    (``x = "t"``: epochs or steps) or the sum of learning rates (``x = "S"``)."""
+    (``x = "t"``: epochs or steps) or the sum of learning rates (``x = "S"``).
+
+    Raises:
+        FigureInputError: a run without ``pair`` rows, or runs that differ in more than
+            the seed (the band averages over seeds only).
+    """
+    for run in runs:
+        selection.require_pair(run, pair)
+    selection.check_not_pooled(runs)
     frames = []
     for run in runs:
         s = io.pair_series(run, pair, column, split=split, features=features)
@@ -248,7 +268,9 @@ def plot_band(ax, runs: Sequence[io.Run], pair: str, column: str, *, split: str 
     steps = sorted(set().union(*(f.index for f in frames)))
     V = np.array([f["value"].reindex(steps).to_numpy(float) for f in frames])
     T = np.array([f["t"].reindex(steps).to_numpy(float) for f in frames])
-    t = np.nanmean(T, axis=0)
+    with warnings.catch_warnings():  # a step without a time: NaN, left out
+        warnings.simplefilter("ignore", RuntimeWarning)
+        t = np.nanmean(T, axis=0)
     mean, half = _t_band(V)
     ax.plot(t, mean, color=color, marker="o", markersize=2.5, label=f"{label} (n={len(runs)})")
     if np.isfinite(half).any():
@@ -261,11 +283,29 @@ def _verdict_text(study: ClaimsStudy, claim: str, prefix: str = "") -> str:
                      f"{_num(r['ci_high'])}] {r['verdict']}" for _, r in rows.iterrows())
 
 
-def _short(study: ClaimsStudy, claim: str, prefix: str) -> str:
+def _join(title: str, short: str) -> str:
+    """``title; short``, or ``title`` alone when the study has no such row."""
+    return f"{title}; {short}" if short else title
+
+
+def _verdicts(table: pd.DataFrame) -> list[str]:
+    """The verdicts a summary names: :data:`ALWAYS_NAMED`, then every other one present."""
+    present = list(dict.fromkeys(table["verdict"].astype(str)))
+    return [*ALWAYS_NAMED, *(v for v in VERDICT_COLORS if v in present and v not in
+                             ALWAYS_NAMED),
+            *(v for v in present if v not in VERDICT_COLORS)]
+
+
+def _short(study: ClaimsStudy, claim: str, prefix: str, metric: str | None = None) -> str:
+    """One row's statistic for a title: the row of ``prefix`` itself, else the first under
+    it, preferring one whose last segment is the drawn ``metric``."""
     rows = study.rows(claim, prefix)
     if rows.empty:
         return ""
-    r = rows.iloc[0]
+    setting = rows["setting"].astype(str)
+    exact = rows[setting == prefix]
+    drawn = rows[setting.str.endswith("/" + metric)] if metric else rows.iloc[0:0]
+    r = (exact if len(exact) else drawn if len(drawn) else rows).iloc[0]
     return f"{claim} {r['setting']}: {_num(r['estimate'])} [{_num(r['ci_low'])}, " \
            f"{_num(r['ci_high'])}], {r['verdict']}"
 
@@ -301,19 +341,20 @@ def figure_angles(study: ClaimsStudy):
         ax.set_ylim(bottom=0)
         ax.set_title(title)
         ax.legend(loc="best")
-    fig.suptitle(f"Fig. 1 analogue, long runs ({_describe(runs[0])}); "
-                 f"{_short(study, 'C5', 'long/angles')}")
+    fig.suptitle(_join(f"Fig. 1 analogue, long runs ({_describe(runs[0])})",
+                       _short(study, 'C5', 'long/angles')))
     return fig
 
 
 def figure_alignment(study: ClaimsStudy):
     """Fig. 2 analogue (C1): CKA and RSA of CL with NSCL, SCL and CE, train and test, h."""
     runs = study.runs("C1", "base")
+    pairs = selection.require_cl_pairs(runs[0])
     fig, axes = style.new_figure(2, 2)
     for i, split in enumerate(("train", "test")):
         for j, metric in enumerate(("cka", "rsa")):
             ax = axes[i, j]
-            for pair in io.pairs_in(runs[0]):
+            for pair in pairs:
                 plot_band(ax, runs, pair, metric, split=split, features=io.PAPER_FEATURES,
                           color=style.method_color(pair), label=style.pair_label(pair))
             _, tlabel = io.time_axis(runs[0].metrics)
@@ -321,8 +362,8 @@ def figure_alignment(study: ClaimsStudy):
             ax.set_ylabel(f"{metric.upper()} with CL")
             ax.set_title(f"{metric.upper()}, {split} set, features h")
             ax.legend(loc="best")
-    fig.suptitle(f"Fig. 2 analogue ({_describe(runs[0])}); "
-                 f"{_short(study, 'C1', 'base/test/h/cka')}")
+    fig.suptitle(_join(f"Fig. 2 analogue ({_describe(runs[0])})",
+                       _short(study, 'C1', 'base/test/h/cka')))
     return fig
 
 
@@ -332,8 +373,9 @@ def figure_classes(study: ClaimsStudy):
 
     runs = study.runs("C2", "real")
     fig = sweeps.figure_classes(runs)
-    fig.suptitle(f"Fig. 3 analogue, {io.setting(runs[0], 'dataset')} C-way subsets (mean "
-                 f"over seeds, features h); {_short(study, 'C2', 'real/h')}")
+    fig.suptitle(_join(f"Fig. 3 analogue, {io.setting(runs[0], 'dataset')} C-way subsets "
+                       f"({selection.seed_note(runs)}, features h)",
+                       _short(study, 'C2', 'real/h', 'cka')))
     return fig
 
 
@@ -343,8 +385,9 @@ def figure_tau(study: ClaimsStudy):
 
     runs = study.runs("C3", "tau")
     fig = sweeps.figure_tau(runs)
-    fig.suptitle(f"Fig. 4 analogue ({io.setting(runs[0], 'dataset')}, test set, features h, "
-                 f"mean +- sd over seeds); {_short(study, 'C3', 'tau/h')}")
+    fig.suptitle(_join(f"Fig. 4 analogue ({io.setting(runs[0], 'dataset')}, test set, "
+                       f"features h, {selection.seed_note(runs, 'mean ± sd')})",
+                       _short(study, 'C3', 'tau/h', 'cka')))
     return fig
 
 
@@ -356,14 +399,18 @@ def figure_batch(study: ClaimsStudy):
     budgets = list(dict.fromkeys(str(s).split("/")[1] for s in uses["setting"]))
     fig, axes = style.new_figure(len(budgets), 2)
     for i, budget in enumerate(budgets):
-        rows = []
+        rows, members, cells = [], [], []
         for _, u in uses[uses["setting"].astype(str).str.endswith(f"/{budget}")].iterrows():
             run = study.run(str(u["run_dir"]))
+            selection.require_pair(run, "cl-nscl")
             point = dict(kv.split("=", 1) for kv in str(u["point"]).split(";") if "=" in kv)
+            members.append(run)
+            cells.append((point.get("lr_rule"), point.get("batch_size")))
             rows.append({"lr_rule": point.get("lr_rule"),
                          "batch_size": int(point.get("batch_size", 0)),
                          "cka": io.final_value(run, "cl-nscl", "cka", features="h"),
                          "sim_gap": io.final_value(run, "cl-nscl", "sim_gap", features="h")})
+        selection.check_not_pooled(members, ("lr_rule", "batch_size"), cells=cells)
         table = pd.DataFrame(rows)
         for j, metric in enumerate(("cka", "sim_gap")):
             sweeps.plot_final_vs(axes[i, j], table, "batch_size", metric=metric, hue="lr_rule",
@@ -372,8 +419,8 @@ def figure_batch(study: ClaimsStudy):
             length = "equal steps" if budget == "steps" else "equal samples seen"
             axes[i, j].set_title(f"final {'CKA' if metric == 'cka' else 'similarity gap'}, "
                                  f"{length}")
-    fig.suptitle("Fig. 5 analogue (test set, features h, mean +- sd over seeds); "
-                 f"{_short(study, 'C4', 'linear/')}")
+    fig.suptitle(_join("Fig. 5 analogue (test set, features h, mean +- sd over seeds)",
+                       _short(study, 'C4', 'linear/', 'cka')))
     return fig
 
 
@@ -430,8 +477,8 @@ def figure_weight_gap(study: ClaimsStudy):
         ax.set_ylim(bottom=0)
         ax.legend(loc="best")
     plot_theorem2(axes[0, 2], study, runs)
-    fig.suptitle(f"Fig. 6 analogue, long runs ({_describe(runs[0])}); "
-                 f"{_short(study, 'C5', 'long/weight_gap')}")
+    fig.suptitle(_join(f"Fig. 6 analogue, long runs ({_describe(runs[0])})",
+                       _short(study, 'C5', 'long/weight_gap')))
     return fig
 
 
@@ -444,10 +491,12 @@ def figure_p1(study: ClaimsStudy):
     fig, axes = style.new_figure(1, len(groups), width=4.6, height=3.6)
     for ax, (g, runs) in zip(axes[0], groups, strict=True):
         measured.plot_loss_gap_vs_classes(ax, runs)
-        ax.set_title(f"{io.setting(runs[0], 'dataset')}: final test batches "
-                     f"({_short(study, 'C7', g + '/')})", fontsize=8)
-    fig.suptitle(f"[P1]: CL-NSCL loss gap vs C with its bound; "
-                 f"{_short(study, 'C7', 'all-runs/slack')}")
+        # Two short lines: one long line per panel ran into its neighbour's title.
+        ax.set_title(f"{io.setting(runs[0], 'dataset')}: final test batches, "
+                     f"{selection.seed_note(runs, 'mean ± sd')}\n{_short(study, 'C7', g + '/')}",
+                     fontsize=8)
+    fig.suptitle(_join("[P1]: CL-NSCL loss gap vs C with its bound",
+                       _short(study, 'C7', 'all-runs/slack')))
     return fig
 
 
@@ -534,7 +583,16 @@ def main(a: argparse.Namespace, name: str, formats: Sequence[str]) -> int:
                 skipped.append(n)
                 print(f"{n:18s} skipped: {' '.join(str(text).split())}")
                 continue
-            written = style.save(fig, out, n, formats=formats, dpi=a.dpi)
+            try:
+                written = style.save(fig, out, n, formats=formats, dpi=a.dpi)
+            except OSError as e:
+                print(f"{prog}: could not write {n} into {str(out)!r}: "
+                      f"{' '.join(str(e).split())}", file=sys.stderr)
+                return 1
+            except ValueError as e:  # too large to draw at this --dpi
+                print(f"{prog}: error: {n}: `--dpi` {a.dpi}: {' '.join(str(e).split())}",
+                      file=sys.stderr)
+                return 2
             drawn.append(n)
             print(f"{n:18s} {time.perf_counter() - t1:5.1f}s  "
                   + ", ".join(str(w) for w in written))

@@ -33,6 +33,7 @@ from empirics.studies.evaluations import (
     fingerprint,
     is_evaluation,
 )
+from figures.style import notice  # an empty panel that says why (one home: figures.style)
 
 __all__ = ["COMMAND", "Evaluations", "evaluations_for", "notice"]
 
@@ -101,17 +102,3 @@ def evaluations_for(ctx, groups: Sequence[str], study: str,
                                     f"in {str(failed[0].path / 'error.txt')!r}")
     out.extend(read_run(root / n) for n in names)
     return out
-
-
-def notice(ax, text: str, title: str = "") -> None:
-    """An empty panel, with the title it would have, that says why there is nothing to
-    draw."""
-    import textwrap
-
-    ax.text(0.5, 0.5, textwrap.fill(text, 40), ha="center", va="center",
-            transform=ax.transAxes, fontsize=8, color="#555555")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
-    if title:
-        ax.set_title(title)

@@ -259,7 +259,10 @@ def _legend(ax) -> None:
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
-def _draw_models(ax, runs: Sequence[io.Run], column: str) -> None:
+def _draw_models(ax, runs: Sequence[io.Run], column: str) -> tuple[int, int]:
+    """Each model's ``column`` on a log axis; values of 0 or below at the axis floor
+    (returns their counts, for :func:`figures.style.floor_note`)."""
+    zeros = negatives = 0
     for i, (run, lab) in enumerate(zip(runs, run_labels(runs), strict=True)):
         table = linearization_table(run)
         for model in _models(table):
@@ -267,6 +270,11 @@ def _draw_models(ax, runs: Sequence[io.Run], column: str) -> None:
             ax.plot(rows["step"].to_numpy(), io.finite(rows[column], positive=True),
                     color=_color(model), linestyle=_RUN_STYLES[i % len(_RUN_STYLES)],
                     marker="o", markersize=3, label=series_label(model, lab))
+            z, n = style.floor_marks(ax, rows["step"], pd.to_numeric(rows[column],
+                                                                     errors="coerce"),
+                                     color=_color(model))
+            zeros, negatives = zeros + z, negatives + n
+    return zeros, negatives
 
 
 # ----------------------------------------------------------------------------- panels
@@ -274,7 +282,7 @@ def plot_jacobian_norm(ax, runs: Sequence[io.Run]) -> None:
     """Panel (a): ``L_Sigma = ||J(w_t)||_{2->2}`` of the similarity map at each measured
     step, for CL and NSCL of every run (log scale; ``jacobian_norm`` of
     ``linearization.csv``; [P2] Appendix D, THEORY.md s13)."""
-    _draw_models(ax, runs, "jacobian_norm")
+    style.floor_note(ax, *_draw_models(ax, runs, "jacobian_norm"), "value")
     ax.set_yscale("log")
     ax.set_ylabel(r"$L_\Sigma = \|J(w_t)\|_{2\to 2}$")
     n = sorted({int(v) for r in runs if "n" in r.linearization.columns
@@ -291,7 +299,7 @@ def plot_relative_remainder(ax, runs: Sequence[io.Run],
     (``relative_remainder``; log scale), with horizontal reference lines at ``thresholds``
     (reading aids, not a theorem: where the first-order, kernel, description of the step
     stops being good)."""
-    _draw_models(ax, runs, "relative_remainder")
+    style.floor_note(ax, *_draw_models(ax, runs, "relative_remainder"), "value")
     ax.set_yscale("log")
     texts = {0.1: "0.1: kernel step within 10% (reading aid)",
              1.0: "1: remainder as large as the change (reading aid)"}
@@ -308,14 +316,19 @@ def plot_step_budget(ax, runs: Sequence[io.Run], *, threshold: float = THRESHOLD
     """Panel (c): ``sum_{s<t} eta_s / (tau^2 B)`` and ``sum_{s<t} eta_s^2`` after ``t``
     steps (:func:`step_budget`; log scale), the quantities the surrogate's validity depends
     on (THEORY.md s13). A cross in the model's colour on the first curve marks each
-    measured step whose relative remainder exceeds ``threshold``."""
+    measured step whose relative remainder exceeds ``threshold``. Both sums are 0 after
+    0 steps: that point sits at the axis floor (counted in the legend)."""
     marked: set[str] = set()
+    floor = (0, 0)
     for i, (run, lab) in enumerate(zip(runs, run_labels(runs), strict=True)):
         budget = step_budget(run)
         ls = _RUN_STYLES[i % len(_RUN_STYLES)]
         for column in ("sum_eta_over_tau2_b", "sum_eta_sq"):
             ax.plot(budget["step"].to_numpy(), io.finite(budget[column], positive=True),
                     color=_BUDGET_COLORS[column], linestyle=ls, label=budget_label(column, lab))
+            z, n = style.floor_marks(ax, budget["step"], budget[column],
+                                     color=_BUDGET_COLORS[column])
+            floor = (floor[0] + z, floor[1] + n)
         table = linearization_table(run)
         at = budget.set_index("step")["sum_eta_over_tau2_b"]
         for model in _models(table):
@@ -331,6 +344,7 @@ def plot_step_budget(ax, runs: Sequence[io.Run], *, threshold: float = THRESHOLD
                     linestyle="none", marker="x", markersize=7, markeredgewidth=1.8,
                     color=_color(model), label=None if label in marked else label)
             marked.add(label)
+    style.floor_note(ax, *floor, "sum")
     ax.set_yscale("log")
     ax.set_xlabel("training step t")
     ax.set_ylabel("step budget after t steps")

@@ -9,6 +9,12 @@
   the corollary lower bounds ``(1 - rho)/(1 + rho)`` and ``(1 - r)/(1 + r)`` (s7).
 - [P1] (s3): the loss gap ``L_CL - L_NSCL`` of trained encoders against
   ``log(1 + e^{2/tau} n_max / (N - n_max))`` as a function of the number of classes ``C``.
+
+Every y axis here is logarithmic. A measured value it cannot show (a gap of exactly 0, e.g.
+at step 0 from one initialisation, or at large C where no batch holds two samples of a
+class; or a value below 0) is drawn as a marker at the axis floor, counted in the legend
+(:func:`figures.style.floor_marks`), never dropped without a word. A run without CL-NSCL
+rows (one objective) gets a panel saying so where a panel needs them.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from figures import io, style
+from figures import io, selection, style
 
 #: Surrogate trace columns and their display (in drawing order: loosest last).
 SURROGATE_SERIES = ("measured", "certificate", "certificate_lipschitz", "recurrence", "theorem1")
@@ -34,10 +40,12 @@ def plot_surrogate(ax, trace: pd.DataFrame, *, title: str | None = None) -> None
     t = trace["step"].to_numpy(dtype=float)
     ax.plot(t, io.finite(trace["measured"], positive=True), color=style.PAIR_COLORS["cl-nscl"],
             label=r"measured $\|\Sigma^{CL}_t-\Sigma^{NSCL}_t\|_F$")
+    floor = style.floor_marks(ax, t, trace["measured"], color=style.PAIR_COLORS["cl-nscl"])
     for name in SURROGATE_SERIES[1:]:
         if name in trace.columns:
             ax.plot(t, io.finite(trace[name], positive=True), label=style.BOUND_LABELS[name],
                     **style.BOUND_STYLES[name])
+    style.floor_note(ax, *floor, "measured gap")
     ax.set_yscale("log")
     ax.set_xlabel("surrogate step t")
     ax.set_ylabel("Frobenius distance of similarity matrices")
@@ -50,6 +58,7 @@ def plot_surrogate_ratios(ax, trace: pd.DataFrame) -> None:
     io.require(trace, ["step", "measured"], "the surrogate trace")
     t = trace["step"].to_numpy(dtype=float)
     m = trace["measured"].to_numpy(dtype=float)
+    zeros = negatives = 0
     for name in SURROGATE_SERIES[1:]:
         if name in trace.columns:
             b = trace[name].to_numpy(dtype=float)
@@ -57,6 +66,9 @@ def plot_surrogate_ratios(ax, trace: pd.DataFrame) -> None:
                 ratio = np.where(b > 0, m / b, np.nan)
             ax.plot(t, io.finite(ratio), label=style.BOUND_LABELS[name],
                     **style.BOUND_STYLES[name])
+            z, n = style.floor_marks(ax, t, ratio, color=style.BOUND_STYLES[name]["color"])
+            zeros, negatives = zeros + z, negatives + n
+    style.floor_note(ax, zeros, negatives, "ratio")
     ax.axhline(1.0, color="#BBBBBB", linewidth=0.8, zorder=0)
     ax.set_yscale("log")
     ax.set_xlabel("surrogate step t")
@@ -73,6 +85,12 @@ def plot_network_gap(ax, run: io.Run, *, pair: str = "cl-nscl",
     the run's bounds file, evaluated for its own C, tau, B and running sum of learning rates.
     They do not depend on the reference-set size ``N``; the measured gap does.
     """
+    title = "Network: measured gap vs Theorem 1"
+    if not selection.has_pair(run, pair):
+        style.notice(ax, f"no {pair} rows in {run.name}/metrics.csv (objectives "
+                         f"{selection.objectives_of(run)})", title)
+        return
+    floor = (0, 0)
     for split in splits:
         if split not in io.splits_in(run):
             continue
@@ -80,6 +98,8 @@ def plot_network_gap(ax, run: io.Run, *, pair: str = "cl-nscl",
         ax.plot(s["t"], io.finite(s["value"], positive=True), color=style.method_color(pair),
                 linestyle="-" if split == "train" else "--", marker="o", markersize=3,
                 label=f"measured, {split} set")
+        z, n = style.floor_marks(ax, s["t"], s["value"], color=style.method_color(pair))
+        floor = (floor[0] + z, floor[1] + n)
     if not run.bounds.empty:
         for col, name in (("sim_gap_product", "recurrence"), ("sim_gap", "theorem1")):
             if col in run.bounds.columns:
@@ -97,11 +117,12 @@ def plot_network_gap(ax, run: io.Run, *, pair: str = "cl-nscl",
                 ax.plot(above["t_m"], above["value_m"], linestyle="none", marker="x",
                         markersize=8, markeredgewidth=2, color="black",
                         label=f"measured above Theorem 1 ({len(above)}/{len(j)})")
+    style.floor_note(ax, *floor, "measured gap")
     ax.set_yscale("log")
     _, tlabel = io.time_axis(run.metrics)
     ax.set_xlabel(tlabel)
     ax.set_ylabel(r"$\|\Sigma^{CL}-\Sigma^{NSCL}\|_F$ (reference set)")
-    ax.set_title("Network: measured gap vs Theorem 1")
+    ax.set_title(title)
     lo, hi = ax.get_ylim()
     ax.set_ylim(lo / 4, hi)  # room for the legend below the curves
     ax.legend(loc="lower right", fontsize=7)
@@ -119,6 +140,11 @@ def plot_lower_bound(ax, run: io.Run, metric: str = "cka", *, pair: str = "cl-ns
     if metric not in ("cka", "rsa"):
         raise ValueError(f"Expected `metric` in ('cka', 'rsa'), got {metric!r}")
     name = metric.upper()
+    if not selection.has_pair(run, pair):
+        style.notice(ax, f"no {pair} rows in {run.name}/metrics.csv (objectives "
+                         f"{selection.objectives_of(run)})",
+                     f"{name} vs its lower bounds, {split} set")
+        return
     from_col = "cka_lower_from_rho" if metric == "cka" else "rsa_lower_from_r"
     stat = r"\rho" if metric == "cka" else "r"
     s = io.pair_series(run, pair, metric, split=split)
@@ -157,6 +183,7 @@ def plot_p1_over_training(ax, run: io.Run, *, split: str = "test",
     """[P1] at every evaluation: each model's ``L_CL - L_NSCL`` and its per-run bound."""
     lg = io.loss_gap_table(run, split=split)
     tcol, tlabel = io.time_axis(lg)
+    floor = (0, 0)
     for model in models:
         sub = lg[lg["model"] == model]
         if sub.empty:
@@ -164,6 +191,10 @@ def plot_p1_over_training(ax, run: io.Run, *, split: str = "test",
         ax.plot(sub[tcol], io.finite(sub["loss_gap"], positive=True), marker="o",
                 markersize=3, color=style.METHOD_COLORS.get(model),
                 label=f"{style.METHOD_LABELS.get(model, model)} encoder")
+        z, n = style.floor_marks(ax, sub[tcol], sub["loss_gap"],
+                                 color=style.METHOD_COLORS.get(model, "#555555"))
+        floor = (floor[0] + z, floor[1] + n)
+    style.floor_note(ax, *floor, "loss gap")
     if "loss_gap_bound" in lg.columns:
         b = lg.groupby(tcol)["loss_gap_bound"].max()
         ax.plot(b.index, b.to_numpy(), label="[P1] bound", **style.BOUND_STYLES["p1_bound"])
@@ -174,8 +205,11 @@ def plot_p1_over_training(ax, run: io.Run, *, split: str = "test",
     ax.legend(loc="best")
 
 
-def figure_bound_vs_measured(run: io.Run, trace: pd.DataFrame | None):
-    """Surrogate and network gaps against the bounds; CKA and RSA against their floors."""
+def figure_bound_vs_measured(run: io.Run, trace: pd.DataFrame | None, *,
+                             surrogate: io.Run | None = None):
+    """Surrogate and network gaps against the bounds; CKA and RSA against their floors.
+
+    ``surrogate``: the run ``trace`` comes from (its settings go into the title)."""
     fig, axes = style.new_figure(2, 3, width=3.9, height=3.1)
     if trace is not None:
         plot_surrogate(axes[0, 0], trace)
@@ -189,8 +223,25 @@ def figure_bound_vs_measured(run: io.Run, trace: pd.DataFrame | None):
     plot_lower_bound(axes[1, 1], run, "rsa")
     plot_p1_over_training(axes[1, 2], run)
     fig.suptitle("Measured CL-NSCL gaps against the bounds that must hold: surrogate "
-                 "(top left, top middle), lockstep networks (the rest; features z)")
+                 "(top left, top middle), lockstep networks (the rest; features z)\n"
+                 f"network: {_describe(run, ('dataset', 'classes', 'tau', 'batch_size', 'seed'))}"
+                 + (f"; surrogate: {_describe_surrogate(surrogate)}" if surrogate is not None
+                    else ""))
     return fig
+
+
+def _describe(run: io.Run, keys: Sequence[str]) -> str:
+    names = {"classes": "C", "tau": "τ", "batch_size": "B"}
+    parts = [f"{names.get(k, k)} = {io.setting(run, k)}" if k in names else
+             f"{k} {io.setting(run, k)}" if k == "seed" else str(io.setting(run, k))
+             for k in keys if io.setting(run, k) is not None]
+    return ", ".join(parts) or run.name
+
+
+def _describe_surrogate(run: io.Run) -> str:
+    fmt = {"C": "C = {}", "N": "N = {}", "B": "B = {}", "tau": "τ = {:g}", "seed": "seed {}"}
+    return ", ".join(f.format(run.cfg(k)) for k, f in fmt.items()
+                     if run.cfg(k) is not None) or run.name
 
 
 # --- [P1] -------------------------------------------------------------------------------
@@ -219,11 +270,19 @@ def plot_loss_gap_vs_classes(ax, runs: Sequence[io.Run], *, split: str | None = 
                              analytic: bool = True) -> None:
     """[P1]: measured ``L_CL - L_NSCL`` of each trained model vs C, with its bound.
 
-    The per-run bound uses the run's own ``n_max``; the analytic curve is the balanced-class
-    form ``log(1 + e^{2/tau}/(C-1))`` (THEORY.md s3) from :func:`bounds.loss_gap_bound`.
+    Each point is the mean over seeds (bars: one standard deviation). The per-run bound
+    uses the run's own ``n_max``; the analytic curve is the balanced-class form
+    ``log(1 + e^{2/tau}/(C-1))`` (THEORY.md s3) from :func:`bounds.loss_gap_bound`. A mean
+    gap of exactly 0 (no batch holds two samples of one class, so NSCL is CL) is drawn at
+    the axis floor and counted in the legend.
+
+    Raises:
+        FigureInputError: runs of one C that differ in more than the seed (e.g. in tau).
     """
+    selection.check_not_pooled(runs, ("classes",))
     table = loss_gap_by_classes(runs, split=split)
     io.require(table, ["C", "loss_gap"], "the loss-gap table")
+    floor = (0, 0)
     offsets = {m: f for m, f in zip(models, np.linspace(0.94, 1.06, len(models)), strict=True)}
     for model in models:
         sub = table[table["model"] == model]
@@ -233,6 +292,9 @@ def plot_loss_gap_vs_classes(ax, runs: Sequence[io.Run], *, split: str | None = 
         ax.errorbar(agg["C"] * offsets[model], agg["mean"], yerr=agg["std"].fillna(0),
                     marker="o", capsize=3, color=style.METHOD_COLORS.get(model),
                     label=f"measured, {style.METHOD_LABELS.get(model, model)} encoder")
+        z, n = style.floor_marks(ax, agg["C"] * offsets[model], agg["mean"],
+                                 color=style.METHOD_COLORS.get(model, "#555555"))
+        floor = (floor[0] + z, floor[1] + n)
     b = table.dropna(subset=["loss_gap_bound"]).groupby("C")["loss_gap_bound"].max()
     if len(b):
         ax.plot(b.index, b.to_numpy(), linestyle="none", marker="_", markersize=14,
@@ -247,6 +309,7 @@ def plot_loss_gap_vs_classes(ax, runs: Sequence[io.Run], *, split: str | None = 
         for tau in taus:
             ax.plot(Cs, bounds.loss_gap_bound(tau, C=Cs, form="balanced"),
                     label=f"[P1] bound, balanced, τ={tau:g}", **style.BOUND_STYLES["p1_bound"])
+    style.floor_note(ax, *floor, "mean gap")
     ax.set_xscale("log")
     ax.set_yscale("log")
     Cvals = sorted({int(c) for c in table["C"].dropna()})
@@ -255,7 +318,8 @@ def plot_loss_gap_vs_classes(ax, runs: Sequence[io.Run], *, split: str | None = 
     ax.set_xlabel("number of classes C")
     ax.set_ylabel(r"loss gap $L_{CL}-L_{NSCL}$ (nats)")
     ax.set_title(f"final evaluation, {split or 'train and test'} reference batches")
-    ax.legend(loc="best")
+    # below the panel: the points at the axis floor and the bounds at the top stay uncovered
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7)
 
 
 def figure_p1(runs: Sequence[io.Run]):
@@ -263,5 +327,5 @@ def figure_p1(runs: Sequence[io.Run]):
     fig, axes = style.new_figure(1, 1, width=5.0, height=3.6)
     plot_loss_gap_vs_classes(axes[0, 0], runs)
     fig.suptitle("[P1]: CL-NSCL loss gap of trained encoders vs number of classes, "
-                 "with its bound")
+                 f"with its bound\n({selection.seed_note(runs, 'mean ± sd')})")
     return fig

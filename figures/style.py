@@ -113,6 +113,11 @@ RC: dict = {
 
 #: Resolution of committed gallery PNGs (keeps each file small).
 PNG_DPI = 80
+#: The resolutions :func:`save` accepts (dots per inch): 600 is print quality; above it the
+#: largest figure (the bound landscape, 12 x 7.2 inches) needs gigabytes to render.
+DPI_RANGE = (10, 600)
+#: The most pixels one raster file may have (about 400 MB of RGBA while it is drawn).
+MAX_PIXELS = 10**8
 
 
 def method_color(name: str) -> str:
@@ -192,6 +197,75 @@ def shade_vacuous(ax, x: Sequence[float], vacuous: Sequence[bool], *, label: str
     return True
 
 
+#: A value a log axis cannot show (0, or below 0) is drawn as this marker at the axis floor:
+#: filled for exactly 0, hollow for below 0 (see :func:`floor_marks`).
+FLOOR_STYLE: dict = {"marker": "v", "markersize": 6, "linestyle": "none", "clip_on": False}
+#: Height of the floor markers, as a fraction of the axes.
+FLOOR_Y = 0.02
+
+
+def floor_marks(ax, x: Sequence[float], y: Sequence[float], *, color: str) -> tuple[int, int]:
+    """Draw the values of ``y`` that a log y axis would drop (0 and below) at the axis floor.
+
+    Call it for each series drawn on a log axis, then :func:`floor_note` once for the legend.
+    The markers sit at a fixed height of the axes (:data:`FLOOR_Y`), whatever its limits,
+    and leave the y limits alone; the series itself is drawn as before (NaN there).
+
+    Returns:
+        ``(zeros, negatives)``: how many values are exactly 0 and how many are below 0.
+    """
+    import numpy as np
+
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    zero = (y == 0) & np.isfinite(x)
+    neg = (y < 0) & np.isfinite(x)
+    for sel, face in ((zero, color), (neg, "white")):
+        if sel.any():
+            ax.plot(x[sel], np.full(int(sel.sum()), FLOOR_Y), transform=ax.get_xaxis_transform(),
+                    color=color, markerfacecolor=face, label="_floor", **FLOOR_STYLE)
+    return int(zero.sum()), int(neg.sum())
+
+
+def floor_label(zeros: int, negatives: int, what: str = "value") -> str:
+    """The legend text of the floor markers (empty when there are none); ``what`` is the
+    singular noun of one value.
+
+    >>> floor_label(2, 0, "loss gap")
+    'at the axis floor: 2 loss gaps exactly 0'
+    >>> floor_label(1, 3)
+    'at the axis floor: 1 value exactly 0, 3 below 0 (hollow)'
+    """
+    def count(n: int) -> str:
+        return f"{n} {what}{'' if n == 1 else 's'}"
+
+    parts = ([f"{count(zeros)} exactly 0"] if zeros else []) + (
+        [f"{negatives if zeros else count(negatives)} below 0 (hollow)"] if negatives else [])
+    return f"at the axis floor: {', '.join(parts)}" if parts else ""
+
+
+def floor_note(ax, zeros: int, negatives: int, what: str = "value") -> None:
+    """One legend entry for the floor markers of ``ax`` (nothing when there are none)."""
+    text = floor_label(zeros, negatives, what)
+    if text:  # an empty line as the legend handle (clipped: no extent for the layout)
+        ax.plot([], [], color="#555555", label=text,
+                **{**FLOOR_STYLE, "clip_on": True})
+
+
+def notice(ax, text: str, title: str = "") -> None:
+    """An empty panel, with the title it would have, that says why there is nothing to
+    draw."""
+    import textwrap
+
+    ax.text(0.5, 0.5, textwrap.fill(text, 40), ha="center", va="center",
+            transform=ax.transAxes, fontsize=8, color="#555555")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    if title:
+        ax.set_title(title)
+
+
 def shots_axis(ax, ms: Sequence[int]) -> None:
     """A log x axis of shots per class ``m``, ticked at the measured ``ms`` only."""
     ax.set_xscale("log")
@@ -211,6 +285,33 @@ def _palette_png(path: str) -> None:
     q.save(path, format="PNG", optimize=True)
 
 
+def check_dpi(dpi, name: str = "dpi") -> None:
+    """Raise unless ``dpi`` is a number in :data:`DPI_RANGE`.
+
+    >>> check_dpi(100000)
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `dpi` in 10..600, got 100000
+    """
+    import math
+
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)):
+        raise TypeError(f"Expected `{name}` to be a number, got {dpi!r}")
+    lo, hi = DPI_RANGE
+    if not (math.isfinite(dpi) and lo <= dpi <= hi):
+        raise ValueError(f"Expected `{name}` in {lo}..{hi}, got {dpi!r}")
+
+
+def check_pixels(fig, dpi: float) -> None:
+    """Raise ``ValueError`` when ``fig`` at ``dpi`` would be a raster of more than
+    :data:`MAX_PIXELS` pixels or more than 2^16 on a side (before any memory is taken)."""
+    w, h = (float(v) * dpi for v in fig.get_size_inches())
+    if w * h > MAX_PIXELS or max(w, h) >= 2**16:
+        raise ValueError(f"Expected a figure of at most {MAX_PIXELS:.0e} pixels, got "
+                         f"{w:.0f} x {h:.0f} ({fig.get_size_inches()[0]:.3g} x "
+                         f"{fig.get_size_inches()[1]:.3g} inches at {dpi:g} dpi)")
+
+
 def save(fig, out_dir: str | Path, name: str, *, formats: Sequence[str] = ("png", "pdf"),
          dpi: int = PNG_DPI) -> list[Path]:
     """Save ``fig`` as ``out_dir/name.<format>`` for each format and close it.
@@ -223,12 +324,18 @@ def save(fig, out_dir: str | Path, name: str, *, formats: Sequence[str] = ("png"
 
     Raises:
         OSError: ``out_dir`` cannot be created or written.
+        ValueError: ``dpi`` outside :data:`DPI_RANGE`, or a raster file of more than
+            :data:`MAX_PIXELS` pixels (or 2^16 on a side); nothing is written.
+        TypeError: ``dpi`` is not a number.
     """
     from cl_nscl_align.atomic import atomic_path
 
     out_dir = Path(out_dir)
     paths = []
     try:
+        check_dpi(dpi)
+        if any(fmt == "png" for fmt in formats):
+            check_pixels(fig, dpi)
         for fmt in formats:
             path = out_dir / f"{name}.{fmt}"
             with atomic_path(path) as tmp:

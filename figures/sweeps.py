@@ -7,6 +7,9 @@
 
 Plot functions read loaded runs (:class:`empirics.runs.Run`) or a table with one row per
 configuration (:func:`summary_table`, or a sweep's ``results.csv`` with the same columns).
+Each point averages its runs over seeds (the title says how many); runs that fall on one
+point but differ in another setting are refused (:func:`figures.selection.check_not_pooled`),
+and so is a run without CL-NSCL rows (a run of one objective).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from figures import io, style
+from figures import io, selection, style
 
 #: Settings that identify a configuration in a summary table (:func:`figures.io.setting`).
 CONFIG_COLUMNS = ("classes", "tau", "batch_size", "lr_rule", "lr", "seed", "steps", "dataset")
@@ -56,6 +59,15 @@ def summary_table(runs: Sequence[io.Run], *, pair: str = "cl-nscl", split: str =
 
 def _aggregate(table: pd.DataFrame, by: Sequence[str], metric: str) -> pd.DataFrame:
     io.require(table, [*by, metric], "the summary table")
+    others = [c for c in CONFIG_COLUMNS if c in table.columns and c not in (*by, "seed")]
+    for c in others:  # a point must not average over a setting it does not show
+        n = table.groupby(list(by), dropna=False)[c].nunique(dropna=False)
+        if (n > 1).any():
+            at = n[n > 1].index[0]
+            raise selection.FigureInputError(
+                f"Expected the rows drawn at one point ({', '.join(by)} = {at}) to differ "
+                f"only in the seed, got several values of {c}: the figure would average "
+                f"over {c} without showing it; keep one value with --select {c}=VALUE")
     g = table.groupby(list(by), dropna=False)[metric]
     out = g.agg(["mean", "std", "count"]).reset_index()
     out["std"] = out["std"].fillna(0.0)
@@ -67,7 +79,14 @@ def classes_matrix(runs: Sequence[io.Run], *, pair: str = "cl-nscl", metric: str
     """(C values, time points, matrix[C, t]) of ``metric``, averaged over seeds.
 
     Runs must share their evaluation schedule; time points missing in a run are NaN.
+
+    Raises:
+        FigureInputError: a run without ``pair`` rows, or runs of one C that differ in
+            more than the seed.
     """
+    for run in runs:
+        selection.require_pair(run, pair)
+    selection.check_not_pooled(runs, ("classes",))
     frames = []
     for run in runs:
         C = io.setting(run, "classes")
@@ -121,13 +140,21 @@ def figure_classes(runs: Sequence[io.Run]):
     fig, axes = style.new_figure(1, 1, width=5.2, height=3.4)
     plot_classes_heatmap(axes[0, 0], runs)
     fig.suptitle("CL-NSCL CKA by number of classes (C-way subsets) and training time\n"
-                 "(backbone features h)")
+                 f"(backbone features h; {selection.seed_note(runs)})")
     return fig
 
 
 def plot_curves_by(ax, runs: Sequence[io.Run], key: str, *, metric: str = "cka",
                    split: str = "test", pair: str = "cl-nscl", label_fmt: str = "{}"):
-    """``metric`` over training, one line per value of config ``key`` (seeds averaged)."""
+    """``metric`` over training, one line per value of config ``key`` (seeds averaged).
+
+    Raises:
+        FigureInputError: a run without ``pair`` rows, or runs of one ``key`` value that
+            differ in more than the seed.
+    """
+    for run in runs:
+        selection.require_pair(run, pair)
+    selection.check_not_pooled(runs, (key,))
     groups: dict = {}
     for run in runs:
         groups.setdefault(io.setting(run, key), []).append(run)
@@ -175,6 +202,7 @@ def plot_final_vs(ax, table: pd.DataFrame, x: str, *, metric: str = "cka",
 
 def figure_tau(runs: Sequence[io.Run]):
     """Fig. 4 analogue: CL-NSCL alignment for tau in {0.1, 0.5, 1.0}."""
+    _check_runs(runs, ("tau",))
     fig, axes = style.new_figure(1, 3)
     plot_curves_by(axes[0, 0], runs, "tau", metric="cka", label_fmt="τ = {}")
     axes[0, 0].set_title("CKA over training")
@@ -188,7 +216,8 @@ def figure_tau(runs: Sequence[io.Run]):
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
         ax.minorticks_off()
         ax.set_title(f"final {name} vs temperature")
-    fig.suptitle("CL-NSCL alignment across temperatures (test set, backbone features h)")
+    fig.suptitle("CL-NSCL alignment across temperatures (test set, backbone features h; "
+                 f"{selection.seed_note(runs, 'mean ± sd')})")
     return fig
 
 
@@ -197,6 +226,7 @@ def figure_batch(runs: Sequence[io.Run] | None = None, table: pd.DataFrame | Non
     if table is None:
         if not runs:
             raise ValueError("Expected `runs` or `table`, got neither")
+        _check_runs(runs, ("batch_size", "lr_rule"))
         table = summary_table(runs)
     fig, axes = style.new_figure(1, 2)
     for ax, metric in zip(axes[0], ("cka", "sim_gap"), strict=True):
@@ -206,6 +236,18 @@ def figure_batch(runs: Sequence[io.Run] | None = None, table: pd.DataFrame | Non
     axes[0, 1].set_title("final similarity gap vs batch size")
     steps = table["steps"].dropna().unique() if "steps" in table.columns else []
     extra = f", {int(steps[0])} steps each" if len(steps) == 1 else ""
+    seeds = selection.seed_note(runs, "mean ± sd") if runs else (
+        f"mean ± sd over {table['seed'].nunique()} seeds" if "seed" in table.columns
+        and table["seed"].nunique() > 1 else "one row per point")
     fig.suptitle(f"CL-NSCL alignment vs batch size and learning-rate rule{extra}\n"
-                 "(test set, backbone features h)")
+                 f"(test set, backbone features h; {seeds})")
     return fig
+
+
+def _check_runs(runs: Sequence[io.Run], shown: Sequence[str], pair: str = "cl-nscl") -> None:
+    """Refuse runs without ``pair`` rows, and points that would pool a hidden setting."""
+    if not runs:
+        raise ValueError("Expected `runs` to hold at least one run, got none")
+    for run in runs:
+        selection.require_pair(run, pair)
+    selection.check_not_pooled(runs, shown)

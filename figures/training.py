@@ -5,12 +5,15 @@
 - Fig. 6: the relative weight gap over training, next to the relative similarity gap.
 
 Each ``plot_*`` function draws on one Axes it is given and reads a loaded run
-(:class:`empirics.runs.Run`); each ``figure_*`` function lays out the panels.
+(:class:`empirics.runs.Run`); each ``figure_*`` function lays out the panels. A figure needs
+at least one pair of CL with another objective in ``metrics.csv``: a run of one objective
+(or without CL) is refused by name (:func:`figures.selection.require_cl_pairs`); a run with
+some pairs draws those.
 """
 
 from __future__ import annotations
 
-from figures import io, style
+from figures import io, selection, style
 
 SPLIT_STYLE = {"train": {"linestyle": "-", "marker": None}, "test": {"linestyle": "--",
                                                                      "marker": None}}
@@ -54,16 +57,23 @@ def plot_angle(ax, run: io.Run, space: str = "weight", *, split: str = "test") -
     where = (f", {split} set" + (f", features {kind}" if kind else "")
              if space == "representation" else "")
     ax.set_title(f"{space.capitalize()}-space angle{where}")
-    ax.legend(loc="best")
+    _legend(ax)
 
 
 def _any_split(run: io.Run, preferred: str) -> str | None:
     splits = io.splits_in(run)
-    return preferred if preferred in splits else splits[0]
+    return preferred if preferred in splits else (splits[0] if splits else None)
+
+
+def _legend(ax) -> None:
+    """A legend when something labelled was drawn (no warning for an empty panel)."""
+    if any(not h.get_label().startswith("_") for h in ax.get_lines()):
+        ax.legend(loc="best")
 
 
 def figure_angles(run: io.Run):
     """Fig. 1 analogue: weight-space vs representation-space angle, CL against its partners."""
+    selection.require_cl_pairs(run)
     fig, axes = style.new_figure(1, 2, width=3.8)
     plot_angle(axes[0, 0], run, "weight")
     plot_angle(axes[0, 1], run, "representation")
@@ -85,11 +95,12 @@ def plot_alignment(ax, run: io.Run, metric: str = "cka", *, split: str = "test")
     ax.set_ylim(top=1.005)  # bottom automatic: small differences stay visible
     kind = io.pick_features(run.metrics, io.PAPER_FEATURES)
     ax.set_title(f"{name.split(' ')[0]}, {split} set" + (f", features {kind}" if kind else ""))
-    ax.legend(loc="best")
+    _legend(ax)
 
 
 def figure_alignment(run: io.Run):
     """Fig. 2 analogue: CKA and RSA with CL over training; rows train/test."""
+    selection.require_cl_pairs(run)
     splits = [s for s in io.splits_in(run) if s is not None] or ["test"]
     fig, axes = style.new_figure(len(splits), 2)
     for i, split in enumerate(splits):
@@ -110,7 +121,7 @@ def plot_weight_gap(ax, run: io.Run, column: str = "weight_gap") -> None:
     ax.set_ylabel(f"relative weight gap ({kind} over layers)")
     ax.set_ylim(bottom=0)
     ax.set_title("Weight gap to CL")
-    ax.legend(loc="best")
+    _legend(ax)
 
 
 def plot_similarity_gap_relative(ax, run: io.Run, *, split: str = "test") -> None:
@@ -122,11 +133,12 @@ def plot_similarity_gap_relative(ax, run: io.Run, *, split: str = "test") -> Non
     ax.set_ylim(bottom=0)
     kind = io.pick_features(run.metrics, io.PAPER_FEATURES)
     ax.set_title(f"Similarity gap to CL, {split} set" + (f", features {kind}" if kind else ""))
-    ax.legend(loc="best")
+    _legend(ax)
 
 
 def figure_weight_gap(run: io.Run):
     """Fig. 6 analogue: weights drift apart while similarity matrices stay close."""
+    selection.require_cl_pairs(run)
     fig, axes = style.new_figure(1, 2)
     plot_weight_gap(axes[0, 0], run)
     plot_similarity_gap_relative(axes[0, 1], run)
@@ -137,7 +149,7 @@ def figure_weight_gap(run: io.Run):
 def _describe(run: io.Run) -> str:
     parts = []
     for key, fmt in (("dataset", "{}"), ("classes", "C = {}"), ("tau", "τ = {:g}"),
-                     ("batch_size", "B = {}"), ("steps", "{} steps")):
+                     ("batch_size", "B = {}"), ("steps", "{} steps"), ("seed", "seed {}")):
         v = io.setting(run, key)
         if v is not None:
             parts.append(fmt.format(v))

@@ -21,6 +21,8 @@ REQUIRED = [
     "empirics.runs.layout", "empirics.runs.reader", "empirics.runs.spec",
     "empirics.runs.tables", "empirics.runs.writer", "empirics.seeds",
     "empirics.surrogate.dynamics", "empirics.training.config", "empirics.studies.grid",
+    "empirics.metrics.procrustes", "empirics.metrics.knn", "empirics.compare.measures",
+    "empirics.compare.options", "empirics.twin", "empirics.studies.statistics",
 ]  # fmt: skip
 
 

@@ -31,6 +31,7 @@ _LAZY = {
     "load_imagefolder": "imagefolder",
     "load_dataset": "load",
     "num_available_classes": "load",
+    "resolve_classes": "load",
     "choose_classes": "subsets",
     "class_subset": "subsets",
     "reference_indices": "subsets",

@@ -34,6 +34,7 @@ __all__ = [
     "DATASETS",
     "DATASET_CLASSES",
     "NEEDS_ROOT",
+    "SYNTHETIC_CLASSES",
     "SYNTHETIC_SIZES",
     "DatasetInfo",
     "dataset_info",
@@ -85,6 +86,9 @@ DATASET_CLASSES: dict[str, int] = {
 }
 #: Data sets read from a local path (``root`` / ``--data-root``).
 NEEDS_ROOT: tuple[str, ...] = tuple(n for n, i in CATALOG.items() if i.needs_root)
+#: Classes the synthetic generator makes when ``classes`` is not given (``None``): it has no
+#: class count of its own, so "all its classes" is this default.
+SYNTHETIC_CLASSES = 10
 #: Sizes of the synthetic data set when ``train_size`` / ``test_size`` are not given.
 SYNTHETIC_SIZES: dict[str, int] = {"train": 4096, "test": 1024}
 

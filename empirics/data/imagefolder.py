@@ -13,13 +13,21 @@ Supported layouts (the first that matches is used)::
 
 Images (``.png .jpg .jpeg .bmp .gif .webp``, any case) are decoded with Pillow, converted
 to RGB (or grayscale for ``channels=1``), resized to ``size x size`` (bilinear) and
-returned as float32 ``(n, channels, size, size)`` in ``[0, 1]``. Class names are the
+returned as float32 ``(n, channels, size, size)`` in ``[0, 1]``. Modes, by one rule each
+(:func:`to_8bit`): grayscale and colour images may be mixed (grayscale is repeated in the
+three channels; colour becomes luma for ``channels=1``); an alpha channel is dropped (the
+stored colour is kept, as torchvision's loader does); palette images go through RGBA;
+16-bit images (``I;16`` grayscale PNGs, or mode ``I`` from a PNG) keep their high byte,
+``0..65535 -> 0..255`` (Pillow reads 16-bit RGB PNGs so itself); 32-bit integer or float
+images of other formats (mode ``I``, ``F``), whose range is unknown, are refused naming
+the file; an animated image gives its first frame. Class names are the
 sorted sub-folder names of the training part (hidden folders, ``.name``, are skipped). A
 class subset, the per-class cap and the ``train_size`` / ``test_size`` subsets are chosen
 *before* decoding, so ``classes=C`` on a large folder only reads the ``C`` chosen classes.
 
-Bad folders are one-line errors naming the path: a folder with no class folders (and the
-layouts expected), an empty class folder, an image that cannot be decoded.
+Bad folders are one-line errors naming the path: a missing root, a file given as root, a
+folder with no class folders (and the layouts expected), an empty class folder, an
+unreadable folder or annotation file, an image that cannot be decoded.
 """
 
 from __future__ import annotations
@@ -50,12 +58,13 @@ def _class_dirs(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _no_class_folders(folder: Path) -> ValueError:
-    return ValueError(f"Expected class folders in {str(folder)!r} (one of the layouts "
+def _no_class_folders(folder: Path, root: Path | None = None) -> ValueError:
+    where = "the data root " if folder == root else ""
+    return ValueError(f"Expected class folders in {where}{str(folder)!r} (one of the layouts "
                       f"{LAYOUTS}), found none")
 
 
-def _scan_class_folders(folder: Path, class_names: list[str] | None
+def _scan_class_folders(folder: Path, class_names: list[str] | None, root: Path | None = None
                         ) -> tuple[list[Path], list[int], list[str]]:
     """Files and labels of ``folder/<class>/**/<image>``; classes from ``class_names``.
 
@@ -63,9 +72,9 @@ def _scan_class_folders(folder: Path, class_names: list[str] | None
         ValueError: when ``folder`` holds no class folder, a class folder holds no image,
             or (with ``class_names``) a class folder is not one of them.
     """
-    dirs = _class_dirs(folder)
+    dirs = _listing(folder, _class_dirs)
     if not dirs:
-        raise _no_class_folders(folder)
+        raise _no_class_folders(folder, root)
     if class_names is None:
         class_names = [d.name for d in dirs]
     index = {c: i for i, c in enumerate(class_names)}
@@ -76,7 +85,7 @@ def _scan_class_folders(folder: Path, class_names: list[str] | None
             raise ValueError(f"Expected the class folder {str(d)!r} to be one of the "
                              f"{len(class_names)} training classes, got {d.name!r} (for "
                              "splits with disjoint classes, pass one split folder as root)")
-        imgs = _images_under(d)
+        imgs = _listing(d, _images_under)
         if not imgs:
             raise ValueError(f"Expected images ({', '.join(sorted(IMAGE_SUFFIXES))}) in the "
                              f"class folder {str(d)!r}, found none")
@@ -89,7 +98,12 @@ def _scan_tiny_val(val: Path, class_names: list[str]) -> tuple[list[Path], list[
     ann = val / "val_annotations.txt"
     index = {c: i for i, c in enumerate(class_names)}
     files, labels = [], []
-    for line_no, line in enumerate(ann.read_text().splitlines(), start=1):
+    try:
+        text = ann.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"Expected a readable UTF-8 annotation file at {str(ann)!r}, got "
+                         f"{type(err).__name__}: {err}") from err
+    for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split("\t")
@@ -112,14 +126,18 @@ def _scan_csv(root: Path) -> tuple[list[Path], list[int], list[str]]:
         path = root / name
         if not path.is_file():
             continue
-        with path.open(newline="") as f:
-            for line_no, rec in enumerate(csv.reader(f), start=1):
-                if line_no == 1 and rec[:2] == ["filename", "label"] or not rec:
-                    continue
-                if len(rec) < 2:
-                    raise ValueError(f"Expected `filename,label` at line {line_no} of "
-                                     f"{str(path)!r}, got {','.join(rec)!r}")
-                rows.append((rec[0], rec[1]))
+        try:
+            with path.open(newline="", encoding="utf-8") as f:
+                for line_no, rec in enumerate(csv.reader(f), start=1):
+                    if line_no == 1 and rec[:2] == ["filename", "label"] or not rec:
+                        continue
+                    if len(rec) < 2:
+                        raise ValueError(f"Expected `filename,label` at line {line_no} of "
+                                         f"{str(path)!r}, got {','.join(rec)!r}")
+                    rows.append((rec[0], rec[1]))
+        except (OSError, UnicodeDecodeError, csv.Error) as err:
+            raise ValueError(f"Expected a readable UTF-8 csv file at {str(path)!r}, got "
+                             f"{type(err).__name__}: {err}") from err
     if not rows:
         raise ValueError(f"Expected `filename,label` rows in the csv files of {str(root)!r}, "
                          "found none")
@@ -134,11 +152,18 @@ def _scan_csv(root: Path) -> tuple[list[Path], list[int], list[str]]:
 
 
 def _check_root(root: str | Path) -> Path:
-    root = Path(root).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"Expected the image folder {str(root)!r} to exist, "
-                                "but it does not")
-    return root
+    from empirics.data.load import check_root
+
+    return check_root(root)
+
+
+def _listing(folder: Path, list_it):
+    """``list_it(folder)``, an unreadable folder raised as one sentence naming it."""
+    try:
+        return list_it(folder)
+    except OSError as err:
+        raise ValueError(f"Expected a readable folder at {str(folder)!r}, got "
+                         f"{type(err).__name__}: {err.strerror or err}") from err
 
 
 def _test_dir(root: Path) -> Path | None:
@@ -154,17 +179,48 @@ def count_classes(root: str | Path) -> int:
     """The number of classes of the image folder ``root``, without decoding any image.
 
     Raises:
-        FileNotFoundError: when ``root`` is not a folder.
-        ValueError: when it holds no class folders (naming the layouts expected).
+        FileNotFoundError: when nothing is at ``root``.
+        ValueError: when ``root`` is a file, is unreadable, or holds no class folders
+            (naming the layouts expected).
     """
     root = _check_root(root)
     if not ((root / "train").is_dir() and _test_dir(root) is not None) and _is_csv_layout(root):
         return len(_scan_csv(root)[2])
     folder = root / "train" if (root / "train").is_dir() else root
-    n = len(_class_dirs(folder))
+    n = len(_listing(folder, _class_dirs))
     if n == 0:
-        raise _no_class_folders(folder)
+        raise _no_class_folders(folder, root)
     return n
+
+
+#: Pillow modes of 16-bit grayscale (``I`` is what older Pillow gives for a 16-bit PNG).
+_MODES_16 = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def to_8bit(im, path: Path):
+    """``im`` in a mode Pillow converts to ``RGB`` / ``L`` without loss of meaning (the
+    mode rules of the module docstring).
+
+    Raises:
+        ValueError: a 32-bit integer or float image (mode ``I`` not from a PNG, ``F``),
+            whose range is unknown, naming the file.
+    """
+    from PIL import Image
+
+    mode = im.mode
+    if mode in _MODES_16 or (mode == "I" and im.format == "PNG"):
+        a = np.asarray(im).astype(np.int64)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise ValueError(f"Expected 16-bit values 0..65535 in the image {str(path)!r}, "
+                             f"got [{a.min()}, {a.max()}]")
+        return Image.fromarray((a >> 8).astype(np.uint8), "L")  # the high byte
+    if mode in ("I", "F") or mode.startswith(("I;", "F;")):
+        raise ValueError(f"Expected an image with 8-bit or 16-bit channels at {str(path)!r}, "
+                         f"got Pillow mode {mode!r} (32-bit, of unknown range); convert it "
+                         "to 8 bits first")
+    if mode in ("P", "PA"):  # palette (maybe with transparency): through RGBA, no warning
+        return im.convert("RGBA")
+    return im
 
 
 def _decode(files: list[Path], size: int, channels: int, workers: int) -> torch.Tensor:
@@ -176,8 +232,14 @@ def _decode(files: list[Path], size: int, channels: int, workers: int) -> torch.
     def one(i: int) -> None:
         try:
             with Image.open(files[i]) as im:
+                im = to_8bit(im, files[i])
                 im = im.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
                 out[i] = np.asarray(im, dtype=np.uint8).reshape(size, size, channels)
+        except ValueError as err:
+            if str(files[i]) in str(err):  # to_8bit's own sentence
+                raise
+            raise ValueError(f"Expected a readable image at {str(files[i])!r}, got "
+                             f"{type(err).__name__}: {err}") from err
         except Exception as err:  # noqa: BLE001 - Pillow raises many types on a bad file
             raise ValueError(f"Expected a readable image at {str(files[i])!r}, got "
                              f"{type(err).__name__}: {err}") from err
@@ -226,8 +288,9 @@ def load_imagefolder(root: str | Path, *, size: int = 32, channels: int = 3,
         FileNotFoundError: naming ``root`` or the missing file when the folder is absent or
             an annotation lists a missing image.
         ValueError: for bad arguments, ``classes`` larger than the classes found, a size
-            larger than the split, a folder with no class folders, an empty class folder,
-            or an image that cannot be decoded (naming the path).
+            larger than the split, a file or an empty path as ``root``, a folder with no
+            class folders, an empty class folder, an unreadable folder or annotation file,
+            or an image that cannot be decoded or has 32-bit channels (naming the path).
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"Expected `size` >= 1, got {size!r}")
@@ -250,7 +313,7 @@ def load_imagefolder(root: str | Path, *, size: int = 32, channels: int = 3,
             layout = "csv"
         else:
             folder = train_dir if train_dir.is_dir() else root
-            files, labels, class_names = _scan_class_folders(folder, None)
+            files, labels, class_names = _scan_class_folders(folder, None, root)
             layout = "one-folder"
         tr_idx, te_idx = stratified_split(np.asarray(labels), test_fraction, seed)
         tr_files = [files[i] for i in tr_idx]

@@ -45,7 +45,8 @@ def _read_mnist(path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     that function parses it as float in about 1.4 s).
 
     Raises:
-        ValueError: when the file does not hold rows of 784 pixels and a label.
+        ValueError: when the file does not hold rows of 784 pixels (uint8: ``0..255``, so a
+            negative, fractional or larger value is refused) and a label in ``0..9``.
     """
     path = _mnist_path() if path is None else path
     try:
@@ -56,7 +57,11 @@ def _read_mnist(path: Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     if data.shape[1] != SIDE * SIDE + 1:
         raise ValueError(f"Expected {SIDE * SIDE + 1} columns (pixels and label) in "
                          f"{str(path)!r}, got {data.shape[1]}")
-    return data[:, :-1].reshape(-1, SIDE, SIDE), data[:, -1].astype(np.int64)
+    labels = data[:, -1].astype(np.int64)
+    if len(labels) and labels.max() >= N_CLASSES:
+        raise ValueError(f"Expected labels in [0, {N_CLASSES - 1}] in {str(path)!r}, got "
+                         f"range [{labels.min()}, {labels.max()}]")
+    return data[:, :-1].reshape(-1, SIDE, SIDE), labels
 
 
 def load_mnist(*, seed: int = 0, test_fraction: float = 0.25) -> tuple[Dataset, Dataset]:

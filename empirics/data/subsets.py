@@ -65,7 +65,7 @@ def choose_classes(num_classes: int, C: int, seed: int) -> np.ndarray:
         True
     """
     num_classes = _check_int("num_classes", num_classes, 1)
-    C = _check_int("C", C, 1)
+    C = _check_int("classes", C, 1)
     if C > num_classes:
         raise ValueError(
             f"Expected `classes` <= {num_classes} (the classes available), got {C!r}"

@@ -14,6 +14,20 @@ outputs a coarse ``C_in x ceil(H/4) x ceil(W/4)`` image that is bilinearly upsam
 ``H x W`` and squashed to ``(0, 1)`` by a sigmoid, so crops, flips and colour jitter act on
 spatially smooth images.
 
+**Prototypes** (``prototypes``): ``"random"`` (the default) draws them independently and
+uniformly on the unit sphere of the ``k = latent_dim`` dimensional latent space; they are
+about ``sqrt(2)`` apart on average, but they crowd as ``C`` grows (with ``C`` above ``k``
+some pairs are much closer). ``"orthogonal"`` makes them exactly orthonormal: the standard
+basis vectors ``e_0, ..., e_{C-1}`` of ``R^k``, ``k = max(latent_dim, C)``, so every pair
+is exactly ``sqrt(2)`` apart for any ``C`` (any orthonormal set gives data of the same
+distribution: the map's first layer ``W1`` is an isotropic Gaussian matrix and ``xi`` is
+isotropic, so a rotation of the latent space is absorbed by them): a fixed separation as
+``C`` grows, the C2 design of the claims study. The latent space then has
+``max(latent_dim, C)`` dimensions; the within-class variation keeps its meaning,
+``xi ~ N(0, I_k / k)`` with ``||xi|| ~ 1`` in latent units, and ``||u||`` (hence the map's
+pre-activation scale) does not depend on ``k``. The fixed map to ``input_dim`` inputs
+keeps the separation only approximately when ``k`` is larger than the map's width.
+
 ``difficulty`` is the knob of class overlap: it is the expected latent distance of a
 sample from its prototype, measured in units of the prototype norm (1). Unit prototypes of
 ``C`` classes in ``k`` dimensions are about ``sqrt(2)`` apart, so ``difficulty = 0`` gives
@@ -42,11 +56,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from empirics.data.catalog import SYNTHETIC_CLASSES
 from empirics.data.dataset import Dataset
 from empirics.seeds import rng
 
 #: The parts of the generator, each its own stream ``rng(seed, "data", part)``.
 PARTS = ("prototypes", "map", "train", "test")
+#: How the class prototypes are drawn (see the module docstring).
+PROTOTYPES = ("random", "orthogonal")
+#: Latent rows generated at a time (bounds the float64 temporaries of large ``C``).
+_CHUNK = 8192
 
 
 @dataclass(frozen=True)
@@ -63,10 +82,12 @@ class SyntheticSpec:
         difficulty: expected latent distance of a sample from its prototype, ``>= 0``.
         gain: pre-activation scale of the tanh map, ``> 0`` (larger = more nonlinear).
         image_shape: ``None`` for vectors, or ``(C_in, H, W)`` for images in ``(0, 1)``.
+        prototypes: ``"random"`` unit vectors in ``latent_dim`` dimensions, or
+            ``"orthogonal"``: orthonormal in ``max(latent_dim, C)`` dimensions.
         seed: fixes prototypes, map and samples.
     """
 
-    num_classes: int = 10
+    num_classes: int = SYNTHETIC_CLASSES
     n_per_class: int = 100
     n_test_per_class: int = 50
     input_dim: int = 64
@@ -76,6 +97,7 @@ class SyntheticSpec:
     gain: float = 1.0
     image_shape: tuple[int, int, int] | None = None
     seed: int = 0
+    prototypes: str = "random"
 
     def __post_init__(self) -> None:
         for name, low in (("num_classes", 2), ("n_per_class", 1), ("n_test_per_class", 0),
@@ -90,6 +112,9 @@ class SyntheticSpec:
             raise ValueError(f"Expected `difficulty` >= 0, got {self.difficulty!r}")
         if not (math.isfinite(self.gain) and self.gain > 0):
             raise ValueError(f"Expected `gain` > 0, got {self.gain!r}")
+        if self.prototypes not in PROTOTYPES:
+            raise ValueError(f"Expected `prototypes` among {', '.join(PROTOTYPES)}, got "
+                             f"{self.prototypes!r}")
         if self.image_shape is not None:
             shp = tuple(self.image_shape)
             if len(shp) != 3 or any(int(s) < 1 for s in shp):
@@ -97,6 +122,14 @@ class SyntheticSpec:
                     f"Expected `image_shape` as (C_in, H, W) of positive ints, got {shp!r}"
                 )
             object.__setattr__(self, "image_shape", tuple(int(s) for s in shp))
+
+    @property
+    def latent_size(self) -> int:
+        """``k``, the dimension of the latent space: ``latent_dim``, or ``max(latent_dim,
+        C)`` for orthogonal prototypes."""
+        if self.prototypes == "orthogonal":
+            return max(self.latent_dim, self.num_classes)
+        return self.latent_dim
 
     @property
     def output_numel(self) -> int:
@@ -117,7 +150,7 @@ class SyntheticMap:
     def __init__(self, spec: SyntheticSpec) -> None:
         self.spec = spec
         gen = rng(spec.seed, "data", "map")
-        m, k, D = spec.hidden_dim, spec.latent_dim, spec.output_numel
+        m, k, D = spec.hidden_dim, spec.latent_size, spec.output_numel
         self.W1 = torch.from_numpy(gen.standard_normal((k, m))).float()
         self.b1 = torch.from_numpy(gen.standard_normal(m)).float()
         self.W2 = torch.from_numpy(gen.standard_normal((m, D)) / math.sqrt(m)).float()
@@ -149,12 +182,22 @@ class SyntheticMap:
 
 
 def prototypes(spec: SyntheticSpec) -> np.ndarray:
-    """Unit-norm class prototypes ``mu_c``, shape ``(C, k)``.
+    """Unit-norm class prototypes ``mu_c``, shape ``(C, k)`` with ``k = spec.latent_size``.
 
-    Nested in ``C``: the first ``C'`` prototypes for ``C > C'`` are those of ``C'``.
+    ``random``: independent uniform directions, nested in ``C`` (the first ``C'``
+    prototypes for ``C > C'`` are those of ``C'``). ``orthogonal``: the standard basis
+    vectors ``e_c`` of ``R^k`` (see the module docstring), so ``||mu_c - mu_c'|| = sqrt(2)``
+    exactly for ``c != c'``; nested in ``C`` while ``C <= latent_dim``.
+
+    >>> mu = prototypes(SyntheticSpec(num_classes=40, prototypes="orthogonal"))
+    >>> mu.shape, bool(np.array_equal(mu @ mu.T, np.eye(40)))
+    ((40, 40), True)
     """
-    g = rng(spec.seed, "data", "prototypes").standard_normal((spec.num_classes, spec.latent_dim))
-    return g / np.linalg.norm(g, axis=1, keepdims=True)
+    if spec.prototypes == "orthogonal":
+        return np.eye(spec.num_classes, spec.latent_size)
+    g = rng(spec.seed, "data", "prototypes")
+    mu = g.standard_normal((spec.num_classes, spec.latent_dim))
+    return mu / np.linalg.norm(mu, axis=1, keepdims=True)
 
 
 def sample_latents(spec: SyntheticSpec, n_per_class: int, split: str
@@ -163,12 +206,33 @@ def sample_latents(spec: SyntheticSpec, n_per_class: int, split: str
 
     ``split`` (``"train"`` or ``"test"``) names the stream ``rng(seed, "data", split)``.
     """
+    u, y = _latents(spec, n_per_class, split, np.float64)
+    return u, y
+
+
+def _latents(spec: SyntheticSpec, n_per_class: int, split: str, dtype
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`sample_latents` in ``dtype``, formed :data:`_CHUNK` rows at a time (the
+    values are those of one draw: a generator fills consecutive draws in order)."""
     if split not in ("train", "test"):
         raise ValueError(f"Expected `split` in ('train', 'test'), got {split!r}")
-    mu = prototypes(spec)
+    orthogonal = spec.prototypes == "orthogonal"
+    mu = None if orthogonal else prototypes(spec)
+    k = spec.latent_size
     y = np.repeat(np.arange(spec.num_classes), n_per_class)
-    xi = rng(spec.seed, "data", split).standard_normal((len(y), spec.latent_dim))
-    u = mu[y] + spec.difficulty * xi / math.sqrt(spec.latent_dim)
+    g = rng(spec.seed, "data", split)
+    u = np.empty((len(y), k), dtype=dtype)
+    for start in range(0, len(y), _CHUNK):
+        rows = y[start:start + _CHUNK]
+        if orthogonal:  # mu_c = e_c: add 1 at the class's coordinate (float32 draws: the
+            # large-C latents are the generator's cost)
+            chunk = g.standard_normal((len(rows), k), dtype=np.float32)
+            chunk *= np.float32(spec.difficulty / math.sqrt(k))
+            chunk[np.arange(len(rows)), rows] += np.float32(1.0)
+        else:
+            xi = g.standard_normal((len(rows), k))
+            chunk = mu[rows] + spec.difficulty * xi / math.sqrt(k)
+        u[start:start + len(rows)] = chunk
     return u, y
 
 
@@ -195,10 +259,10 @@ def make_synthetic(spec: SyntheticSpec | None = None, **kw: object
     elif kw:
         raise TypeError(f"Expected either `spec` or keywords, got both (keywords {sorted(kw)})")
     g = SyntheticMap(spec)
-    u_tr, y_tr = sample_latents(spec, spec.n_per_class, "train")
-    u_te, y_te = sample_latents(spec, spec.n_test_per_class, "test")
-    u_tr_t = torch.from_numpy(u_tr).float()
-    u_te_t = torch.from_numpy(u_te).float()
+    u_tr, y_tr = _latents(spec, spec.n_per_class, "train", np.float32)
+    u_te, y_te = _latents(spec, spec.n_test_per_class, "test", np.float32)
+    u_tr_t = torch.from_numpy(u_tr)
+    u_te_t = torch.from_numpy(u_te)
     with torch.no_grad():
         r_tr = g.raw(u_tr_t)
         g.fit_standardisation(r_tr)

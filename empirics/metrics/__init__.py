@@ -13,7 +13,11 @@ The core is pure functions on moments, the accumulator a thin stateful shell ove
   reset / compute, flat state for checkpoints and distributed reduction);
 - :mod:`~empirics.metrics.spearman` -- RSA with Spearman ranks (needs all pairs);
 - :mod:`~empirics.metrics.kernels` -- :func:`kernel_alignment` of two given similarity
-  matrices (the surrogate's states).
+  matrices (the surrogate's states);
+- :mod:`~empirics.metrics.procrustes` -- :func:`procrustes_distance`, the orthogonal
+  Procrustes shape distance (Williams et al. 2021), exact from the d x e moments;
+- :mod:`~empirics.metrics.knn` -- :func:`mutual_knn`, the mutual k-nearest-neighbour overlap
+  (Huh et al. 2024), on the rows of a bounded set.
 
 The accuracy guarantee and how it is met: docs/metrics.md.
 """
@@ -34,6 +38,8 @@ _EXPORTS = {
     "r": "functional",
     "representation_angle": "functional",
     "kernel_alignment": "kernels",
+    "procrustes_distance": "procrustes",
+    "mutual_knn": "knn",
     "SPEARMAN_MAX_MEMORY": "spearman",
     "SPEARMAN_BYTES_PER_PAIR": "spearman",
 }

@@ -15,8 +15,10 @@ representations are as exact as one-shot ones (docs/metrics.md).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 
 from empirics.metrics import moments, quantities
@@ -27,6 +29,76 @@ __all__ = ["AlignmentAccumulator"]
 _KINDS = ("cosine", "linear")
 _V1_FIELDS = ("n", "Sw", "Sz", "Gww", "Gzz", "Gwz", "Sg", "Sh", "Sgg", "Shh", "Sgh",
               "Wg", "Wh", "Zg", "Zh", "zero_x", "zero_y")  # fmt: skip
+_STATE_KEYS = ("version", "kind", "linear", "unbiased", "dims", "stats")
+_MAX_EXPONENT = 1100  # |ex|, |ey| of raw moments: float64 exponents lie in [-1074, 1024]
+
+
+# ----------------------------------------------------------------------------- validation
+def _check_flag(value: object, name: str) -> bool:
+    """A boolean option (``"no"`` is not silently taken as true)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"Expected `{name}` to be a bool, got {value!r}")
+    return bool(value)
+
+
+def _check_dims(dims: object, name: str) -> tuple[int, int]:
+    if not isinstance(dims, (tuple, list)):
+        raise TypeError(f"Expected `{name}` = (d, e), a pair of ints, got {dims!r}")
+    ok = len(dims) == 2 and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) and v >= 1
+        for v in dims
+    )
+    if not ok:
+        raise ValueError(f"Expected `{name}` = (d, e) with positive ints, got {dims!r}")
+    return int(dims[0]), int(dims[1])
+
+
+def _as_vector(t: object, name: str) -> torch.Tensor:
+    """``t`` as a 1-D torch tensor (numpy arrays wrapped without a copy); type and rank checked."""
+    if isinstance(t, np.ndarray):
+        t = torch.from_numpy(t)
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(
+            f"Expected `{name}` to be a torch tensor or numpy array, got {type(t).__name__}"
+        )
+    if t.dim() != 1:
+        raise ValueError(f"Expected a flat (1-D) `{name}`, got shape {tuple(t.shape)}")
+    return t
+
+
+def _check_values(t: torch.Tensor, name: str) -> torch.Tensor:
+    """A float64 vector of finite numbers (a float32 copy has lost the moments' precision)."""
+    if t.dtype != torch.float64:
+        raise ValueError(f"Expected a float64 `{name}`, got dtype {t.dtype}")
+    bad = ~torch.isfinite(t)
+    if bool(bad.any()):
+        first = int(bad.nonzero()[0, 0])
+        raise ValueError(
+            f"Expected finite values in `{name}`, got {int(bad.sum())} NaN or inf "
+            f"(the first, {float(t[first])}, at index {first})"
+        )
+    return t
+
+
+def _check_header(m: moments.Moments, name: str) -> None:
+    """The counts and exponents of one moment set: whole numbers in their ranges."""
+    n, ex, ey, zx, zy = m.flat[:5].tolist()
+    what = f"the {'cosine' if m.cosine else 'raw'} moments of `{name}`"
+    if not (n == int(n) and 0 <= n <= 2.0**53):
+        raise ValueError(f"Expected a row count n >= 0, a whole number, in {what}, got n={n!r}")
+    for key, v in (("ex", ex), ("ey", ey)):
+        limit = 0 if m.cosine else _MAX_EXPONENT  # unit rows are never rescaled
+        if not (v == int(v) and abs(v) <= limit):
+            raise ValueError(
+                f"Expected a whole exponent {key} in [-{limit}, {limit}] in {what}, got {v!r}"
+            )
+    for key, v in (("zero_x", zx), ("zero_y", zy)):
+        if not (v == int(v) and 0 <= v <= n):
+            raise ValueError(
+                f"Expected a zero-row count {key} in [0, n={n:g}] in {what}, got {v!r}"
+            )
+    if n == 0 and bool(m.flat.any()):
+        raise ValueError(f"Expected all-zero {what} when n = 0, got non-zero entries")
 
 
 class AlignmentAccumulator:
@@ -37,6 +109,14 @@ class AlignmentAccumulator:
     returns the dict below; ``merge(other)`` adds another accumulator's rows;
     ``stats_tensor()`` / ``from_stats_tensor(t)`` give and load the state as one flat
     float64 vector, and ``merge_stats_(t)`` merges such a vector in.
+
+    Every state that comes in (``merge``, ``merge_stats_``, ``from_stats_tensor``,
+    ``load_state_dict``) is validated before it is used: a wrong type is a ``TypeError``;
+    a wrong length, shape or dtype (float64 only), a NaN or inf entry, a row count that is
+    negative, not whole or differs between the moment sets, a zero-row count outside
+    ``[0, n]``, an exponent that is not whole (or not 0 for the cosine set), non-zero
+    moments of no rows, missing or unknown ``state_dict`` keys, or a merge that overflows
+    are a ``ValueError`` naming the argument; the accumulator is then unchanged.
 
     Args:
         kind: which CKA ``compute()["cka"]`` reports: ``"cosine"`` (the theory's: linear CKA of
@@ -77,20 +157,21 @@ class AlignmentAccumulator:
         dims: tuple[int, int] | None = None,
         device: str | torch.device | None = None,
     ):
-        if kind not in _KINDS:
+        if not (isinstance(kind, str) and kind in _KINDS):
             raise ValueError(f"Expected `kind` in {_KINDS}, got {kind!r}")
+        linear, unbiased = _check_flag(linear, "linear"), _check_flag(unbiased, "unbiased")
         if kind == "linear" and not linear:
             raise ValueError(f"Expected `linear`=True when `kind`='linear', got linear={linear!r}")
-        self.kind, self.linear, self.unbiased = kind, bool(linear), bool(unbiased)
-        self.device = None if device is None else torch.device(device)
+        self.kind, self.linear, self.unbiased = kind, linear, unbiased
+        try:
+            self.device = None if device is None else torch.device(device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"Expected a torch `device`, got {device!r} ({exc})") from None
         self._cos: moments.Moments | None = None
         self._raw: moments.Moments | None = None
         self.dims: tuple[int, int] | None = None
         if dims is not None:
-            d, e = dims
-            if not (isinstance(d, int) and isinstance(e, int) and d >= 1 and e >= 1):
-                raise ValueError(f"Expected `dims` = (d, e) with positive ints, got {dims!r}")
-            self._allocate(d, e, self.device or torch.device("cpu"))
+            self._allocate(*_check_dims(dims, "dims"), self.device or torch.device("cpu"))
 
     # -- state ---------------------------------------------------------------------------
     def _allocate(self, d: int, e: int, device) -> None:
@@ -113,7 +194,13 @@ class AlignmentAccumulator:
 
     # -- streaming -----------------------------------------------------------------------
     def update(self, x, y) -> AlignmentAccumulator:
-        """Add paired rows ``x (b, d)``, ``y (b, e)`` (numpy or torch; any real dtype)."""
+        """Add paired rows ``x (b, d)``, ``y (b, e)`` (numpy or torch; any real dtype).
+
+        Raises:
+            TypeError: ``x`` or ``y`` is not a real numpy array or torch tensor.
+            ValueError: not 2-D, different row counts, other widths than before, or a NaN or
+                inf entry (nothing is added then: the state is unchanged).
+        """
         x, y = as_features(x, "x"), as_features(y, "y")
         check_pair(x, y, "x", "y")
         if self.dims is None:
@@ -129,15 +216,30 @@ class AlignmentAccumulator:
         return self
 
     def merge(self, other: AlignmentAccumulator) -> AlignmentAccumulator:
-        """Merge ``other``'s rows into this accumulator (in place); returns ``self``."""
+        """Merge ``other``'s rows into this accumulator (in place); returns ``self``.
+
+        Raises:
+            TypeError: ``other`` is not an accumulator.
+            ValueError: other widths or ``linear`` flag, or a state that is not finite or
+                not well formed (:meth:`merge_stats_`); ``self`` is then unchanged.
+        """
         if not isinstance(other, AlignmentAccumulator):
-            raise TypeError(f"Expected an AlignmentAccumulator, got {type(other).__name__}")
+            raise TypeError(
+                f"Expected `other` to be an AlignmentAccumulator, got {type(other).__name__}"
+            )
         if other.dims is None:
             return self
+        sets = other._split(other.stats_tensor(), "other")  # validated before self changes
+        if self.dims is not None or other.linear != self.linear:
+            self._check_compatible(other.dims, other.linear)
         if self.dims is None:
             self._allocate(*other.dims, self.device or other.device)
-        self._check_compatible(other.dims, other.linear)
-        return self.merge_stats_(other.stats_tensor())
+        here = self._cos.flat.device
+        sets = [
+            s if s.flat.device == here else moments.Moments(s.flat.to(here), s.d, s.e, s.cosine)
+            for s in sets
+        ]
+        return self._merge_sets(sets, "other")
 
     def _check_compatible(self, dims, linear) -> None:
         if dims != self.dims or linear != self.linear:
@@ -147,23 +249,37 @@ class AlignmentAccumulator:
             )
 
     # -- flat vector ---------------------------------------------------------------------
-    def _split(self, t: torch.Tensor) -> list[moments.Moments]:
-        """Moments from a flat vector laid out as :meth:`stats_tensor` (length checked)."""
+    def _split(self, t: object, name: str) -> list[moments.Moments]:
+        """Moments from a flat vector laid out as :meth:`stats_tensor`, validated.
+
+        Checks, each a ``ValueError`` naming ``name`` (``TypeError`` for a wrong type): a 1-D
+        tensor or array, its length for the widths and ``linear``, float64, every entry
+        finite, and in each moment set whole counts ``0 <= zero_x, zero_y <= n`` (the same
+        ``n`` in both sets), whole exponents (0 for the cosine set), zeros where ``n = 0``.
+        """
         if self.dims is None:
             raise ValueError("Expected `dims` to be known (an update or dims=(d, e)), got None")
         d, e = self.dims
-        t = torch.as_tensor(t).reshape(-1).to(self.device, torch.float64)
+        t = _as_vector(t, name)
         sizes = [moments.size(d, e, cosine=s.cosine) for s in self._sets()]
         if t.numel() != sum(sizes):
             raise ValueError(
-                f"Expected a stats vector of length {sum(sizes)} for dims "
+                f"Expected a stats vector `{name}` of length {sum(sizes)} for dims "
                 f"{self.dims} and linear={self.linear}, got length {t.numel()}"
             )
-        parts = torch.split(t, sizes)
-        return [
+        t = _check_values(t, name).to(self.device)
+        sets = [
             moments.from_flat(part, d, e, cosine=s.cosine)
-            for part, s in zip(parts, self._sets(), strict=True)
+            for part, s in zip(torch.split(t, sizes), self._sets(), strict=True)
         ]
+        for m in sets:
+            _check_header(m, name)
+        if len({m.n for m in sets}) > 1:
+            raise ValueError(
+                f"Expected the same row count n in every moment set of `{name}`, "
+                f"got {[m.n for m in sets]}"
+            )
+        return sets
 
     def stats_tensor(self, device: str | torch.device | None = None) -> torch.Tensor:
         """The state as one flat float64 vector (a copy): cosine moments, then raw ones.
@@ -177,8 +293,12 @@ class AlignmentAccumulator:
         return flat if device is None else flat.to(device)
 
     def from_stats_tensor(self, t: torch.Tensor) -> AlignmentAccumulator:
-        """Replace the state by a vector made by :meth:`stats_tensor`; returns ``self``."""
-        sets = self._split(t)
+        """Replace the state by a vector made by :meth:`stats_tensor`; returns ``self``.
+
+        Raises:
+            TypeError, ValueError: ``t`` is not a well-formed finite state (:meth:`_split`).
+        """
+        sets = self._split(t, "t")
         self._cos, self._raw = sets[0], (sets[1] if self.linear else None)
         return self
 
@@ -186,11 +306,22 @@ class AlignmentAccumulator:
         """Merge another accumulator's :meth:`stats_tensor` (same dims and flags); returns self.
 
         Not a sum: each vector holds moments about its own shift (Chan's update merges them).
+
+        Raises:
+            TypeError, ValueError: ``t`` is not a well-formed finite state (:meth:`_split`),
+                or the merge overflows; ``self`` is then unchanged.
         """
-        sets = self._split(t)
-        self._cos = moments.merge(self._cos, sets[0])
-        if self.linear:
-            self._raw = moments.merge(self._raw, sets[1])
+        return self._merge_sets(self._split(t, "t"), "t")
+
+    def _merge_sets(self, sets: list[moments.Moments], name: str) -> AlignmentAccumulator:
+        cos = moments.merge(self._cos, sets[0])
+        raw = moments.merge(self._raw, sets[1]) if self.linear else None
+        if not all(bool(torch.isfinite(m.flat).all()) for m in (cos, raw) if m is not None):
+            raise ValueError(
+                f"Expected `{name}` to hold moments of finite rows, got a state whose merge "
+                "overflows"
+            )
+        self._cos, self._raw = cos, raw
         return self
 
     def state_dict(self) -> dict:
@@ -203,18 +334,52 @@ class AlignmentAccumulator:
         """Restore from :meth:`state_dict` (version 3; 2: no difference moments; 1: the
         former sums about zero). Difference moments missing from an old state are derived
         from its Gram moments (:func:`empirics.metrics.moments.upgrade`): its gaps keep
-        their former accuracy."""
+        their former accuracy.
+
+        Raises:
+            TypeError: ``state`` is not a mapping, or an entry has the wrong type.
+            ValueError: missing or unknown keys, an unknown version or kind, bad ``dims``,
+                ``stats`` not ``None`` exactly when ``dims`` is, or ``stats`` not a
+                well-formed finite state (:meth:`_split`). ``self`` is then unchanged.
+        """
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"Expected `state` to be a mapping from state_dict(), got {type(state).__name__}"
+            )
         version = state.get("version")
-        if version not in (1, 2, 3):
+        if (
+            not isinstance(version, numbers.Integral)
+            or isinstance(version, (bool, np.bool_))
+            or version not in (1, 2, 3)
+        ):
             raise ValueError(f"Expected accumulator state version 1, 2 or 3, got {version!r}")
-        self.kind, self.linear, self.unbiased = state["kind"], state["linear"], state["unbiased"]
-        self._cos = self._raw = self.dims = None
-        if state["dims"] is not None:
-            self._allocate(*state["dims"], self.device or torch.device("cpu"))
-            stats = state["stats"]
+        missing = [k for k in _STATE_KEYS if k not in state]
+        unknown = sorted(map(str, set(state) - set(_STATE_KEYS)))
+        if missing or unknown:
+            raise ValueError(
+                f"Expected `state` with the keys {_STATE_KEYS}, got missing {missing} and "
+                f"unknown {unknown}"
+            )
+        kind, dims, stats = state["kind"], state["dims"], state["stats"]
+        if not (isinstance(kind, str) and kind in _KINDS):
+            raise ValueError(f"Expected `state['kind']` in {_KINDS}, got {kind!r}")
+        linear = _check_flag(state["linear"], "state['linear']")
+        unbiased = _check_flag(state["unbiased"], "state['unbiased']")
+        if kind == "linear" and not linear:
+            raise ValueError("Expected `state['linear']` True when `state['kind']` is 'linear', "
+                             "got False")  # fmt: skip
+        new = AlignmentAccumulator(kind, linear=linear, unbiased=unbiased, device=self.device)
+        if dims is None:
+            if stats is not None:
+                raise ValueError(f"Expected `state['stats']` None when dims is None, got {stats!r}")
+        else:
+            new._allocate(*_check_dims(dims, "state['dims']"), self.device or torch.device("cpu"))
+            stats = _check_values(_as_vector(stats, "state['stats']"), "state['stats']")
             if version < 3:
-                stats = self._from_v2(stats if version == 2 else self._from_v1(stats))
-            self.from_stats_tensor(stats)
+                stats = new._from_v2(stats if version == 2 else new._from_v1(stats))
+            sets = new._split(stats, "state['stats']")
+            new._cos, new._raw = sets[0], (sets[1] if linear else None)
+        self.__dict__.update(new.__dict__)  # every check passed: take the new state at once
         return self
 
     def _from_v2(self, t: torch.Tensor) -> torch.Tensor:
@@ -238,6 +403,12 @@ class AlignmentAccumulator:
         shapes = {"n": 1, "Sw": d, "Sz": e, "Gww": d * d, "Gzz": e * e, "Gwz": d * e, "Wg": d,
                   "Wh": d, "Zg": e, "Zh": e}  # fmt: skip
         t, out, pos = torch.as_tensor(t, dtype=torch.float64).reshape(-1), [], 0
+        want = sum(shapes.get(name, 1) for name in _V1_FIELDS) * len(self._sets())
+        if t.numel() != want:
+            raise ValueError(
+                f"Expected a version-1 stats vector of length {want} for dims {self.dims} and "
+                f"linear={self.linear}, got length {t.numel()}"
+            )
         for _ in self._sets():
             m = moments.empty(d, e, cosine=False)  # the version-2 layout
             for name in _V1_FIELDS:

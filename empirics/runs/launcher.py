@@ -1,8 +1,9 @@
 """One launcher for every client: serial, a local process pool, or Ray; resume; one done rule.
 
 :func:`launch` takes run specs and a root folder, finds every spec's directory
-(``root/<name>``), skips the runs that are done (``summary.json`` written and the saved
-configuration equal to the spec's), continues the ones that were interrupted (their
+(``root/<name>``), skips the runs that are done (:func:`is_done`: ``summary.json`` written
+and naming the spec's key, the saved configuration equal to the spec's, every table
+whole), continues the ones that were interrupted (their
 checkpoint, byte-identical tables) and starts the others. A failing run is a result, not
 the end: its status is ``failed``, its traceback is in ``<run>/error.txt``, and the other
 runs go on. Sweeps, figures, the studies, the golden runs and the claims study all launch
@@ -34,9 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cl_nscl_align import cli
 from cl_nscl_align.atomic import atomic_write_json, atomic_write_text
-from empirics.runs.layout import RunDir
+from empirics.runs.layout import TABLES, RunDir
 from empirics.runs.spec import KINDS, RunSpec, resolve
+from empirics.runs.tables import RunFileError, read_rows
+from empirics.runs.writer import KEY_FIELD, ROWS_FIELD
 
 __all__ = ["ERROR_FILE", "EXECUTORS", "RunResult", "check_launch_options", "import_ray", "is_done",
            "launch", "pending", "run_dir_of"]
@@ -75,28 +79,67 @@ def _saved_config(path: Path) -> dict[str, Any] | None:
 
 
 def is_done(spec: RunSpec, path: str | os.PathLike) -> bool:
-    """The done rule: ``summary.json`` exists and the saved configuration is the spec's
-    (every result-deciding field equal)."""
+    """The done rule: the run finished, it is the spec's run, and its files are whole.
+
+    - ``summary.json`` parses as a JSON object; where it names the run's cache key
+      (``run_key``, written by runners that record it) that key is the spec's;
+    - the saved configuration is the spec's (every result-deciding field equal);
+    - every table parses (no cut row, no ragged row), holds the row count the summary
+      records (``table_rows``), and ``metrics.csv``, ``losses.csv`` and ``bounds.csv``
+      end at the run's last step (the summary's ``steps`` or ``T``).
+
+    A run that fails any of these is launched again: its runner resumes it from the
+    checkpoint (which carries the tables' text) or starts it over.
+    """
     run = RunDir(path)
     if not run.is_done():
         return False
     saved = _saved_config(run.path)
-    if saved is None:
+    summary = _read_summary(run.path, strict=True)
+    if saved is None or summary is None:
         return False
     saved.pop("kind", None)
     want = spec.key_dict()["config"]
     if spec.target is not None:
         saved.pop("target", None)
         return saved == want
-    return all(saved.get(k) == v for k, v in want.items())
+    if not all(saved.get(k) == v for k, v in want.items()):
+        return False
+    key = summary.get(KEY_FIELD)
+    if key is not None and key != spec.key():
+        return False
+    return _tables_complete(run, summary)
 
 
-def _read_summary(path: Path) -> dict[str, Any]:
+def _tables_complete(run: RunDir, summary: Mapping[str, Any]) -> bool:
+    """Whether every table of a finished run is whole (see :func:`is_done`)."""
+    rows = summary.get(ROWS_FIELD)
+    if rows is not None and not isinstance(rows, Mapping):
+        return False
+    last = summary.get("steps", summary.get("T"))
+    for name in TABLES:
+        try:
+            _, table = read_rows(run.table(name))
+        except RunFileError:
+            return False
+        if rows is not None and rows.get(name, 0) != len(table):
+            return False
+        if name != "linearization" and table and isinstance(last, int) \
+                and not isinstance(last, bool) and table[-1].get("step") != str(last):
+            return False
+    return True
+
+
+def _read_summary(path: Path, *, strict: bool = False) -> dict[str, Any] | None:
+    """``summary.json`` as a dict; a missing or unreadable one is ``{}`` (``None`` when
+    ``strict``)."""
     try:
         data = json.loads((path / "summary.json").read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        data = None
+    if not isinstance(data, dict):
+        return None if strict else {}
+    return data
 
 
 # ----------------------------------------------------------------------------- one run
@@ -170,10 +213,15 @@ def _run_target(spec: RunSpec, path: Path) -> dict[str, Any]:
     return summary
 
 
-def _init_worker(threads: int) -> None:
-    """Pool worker start-up: bound intra-op threads so the workers do not oversubscribe, and
-    (Linux) die with the parent, so a killed launcher leaves no worker writing a run that a
-    second launch is about to resume."""
+def _init_worker(threads: int, warning_prog: str | None = None) -> None:
+    """Pool worker start-up: bound intra-op threads so the workers do not oversubscribe,
+    show warnings as the parent command does (one line, no source line), and (Linux) die
+    with the parent, so a killed launcher leaves no worker writing a run that a second
+    launch is about to resume."""
+    if warning_prog is not None:
+        from cl_nscl_align.cli import one_line_warnings
+
+        one_line_warnings(warning_prog)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     if sys.platform.startswith("linux"):
@@ -201,7 +249,8 @@ def _iter_local(tasks, *, workers: int, **_) -> Iterator[RunResult]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     pool = ProcessPoolExecutor(max_workers=workers,
                                mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads,))
+                               initializer=_init_worker,
+                               initargs=(threads, cli.WARNING_PROG))
     try:
         futures = {pool.submit(execute, task): task for task in tasks}
         for fut in as_completed(futures):

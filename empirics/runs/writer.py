@@ -17,6 +17,19 @@ A run killed before its first checkpoint restarts from step 0 on resume.
 Checkpoints are loaded with ``torch.load(..., weights_only=True)``: a planted file cannot
 run code; an unreadable one raises :class:`~empirics.runs.tables.RunFileError` naming it.
 
+**Strangers are refused.** A runner that opens the run with its cache ``key``
+(:meth:`empirics.runs.spec.RunSpec.key`) gets checkpoints that name it (``run_key``) and
+the number of rows of every table they carry (``table_rows``); on resume a checkpoint of
+another configuration (a ``last.pt`` copied from another run, or a ``config.json`` edited
+since) or one whose row counts do not match its tables is refused with one
+:class:`~empirics.runs.tables.RunFileError` naming ``last.pt``, before any file is
+touched. The runner's own ``check(state)`` (e.g. the trainer's: the step against ``T``
+and against the steps of the rows) runs at the same point. :meth:`RunWriter.finish` then
+writes ``run_key`` and ``table_rows`` into ``summary.json`` as well, so the launcher's
+done rule can verify a finished run's tables without torch
+(:func:`empirics.runs.launcher.is_done`). Checkpoints written before these records load
+as before (the runner's check covers what it can).
+
 >>> import tempfile
 >>> w = RunWriter(tempfile.mkdtemp(), kind="train", columns={"metrics": ["step", "cka"]})
 >>> w.open({"tau": 0.5}, resume=False) is None          # a fresh run
@@ -34,15 +47,32 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from cl_nscl_align.atomic import atomic_path, atomic_write_json
 from empirics.runs.layout import TABLES, RunDir, check_out_dir
 from empirics.runs.spec import KINDS
-from empirics.runs.tables import RunFileError, append_rows, read_text, write_text
+from empirics.runs.tables import (
+    RunFileError,
+    append_rows,
+    read_text,
+    render_rows,
+    write_text,
+)
 
-__all__ = ["RunWriter", "load_checkpoint", "read_config", "save_checkpoint"]
+__all__ = ["KEY_FIELD", "ROWS_FIELD", "RunWriter", "count_rows", "load_checkpoint",
+           "read_config", "save_checkpoint"]
+
+#: Where a checkpoint and ``summary.json`` name the run's cache key.
+KEY_FIELD = "run_key"
+#: Where a checkpoint and ``summary.json`` hold the row count of every table.
+ROWS_FIELD = "table_rows"
+
+
+def count_rows(text: str) -> int:
+    """Rows of a table's text (its lines after the header; 0 for no file)."""
+    return max(0, len(text.splitlines()) - 1)
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str | os.PathLike) -> None:
@@ -120,18 +150,37 @@ class RunWriter(RunDir):
         self.kind = kind
         self.columns = {k: None if v is None else list(v) for k, v in columns.items()}
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.key: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     def open(self, config: Mapping[str, Any], *, resume: bool,
-             may_differ: Iterable[str] = (), map_location: Any = "cpu") -> dict | None:
+             may_differ: Iterable[str] = (), map_location: Any = "cpu",
+             key: str | None = None,
+             check: Callable[[dict[str, Any]], None] | None = None) -> dict | None:
         """Start or resume the run; returns the checkpoint state to resume from, or None.
+
+        Args:
+            config: the resolved configuration (saved as ``config.json``).
+            resume: continue the run from its checkpoint.
+            may_differ: fields a resume may change (where it runs, not what it computes).
+            map_location: where the checkpoint's tensors go.
+            key: the run's cache key: written into every checkpoint and the summary, and
+                compared with a resumed checkpoint's (None: no key is recorded or checked).
+            check: ``check(state)`` of the runner, called on a resumed checkpoint before
+                any table is touched; raises ``ValueError`` (or ``RunFileError``) to
+                refuse it.
 
         Raises:
             ValueError: ``resume`` is false and the directory holds a run; ``resume`` is
                 true and it holds none; the saved configuration differs in a field other
                 than ``may_differ``; ``path`` is not a writable folder.
-            RunFileError: an unreadable ``config.json`` or checkpoint (names the file).
+            RunFileError: an unreadable ``config.json`` or checkpoint, or a checkpoint of
+                another configuration or whose rows do not match its tables (names the
+                file).
         """
+        if key is not None and not isinstance(key, str):
+            raise TypeError(f"Expected `key` to be a str, got {key!r}")
+        self.key = key
         check_out_dir(self.path)
         if not resume:
             if self.holds_run():
@@ -158,13 +207,32 @@ class RunWriter(RunDir):
             return None
         state = load_checkpoint(self.last, map_location=map_location)
         tables = state.get("tables")
-        if not isinstance(tables, dict):
+        if not isinstance(tables, dict) or not all(
+                isinstance(tables.get(name, ""), str) for name in TABLES):
             raise RunFileError(self.last, "expected the tables' text in the checkpoint, got "
                                           "none (written by an older version; start the run "
                                           "again)")
+        self._check_identity(state, tables)
+        if check is not None:
+            check(state)
         self.summary.unlink(missing_ok=True)
         self._restore(tables)
         return state
+
+    def _check_identity(self, state: Mapping[str, Any], tables: Mapping[str, str]) -> None:
+        """The checkpoint is this run's (its key) and holds the rows it says it holds."""
+        saved_key = state.get(KEY_FIELD)
+        if self.key is not None and saved_key is not None and saved_key != self.key:
+            raise RunFileError(self.last, f"expected a checkpoint of this run's configuration "
+                               f"(key {self.key}), got one of another (key {saved_key}): "
+                               "config.json was edited or last.pt copied from another run")
+        rows = state.get(ROWS_FIELD)
+        if rows is None:
+            return  # written before the record existed
+        have = {name: count_rows(tables.get(name, "")) for name in TABLES}
+        if not isinstance(rows, dict) or {k: rows.get(k, 0) for k in TABLES} != have:
+            raise RunFileError(self.last, f"expected the row counts it records ({rows!r}) in "
+                               f"the tables it carries, got {have!r}")
 
     def _clear(self) -> None:
         for name in TABLES:
@@ -202,13 +270,33 @@ class RunWriter(RunDir):
         """The text of every table now (what a checkpoint carries)."""
         return {name: read_text(self.table(name)) for name in TABLES}
 
+    def start_table(self, table: str) -> None:
+        """Write ``table``'s header alone when the file does not exist yet (a table that
+        may stay without rows, e.g. ``metrics.csv`` of a run without a pair of models)."""
+        columns = self.columns.get(table)
+        if columns is None:
+            raise ValueError(f"Expected a table of this run with declared columns, got "
+                             f"{table!r}")
+        if not read_text(self.table(table)):
+            write_text(self.table(table), render_rows([], columns, header=True))
+
+    def _records(self, tables: Mapping[str, str]) -> dict[str, Any]:
+        """``run_key`` and ``table_rows`` (only for a run opened with its key)."""
+        if self.key is None:
+            return {}
+        return {KEY_FIELD: self.key,
+                ROWS_FIELD: {name: count_rows(tables[name]) for name in TABLES}}
+
     def checkpoint(self, state: Mapping[str, Any]) -> None:
-        """Save ``state`` plus the tables' text as ``checkpoints/last.pt`` (atomically)."""
-        save_checkpoint({**state, "tables": self.snapshot()}, self.last)
+        """Save ``state`` plus the tables' text as ``checkpoints/last.pt`` (atomically);
+        with a key, also ``run_key`` and ``table_rows``."""
+        tables = self.snapshot()
+        save_checkpoint({**state, "tables": tables, **self._records(tables)}, self.last)
 
     def finish(self, summary: Mapping[str, Any]) -> None:
-        """Write ``summary.json``, last: the run is done."""
-        atomic_write_json(self.summary, summary)
+        """Write ``summary.json``, last: the run is done (with a key, also ``run_key`` and
+        ``table_rows``, what the done rule checks)."""
+        atomic_write_json(self.summary, {**summary, **self._records(self.snapshot())})
 
 
 def _first_difference(now: str | None, saved: str) -> str:

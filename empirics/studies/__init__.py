@@ -15,6 +15,14 @@ the run directories back; none calls the trainer or the surrogate itself.
   (``python -m empirics.studies.golden``)
 - :mod:`~empirics.studies.plan`, :mod:`~empirics.studies.report` -- launching a study's
   runs; Markdown and CSV tables
+- :mod:`~empirics.studies.statistics` -- every interval, test, multiplicity, equivalence,
+  replication and power helper of the studies
+- :mod:`~empirics.studies.claims` -- the claims study (``python -m empirics.claims``)
+- :mod:`~empirics.studies.accuracy`, :mod:`~empirics.studies.merging`,
+  :mod:`~empirics.studies.alignment_accuracy`, :mod:`~empirics.studies.fewshot_bound` --
+  the experiment studies (``python -m empirics.studies accuracy|...``)
+- :mod:`~empirics.studies.docblocks`, :mod:`~empirics.studies.accuracy_docs` -- the docs'
+  generated tables
 - :mod:`~empirics.studies.cli` -- ``python -m empirics.studies
   tightness|surrogate-trends|trainer``
 

@@ -4,12 +4,15 @@ For one finished lockstep run (its final weights, :mod:`empirics.studies.trained
 :func:`evaluate_into` measures, for every trained objective (CL, NSCL, SCL, CE, ...) and
 on both feature kinds (``h`` the backbone output, ``z`` the projector output):
 
-- **all-way test accuracy** with the toolkit's two probes
+- **all-way test accuracy** with the toolkit's three probes
   (:mod:`empirics.training.probe`), fitted on the *full* training split and scored on the
   *full* test split: ``ncc`` (nearest class centre in cosine geometry: unit rows, unit
-  class means) and ``linear`` (closed-form ridge regression onto one-hot targets on
-  standardised features, ``l2 = 1e-3``; a least-squares probe, not the logistic probe of
-  the papers). CE's own head is reported too (probe ``head``). These are ``metrics.csv``;
+  class means), ``linear`` (closed-form ridge regression onto one-hot targets on
+  standardised features, ``l2 = 1e-3``; a least-squares probe) and ``logistic``
+  (multinomial logistic regression on the same features, L2 ``1e-3`` on the weights,
+  full-batch L-BFGS in float64: the probe family of the papers; fitted where ``C <=``
+  :data:`LOGISTIC_MAX_CLASSES`, listed in the summary's ``probes_skipped`` above). CE's own
+  head is reported too (probe ``head``). These are ``metrics.csv``;
 - **m-shot accuracy** of the nearest-class-mean classifier for ``m`` in ``shots`` (default
   1, 5, 10, 100; those above the smallest training class are skipped and listed in the
   summary), averaged over ``repeats`` random support sets: ``m`` training samples per
@@ -23,7 +26,7 @@ on both feature kinds (``h`` the backbone output, ``z`` the projector output):
   ``fewshot.csv``.
 
 :func:`table1`, :func:`table2` and :func:`fewshot_table` aggregate evaluations over seeds
-(mean and Student-t 95% interval, :func:`empirics.studies.intervals.t_interval`).
+(mean and Student-t 95% interval, :func:`empirics.studies.statistics.t_interval`).
 
 Nothing is imported from torch at module import time (the aggregations are torch-free).
 """
@@ -36,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from empirics.studies.evaluations import setting_key, setting_of, source_dir
-from empirics.studies.intervals import t_interval
+from empirics.studies.statistics import t_interval
 
 __all__ = [
     "DEFAULTS",
@@ -46,6 +49,7 @@ __all__ = [
     "VS_CHOICES",
     "evaluate_into",
     "fewshot_table",
+    "paired_differences",
     "probe_rows",
     "setting_label",
     "summary_label",
@@ -55,7 +59,11 @@ __all__ = [
 ]
 
 FEATURES = ("h", "z")
-PROBES = ("ncc", "linear")
+PROBES = ("ncc", "linear", "logistic")
+#: The most classes the logistic probe is fitted for: its cost per L-BFGS iteration grows
+#: as (samples x features x classes), 3e10 operations at C = 1000 with 64,000 samples;
+#: above, its rows are left out and the evaluation's summary says so.
+LOGISTIC_MAX_CLASSES = 100
 #: ``Vs_f`` of Proposition 1 [open]: the directional variability on the support set
 #: (default), the population directional one (``Vt_f``), or the total one (``V_f``).
 VS_CHOICES = ("support", "directional", "total")
@@ -167,13 +175,20 @@ def probe_rows(features: Mapping[str, Mapping[str, Mapping[str, Any]]], y_train,
         y_train, y_test: labels of the full splits.
         heads: ``{model: LinearHead}`` for models with their own head (CE).
     """
-    from empirics.training.probe import linear_probe_accuracy, ncc_accuracy
+    from empirics.training.probe import (
+        linear_probe_accuracy,
+        logistic_probe_accuracy,
+        ncc_accuracy,
+    )
 
-    probes = {"ncc": ncc_accuracy, "linear": linear_probe_accuracy}
+    probes = {"ncc": ncc_accuracy, "linear": linear_probe_accuracy,
+              "logistic": logistic_probe_accuracy}
+    classes = int(max(int(y_train.max()), int(y_test.max()))) + 1
+    used = [p for p in PROBES if p != "logistic" or classes <= LOGISTIC_MAX_CLASSES]
     rows = []
     for model, f in features.items():
         for kind in FEATURES:
-            for probe in PROBES:
+            for probe in used:
                 acc = probes[probe](f["train"][kind], y_train, f["test"][kind], y_test)
                 rows.append({"model": model, "features": kind, "probe": probe,
                              "accuracy": acc, "n_train": int(y_train.shape[0]),
@@ -232,7 +247,15 @@ def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict
     feats = member_features(trained)
     heads = {m.name: m.head for m in trained.trainer.members if m.head is not None}
     y_tr, y_te = trained.train.y, trained.test.y
-    rows = probe_rows(feats, y_tr, y_te, heads)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # kept in the summary: a pool
+        warnings.simplefilter("always")                   # worker has no one-line display
+        rows = probe_rows(feats, y_tr, y_te, heads)
+    notes = sorted({" ".join(str(w.message).split()) for w in caught})
+    for note in notes:
+        progress(f"accuracy: {src.name}: {note}")
+    probes_skipped = sorted(set(PROBES) - {r["probe"] for r in rows})
     progress(f"accuracy: {src.name}: probes done ({len(rows)} rows)")
     C = int(trained.train.num_classes)
     smallest = int(torch.bincount(y_tr, minlength=C).min())
@@ -255,6 +278,7 @@ def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict
         "setting": setting, "setting_label": setting_label(setting),
         "dataset": cfg.dataset, "C": C, "tau": cfg.tau, "objectives": list(cfg.objectives),
         "shots": shots, "shots_skipped": skipped, "smallest_class": smallest,
+        "probes_skipped": probes_skipped, "warnings": notes,
         "repeats": opts["repeats"], "vs": opts["vs"], "normalize": opts["normalize"],
         "n_train": int(y_tr.shape[0]), "n_test": int(y_te.shape[0]),
         **_final_cka(source_run),
@@ -282,8 +306,11 @@ def _long_rows(evaluations, table: str = "metrics") -> list[dict[str, Any]]:
     return out
 
 
-def _aggregate(rows, keys: Sequence[str], value: str, drop: Sequence[str] = ()
-               ) -> list[dict[str, Any]]:
+def _aggregate(rows, keys: Sequence[str], value: str, drop: Sequence[str] = (),
+               clip: tuple[float, float] | None = (0.0, 1.0)) -> list[dict[str, Any]]:
+    """Mean, sample std and t interval of ``value`` over seeds, per setting and ``keys``;
+    the interval clipped to ``clip`` (an accuracy's range) with ``ci_clipped`` saying
+    where it was."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
         k = (setting_key(r["setting"], drop), *(r[c] for c in keys))
@@ -291,6 +318,11 @@ def _aggregate(rows, keys: Sequence[str], value: str, drop: Sequence[str] = ()
     out = []
     for k, rs in groups.items():
         ci = t_interval([r[value] for r in rs])
+        clipped = False
+        if clip is not None and ci["n"] > 1:
+            lo, hi = max(ci["ci_low"], clip[0]), min(ci["ci_high"], clip[1])
+            clipped = (lo, hi) != (ci["ci_low"], ci["ci_high"])
+            ci["ci_low"], ci["ci_high"] = lo, hi
         seeds = sorted({r["seed"] for r in rs})
         first = rs[0]
         label = first["label"]
@@ -300,13 +332,14 @@ def _aggregate(rows, keys: Sequence[str], value: str, drop: Sequence[str] = ()
         out.append({"setting": label, "setting_tau": first["setting"].get("tau"),
                     **{c: first[c] for c in keys},
                     f"{value}_mean": ci["mean"], f"{value}_std": ci["std"],
-                    "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n_seeds": ci["n"],
-                    "seeds": "+".join(str(s) for s in seeds), "_key": k[0]})
+                    "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "ci_clipped": clipped,
+                    "n_seeds": ci["n"], "seeds": "+".join(str(s) for s in seeds),
+                    "_key": k[0]})
     return out
 
 
 _MODEL_ORDER = {m: i for i, m in enumerate(("cl", "ntxent", "nscl", "scl", "ce"))}
-_PROBE_ORDER = {"ncc": 0, "linear": 1, "head": 2}
+_PROBE_ORDER = {"ncc": 0, "linear": 1, "logistic": 2, "head": 3}
 
 
 def _order(r: Mapping[str, Any]) -> tuple:
@@ -323,6 +356,48 @@ def table1(evaluations) -> list[dict[str, Any]]:
     for r in out:
         r.pop("_key")
     return sorted(out, key=_order)
+
+
+def paired_differences(evaluations, *, reference: str = "cl") -> list[dict[str, Any]]:
+    """Table 1 as paired differences: per setting, feature kind and probe, each model's
+    accuracy minus ``reference``'s (CL) on the same seed, then the mean, sample std, t
+    interval and two-sided one-sample t p-value of the per-seed differences (no clipping:
+    a difference lies in [-1, 1]).
+
+    >>> import pandas as pd
+    >>> from empirics.runs import Run
+    >>> def ev(seed, cl, nscl):
+    ...     m = pd.DataFrame({"model": ["cl", "nscl"], "features": ["h"] * 2,
+    ...                       "probe": ["ncc"] * 2, "accuracy": [cl, nscl]})
+    ...     return Run(None, "custom", {}, m, pd.DataFrame(), pd.DataFrame(),
+    ...                {"setting": {"dataset": "digits"}, "seed": seed})
+    >>> (r,) = paired_differences([ev(0, 0.5, 0.6), ev(1, 0.7, 0.75)])
+    >>> r["model"], round(r["diff_mean"], 3), r["n_seeds"]
+    ('nscl', 0.075, 2)
+    """
+    from empirics.studies.statistics import t_test_p
+
+    rows = _long_rows(evaluations)
+    ref = {(setting_key(r["setting"]), r["seed"], r["features"], r["probe"]): r["accuracy"]
+           for r in rows if r["model"] == reference}
+    diffs = []
+    for r in rows:
+        base = ref.get((setting_key(r["setting"]), r["seed"], r["features"], r["probe"]))
+        if r["model"] == reference or base is None:
+            continue
+        diffs.append({**r, "diff": r["accuracy"] - base})
+    out = _aggregate(diffs, ("model", "features", "probe"), "diff", clip=None)
+    by_key: dict[tuple, list[float]] = {}
+    for d in diffs:
+        by_key.setdefault((setting_key(d["setting"]), d["model"], d["features"], d["probe"]),
+                          []).append(d["diff"])
+    for r in out:
+        r["reference"] = reference
+        r["p_value"] = t_test_p(by_key[(r.pop("_key"), r["model"], r["features"],
+                                        r["probe"])])
+        r.pop("ci_clipped")
+    return sorted(out, key=lambda r: (r["setting"], _PROBE_ORDER.get(r["probe"], 9),
+                                      r["features"], _MODEL_ORDER.get(r["model"], 9)))
 
 
 def table2(evaluations, *, probe: str = "linear") -> list[dict[str, Any]]:
@@ -356,7 +431,7 @@ def fewshot_table(evaluations) -> list[dict[str, Any]]:
     rows = _long_rows(evaluations, "fewshot")
     acc = _aggregate(rows, ("model", "features", "m"), "accuracy")
     bound = {(r["_key"], r["model"], r["features"], r["m"]): r
-             for r in _aggregate(rows, ("model", "features", "m"), "bound")}
+             for r in _aggregate(rows, ("model", "features", "m"), "bound", clip=None)}
     err = {(r["_key"], r["model"], r["features"], r["m"]): r
            for r in _aggregate(rows, ("model", "features", "m"), "error")}
     out = []

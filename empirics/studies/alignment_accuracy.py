@@ -15,7 +15,7 @@ the settings of the claims study, or any folder of runs) and every seed:
 Seeds are averaged within a setting; across settings, :func:`fig12` reports Spearman's
 rank correlation of ``cka`` and ``gap`` with a percentile 95% interval from a bootstrap
 over the settings (``resamples`` draws with replacement from ``rng(seed, "bootstrap",
-"fig12")``; :func:`empirics.studies.intervals.spearman_bootstrap`). The paper's reading
+"fig12")``; :func:`empirics.studies.statistics.spearman_bootstrap`). The paper's reading
 predicts a negative correlation. Torch-free.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from empirics.studies.accuracy import summary_label
 from empirics.studies.evaluations import setting_key
-from empirics.studies.intervals import spearman_bootstrap
+from empirics.studies.statistics import spearman_bootstrap
 
 __all__ = ["fig12", "points", "setting_points"]
 
@@ -94,7 +94,7 @@ def fig12(pts: Sequence[Mapping[str, Any]], *, resamples: int = 2000, seed: int 
 
     Returns:
         ``{"settings": [...], "spearman", "ci_low", "ci_high", "n_settings", "resamples",
-        "dropped", "seed"}`` (see :func:`empirics.studies.intervals.spearman_bootstrap`).
+        "dropped", "seed"}`` (see :func:`empirics.studies.statistics.spearman_bootstrap`).
 
     Example:
         >>> pts = [{"setting_key": str(i), "setting": str(i), "claims": "", "cka": c,

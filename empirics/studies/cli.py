@@ -22,7 +22,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cl_nscl_align.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser, one_line_warnings
 from empirics.runs import EXECUTORS, check_out_dir
 from empirics.studies import tightness, trends
 from empirics.studies.experiments import EXPERIMENTS
@@ -32,6 +32,9 @@ from empirics.studies.report import aggregate, markdown_table, write_csv
 __all__ = ["main"]
 
 STUDIES = ("tightness", "surrogate-trends", "trainer", *EXPERIMENTS)
+#: The largest surrogate steps and workers accepted (a larger number is a typo).
+MAX_STEPS = 100000
+MAX_WORKERS = 1024
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run one study and print its tables; 0 on success, 2 on a usage error."""
+    one_line_warnings("python -m empirics.studies")
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in EXPERIMENTS:  # their own flags: empirics.studies.experiments
         return experiments_main(args)
@@ -67,14 +71,16 @@ def main(argv=None) -> int:
         seeds = tuple(int(s) for s in a.seeds.split(",") if s.strip())
     except ValueError:
         p.error(f"Expected `--seeds` as a comma list of integers, got {a.seeds!r}")
-    if not seeds:
-        p.error(f"Expected at least one seed in `--seeds`, got {a.seeds!r}")
-    if a.steps < 1:
-        p.error(f"Expected `--steps` >= 1, got {a.steps}")
-    if a.workers is not None and a.workers < 1:
-        p.error(f"Expected `--workers` >= 1, got {a.workers}")
+    if not seeds or min(seeds) < 0:
+        p.error(f"Expected `--seeds` as integers >= 0, got {a.seeds!r}")
+    if not 1 <= a.steps <= MAX_STEPS:
+        p.error(f"Expected `--steps` in [1, {MAX_STEPS}], got {a.steps}")
+    if a.workers is not None and not 1 <= a.workers <= MAX_WORKERS:
+        p.error(f"Expected `--workers` in [1, {MAX_WORKERS}], got {a.workers}")
     out = None
     if a.out is not None:
+        if not a.out.strip():
+            p.error(f"Expected `--out` to be a folder, got {a.out!r}")
         try:
             out = check_out_dir(a.out)
         except ValueError as exc:

@@ -38,6 +38,7 @@ from empirics.runs.layout import RunDir
 from empirics.runs.tables import RunFileError
 
 __all__ = [
+    "EVALUATION_VERSION",
     "SETTING_SKIP",
     "STUDIES",
     "Source",
@@ -53,6 +54,10 @@ __all__ = [
     "source_dir",
 ]
 
+#: The version of what an evaluation measures, part of its cache key: 2 added the logistic
+#: probe (accuracy) and the held-out choice of the merging point (merging), so evaluations
+#: made before are measured again rather than reused without them.
+EVALUATION_VERSION = 2
 #: study -> the target that evaluates one source run.
 STUDIES = {"accuracy": "empirics.studies.accuracy:evaluate_into",
            "merging": "empirics.studies.merging:evaluate_into"}
@@ -105,8 +110,8 @@ def evaluation_spec(study: str, source: str | os.PathLike, options: Mapping[str,
     if study not in STUDIES:
         raise ValueError(f"Expected `study` among {', '.join(STUDIES)}, got {study!r}")
     fp = fingerprint if fingerprint is not None else _fingerprint_of(source)
-    config = {"study": study, "source": str(source), "fingerprint": fp,
-              **_jsonable(dict(options))}
+    config = {"study": study, "version": EVALUATION_VERSION, "source": str(source),
+              "fingerprint": fp, **_jsonable(dict(options))}
     return RunSpec("train", config, target=STUDIES[study])
 
 

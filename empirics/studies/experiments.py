@@ -28,12 +28,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from cl_nscl_align.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser, one_line_warnings
 
 __all__ = ["EXPERIMENTS", "PLAN_SIZES", "main", "plan_specs"]
 
 EXPERIMENTS = ("accuracy", "fewshot", "merging", "alignment-accuracy")
 PROG = "python -m empirics.studies"
+#: The largest values the command line accepts (a larger one is a typo, and would allocate
+#: or launch far more than any study needs before failing).
+LIMITS = {"--workers": 1024, "--repeats": 1000, "--shots": 100000, "--points": 1001,
+          "--bootstrap": 1000000}
+#: The flags of the study's own runs: they mean nothing with --runs (the runs are found).
+OWN_RUN_FLAGS = ("--size", "--datasets", "--seeds", "--taus", "--data-root", "--classes")
 
 #: The studies' own runs (without --runs): four objectives in lockstep from one
 #: initialisation, an MLP encoder and AdamW at a constant 1e-3 (on these small CPU runs
@@ -119,6 +125,9 @@ def _parser(study: str) -> argparse.ArgumentParser:
                    help="evaluate the finished runs under DIR (a claims folder with runs.csv, "
                         "a sweep folder with results.csv, or run directories) (default: none, "
                         "train the study's own runs)")
+    p.add_argument("--only", default=None, metavar="C1,C3",
+                   help="with --runs on a claims-study folder: only the runs its runs.csv "
+                        "lists for these claims (default: every run)")
     p.add_argument("--out", default=None, metavar="OUT",
                    help="write the tables as CSV there and keep runs and evaluations in "
                         "OUT/runs and OUT/evaluations (default: print only; a temporary "
@@ -199,7 +208,8 @@ def _cell(r: dict[str, Any] | None, value: str = "accuracy") -> str:
     m, lo, hi = _pct(r[f"{value}_mean"]), _pct(r["ci_low"]), _pct(r["ci_high"])
     if m is None:
         return "nan"
-    return f"{m:.1f}" if lo is None else f"{m:.1f} [{lo:.1f}, {hi:.1f}]"
+    mark = "*" if r.get("ci_clipped") else ""  # the t interval clipped to [0, 100]
+    return f"{m:.1f}" if lo is None else f"{m:.1f} [{lo:.1f}, {hi:.1f}]{mark}"
 
 
 def _display(rows, value: str) -> list[dict[str, Any]]:
@@ -221,7 +231,8 @@ def _pivot_table1(t1) -> list[dict[str, Any]]:
         k = (r["setting"], r["model"], r["features"])
         row = rows.setdefault(k, {"setting": k[0], "model": k[1], "features": k[2],
                                   "n_seeds": r["n_seeds"]})
-        row[{"ncc": "NCC %", "linear": "LP %", "head": "own head %"}[r["probe"]]] = _cell(r)
+        row[{"ncc": "NCC %", "linear": "LP %", "logistic": "LR %",
+             "head": "own head %"}[r["probe"]]] = _cell(r)
     return list(rows.values())
 
 
@@ -243,13 +254,13 @@ def _write(out: Path | None, name: str, rows) -> None:
         write_csv(rows, out / name)
 
 
-def _sources(a, p, need: tuple[str, ...], runs_root: Path | None) -> list:
-    """The runs to evaluate: found under --runs (each checked; those without the objectives
-    ``need`` are skipped with a note) or the study's own, launched."""
+def _sources(a, p, need: tuple[str, ...]) -> list:
+    """The runs to evaluate, checked before anything is written: found under --runs (each
+    checked; those without the objectives ``need`` are skipped with a note), or the run
+    specs of the study's own runs (validated; launched by :func:`_launch_own`)."""
     from empirics.runs import read_run
     from empirics.runs.tables import RunFileError
-    from empirics.studies.evaluations import Source, check_source, find_sources
-    from empirics.studies.plan import launch_study
+    from empirics.studies.evaluations import check_source, find_sources
     from empirics.studies.report import progress
 
     if a.runs is not None:
@@ -258,6 +269,15 @@ def _sources(a, p, need: tuple[str, ...], runs_root: Path | None) -> list:
             if not found:
                 raise ValueError(f"Expected finished training runs under `--runs`, got none "
                                  f"in {a.runs!r}")
+            if a.only is not None:
+                only = {c.strip().upper() for c in a.only.split(",")}
+                if not found[0].labels.get("claim"):
+                    raise ValueError(f"Expected `--only` with a claims-study folder at "
+                                     f"`--runs` (its runs.csv names the claims), got {a.only!r}")
+                found = [f for f in found if only & set(f.labels.get("claim", ()))]
+                if not found:
+                    raise ValueError(f"Expected runs of the claims in `--only` under "
+                                     f"`--runs`, got none for {a.only!r}")
             for s in found:
                 check_source(s.path, ())
             usable = [s for s in found
@@ -286,6 +306,14 @@ def _sources(a, p, need: tuple[str, ...], runs_root: Path | None) -> list:
             s.options()
     except ValueError as exc:
         p.error(" ".join(str(exc).split()))
+    return specs
+
+
+def _launch_own(a, specs, runs_root: Path) -> list:
+    """Train the study's own runs (finished ones reused); their sources."""
+    from empirics.studies.evaluations import Source
+    from empirics.studies.plan import launch_study
+
     results = launch_study(specs, runs_root, executor=a.executor, workers=a.workers,
                            desc="study runs")
     return [Source(Path(r.path).resolve()) for r in results]
@@ -293,6 +321,7 @@ def _sources(a, p, need: tuple[str, ...], runs_root: Path | None) -> list:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one experiment study; 0 done, 1 a run failed, 2 bad input, 130 interrupted."""
+    one_line_warnings(PROG)
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in EXPERIMENTS:
         print(f"{PROG}: error: Expected a study among {', '.join(EXPERIMENTS)}, got "
@@ -301,23 +330,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     study = argv[0]
     p = _parser(study)
     a = p.parse_args(argv[1:])
-    if a.workers is not None and a.workers < 1:
-        p.error(f"Expected `--workers` >= 1, got {a.workers}")
+    _check_args(p, a, study, argv[1:])
     opts: dict[str, Any] = {}
     if study != "merging":
-        if a.repeats < 1:
-            p.error(f"Expected `--repeats` >= 1, got {a.repeats}")
-        opts = {"shots": _ints(p, "--shots", a.shots, 1), "repeats": a.repeats, "vs": a.vs,
+        shots = _ints(p, "--shots", a.shots, 1)
+        if max(shots) > LIMITS["--shots"]:
+            p.error(f"Expected `--shots` <= {LIMITS['--shots']}, got {a.shots!r}")
+        opts = {"shots": shots, "repeats": a.repeats, "vs": a.vs,
                 "normalize": not a.raw_features}
     else:
-        if a.points < 2:
-            p.error(f"Expected `--points` >= 2, got {a.points}")
         partners = [s.strip() for s in a.partners.split(",") if s.strip()]
         if not partners or any(x not in ("nscl", "scl", "ce", "ntxent") for x in partners):
             p.error(f"Expected `--partners` among nscl, scl, ce, ntxent, got {a.partners!r}")
         opts = {"points": a.points, "bn": a.bn, "partners": partners}
-    if study == "alignment-accuracy" and a.bootstrap < 1:
-        p.error(f"Expected `--bootstrap` >= 1, got {a.bootstrap}")
+    if a.out is not None and not a.out.strip():
+        p.error(f"Expected `--out` to be a folder, got {a.out!r}")
+    need = {"merging": ("cl",), "alignment-accuracy": ("cl", "nscl")}.get(study, ())
+    found = _sources(a, p, need)  # every check before anything is written
     out = None
     if a.out is not None:
         from empirics.runs import check_out_dir
@@ -326,12 +355,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = check_out_dir(a.out, "--out")
         except ValueError as exc:
             p.error(str(exc))
-    need = {"merging": ("cl",), "alignment-accuracy": ("cl", "nscl")}.get(study, ())
     try:
         with contextlib.ExitStack() as stack:
             eval_root = stack.enter_context(_folder(out, "evaluations"))
-            runs_root = None if a.runs else stack.enter_context(_folder(out, "runs"))
-            sources = _sources(a, p, need, runs_root)
+            sources = found if a.runs else _launch_own(
+                a, found, stack.enter_context(_folder(out, "runs")))
             return _run(study, a, opts, sources, eval_root, out)
     except RuntimeError as exc:
         print(f"{PROG} {study}: {' '.join(str(exc).split())}", file=sys.stderr)
@@ -340,6 +368,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG} {study}: interrupted; finished runs and evaluations are kept (with "
               "--out) and the next call resumes the others", file=sys.stderr)
         return 130
+
+
+def _check_args(p, a, study: str, argv: Sequence[str]) -> None:
+    """Ranges of the numeric flags, and no own-run flag beside ``--runs`` (one line each)."""
+    lows = {"--workers": 1, "--repeats": 1, "--points": 2, "--bootstrap": 1,
+            "--bootstrap-seed": 0}
+    for flag, low in lows.items():
+        value = getattr(a, flag[2:].replace("-", "_"), None)
+        if value is None:
+            continue
+        high = LIMITS.get(flag)
+        if value < low or (high is not None and value > high):
+            rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+            p.error(f"Expected `{flag}` {rng}, got {value}")
+    if a.only is not None:
+        from empirics.studies.claims.protocol import CLAIMS
+
+        items = [c.strip().upper() for c in a.only.split(",")]
+        if a.runs is None or not items or any(c not in CLAIMS for c in items):
+            p.error(f"Expected `--only` as a comma list among {', '.join(CLAIMS)} with "
+                    f"`--runs`, got {a.only!r}" + ("" if a.runs else " without --runs"))
+    if a.runs is not None:
+        given = [f for f in OWN_RUN_FLAGS
+                 if any(x == f or x.startswith(f + "=") for x in argv)]
+        if given:
+            p.error(f"Expected no `{given[0]}` with `--runs` (the runs under --runs are "
+                    f"evaluated, not trained), got both")
+        if not a.runs.strip():
+            p.error(f"Expected `--runs` to be a folder, got {a.runs!r}")
 
 
 def _run(study: str, a, opts: dict[str, Any], sources, eval_root: Path,
@@ -361,10 +418,19 @@ def _run(study: str, a, opts: dict[str, Any], sources, eval_root: Path,
     if study == "accuracy":
         t1 = accuracy.table1(evals)
         print("## Table 1 analogue: all-way test accuracy, % (mean over seeds [Student-t 95% "
-              "interval])\n")
+              "interval]; * = the interval clipped to [0, 100]; LP ridge, LR logistic)\n")
         p1 = _pivot_table1(t1)
-        print(markdown_table(p1, ["setting", "model", "features", "NCC %", "LP %",
+        print(markdown_table(p1, ["setting", "model", "features", "NCC %", "LP %", "LR %",
                                   "own head %", "n_seeds"]))
+        paired = accuracy.paired_differences(evals)
+        if paired:
+            print("\n## Table 1 as paired differences to CL, percentage points (mean over "
+                  "seeds of the same-seed difference [Student-t 95% interval], p)\n")
+            rows = [dict(r, **{"difference": _cell(r, "diff"), "p": f"{r['p_value']:.2g}"})
+                    for r in paired]
+            print(markdown_table(rows, ["setting", "probe", "features", "model",
+                                        "difference", "p", "n_seeds"]))
+        _write(out, "table1_paired.csv", paired)
         t2 = accuracy.table2(evals)
         if t2:
             print("\n## Table 2 analogue: linear-probe accuracy against tau, % (mean over "
@@ -384,13 +450,17 @@ def _run(study: str, a, opts: dict[str, Any], sources, eval_root: Path,
         _write(out, "fewshot.csv", few)
     elif study == "merging":
         rows = merging.merging_summary(evals)
-        print("## Fig. 17 analogue: does an interior a beat both ends?\n")
+        print("## Fig. 17 analogue: does the interior a chosen on held-out data beat both "
+              "ends on the test set?\n")
         print(markdown_table(rows, ["setting", "partner", "features", "probe", "acc_cl",
                                     "acc_partner", "best_interior", "seeds_beating",
-                                    "n_seeds", "gain_mean", "ci_low", "ci_high", "bn"],
+                                    "n_seeds", "gain_mean", "ci_low", "ci_high",
+                                    "gain_vs_cl_mean", "gain_vs_cl_low", "gain_vs_cl_high",
+                                    "bn"],
                              {"gain_mean": "+.4f", "ci_low": "+.4f", "ci_high": "+.4f",
-                              "acc_cl": ".4f", "acc_partner": ".4f",
-                              "best_interior": ".4f"}))
+                              "gain_vs_cl_mean": "+.4f", "gain_vs_cl_low": "+.4f",
+                              "gain_vs_cl_high": "+.4f", "acc_cl": ".4f",
+                              "acc_partner": ".4f", "best_interior": ".4f"}))
         from empirics.studies.accuracy import summary_label
 
         paths_rows = []

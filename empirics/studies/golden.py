@@ -54,12 +54,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cl_nscl_align.cli import ArgumentParser
+from cl_nscl_align.cli import ArgumentParser, one_line_warnings
 from empirics.runs import RunSpec, read_run, read_table
 from empirics.studies.plan import launch_study, run_folder
 
@@ -210,17 +209,32 @@ def main(argv=None) -> int:
                         "tolerance or whose configuration changed (default: compare only)")
     p.add_argument("--path", default=str(GOLDEN_PATH),
                    help=f"the golden file (default: {GOLDEN_PATH})")
+    one_line_warnings(p.prog)
     a = p.parse_args(argv)
+    if not a.path.strip():
+        p.error(f"Expected `--path` to be a file, got {a.path!r}")
     path = Path(a.path)
     stored = None
     if path.exists():
         try:
             stored = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            p.error(f"Expected a JSON golden file at `--path` {str(path)!r}, got {exc}")
-    if not a.write and stored is None:
-        print(f"no golden file at {path}; run with --write", file=sys.stderr)
-        return 1
+            p.error(f"Expected a JSON golden file at `--path` {str(path)!r}, got "
+                    f"{' '.join(str(exc).split())}")
+        if not isinstance(stored, dict):
+            p.error(f"Expected a JSON object in the golden file `--path` {str(path)!r}, got "
+                    f"{type(stored).__name__}")
+        bad = [k for k in PARTS if k in stored and not isinstance(stored[k], dict)]
+        if bad:
+            p.error(f"Expected each part of the golden file `--path` {str(path)!r} to be a "
+                    f"JSON object, got {bad[0]!r} as {type(stored[bad[0]]).__name__}")
+    elif not a.write:
+        p.error(f"Expected a golden file at `--path`, got no file at {str(path)!r} (run with "
+                "--write to create it)")
+    folder = path.parent if str(path.parent) else Path(".")
+    if a.write and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        p.error(f"Expected `--path` {str(path)!r} in a folder this user can write, got "
+                f"{str(folder)!r}")
     new = compute()
     if a.write:
         from cl_nscl_align.atomic import atomic_write_json

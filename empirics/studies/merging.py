@@ -24,10 +24,21 @@ over the training inputs in batches of 512, BatchNorm layers in training mode wi
 "reset BN" practice of the model-merging literature). ``bn="interpolate"`` interpolates
 them like the weights. ``num_batches_tracked`` is taken from the CL model.
 
-The summary of a path: the accuracy at both ends, the best interior ``a`` and whether it
-*beats both ends* (strictly above the larger end). Over seeds,
-:func:`merging_summary` reports the fraction of seeds where an interior ``a`` wins and the
-gain ``best interior - best end`` with a Student-t 95% interval.
+**The interior point is chosen on held-out data, never on the test set.** The training
+split is cut into a fit part and a validation part (``validation`` = 20% by default, a
+permutation from ``rng(run seed, "split", "merging", "validation")``); at every ``a`` the
+probes are fitted on the fit part and scored on the validation part (``validation.csv``),
+and fitted on the whole training split and scored on the test split (``metrics.csv``, the
+path the figure draws). ``a*`` is the interior ``a`` (ends excluded) with the best
+validation accuracy (ties: the smallest ``a``); it is then scored once on the test split.
+Picking the maximum of the interior points' *test* accuracies instead would bias the gain
+upward (the maximum of nine noisy numbers); that oracle is reported beside it
+(``oracle_interior``), not used.
+
+The summary of a path: the test accuracy at both ends and at ``a*``, and the gains
+``acc(a*) - acc(CL)`` (against CL) and ``acc(a*) - max(acc(CL), acc(partner))`` (against
+both ends; ``beats_both`` when positive). Over seeds, :func:`merging_summary` reports the
+seeds where ``a*`` beats both ends and both gains with Student-t 95% intervals.
 """
 
 from __future__ import annotations
@@ -40,7 +51,7 @@ from typing import Any
 
 from empirics.studies.accuracy import setting_label, summary_label
 from empirics.studies.evaluations import setting_key, setting_of, source_dir
-from empirics.studies.intervals import t_interval
+from empirics.studies.statistics import t_interval
 
 __all__ = [
     "BN_MODES",
@@ -53,10 +64,12 @@ __all__ = [
     "merging_summary",
     "path_summary",
     "recompute_batchnorm",
+    "validation_split",
 ]
 
 BN_MODES = ("recompute", "interpolate")
-DEFAULTS: dict[str, Any] = {"points": 11, "bn": "recompute", "partners": ["nscl", "scl", "ce"]}
+DEFAULTS: dict[str, Any] = {"points": 11, "bn": "recompute", "partners": ["nscl", "scl", "ce"],
+                            "validation": 0.2}
 
 
 def alphas(points: int) -> list[float]:
@@ -85,6 +98,10 @@ def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
             or any(p == "cl" or not isinstance(p, str) for p in partners):
         raise ValueError(f"Expected `partners`, objectives other than cl, got {partners!r}")
     out["partners"] = list(partners)
+    v = out["validation"]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < float(v) < 1.0:
+        raise ValueError(f"Expected `validation` in (0, 1), got {v!r}")
+    out["validation"] = float(v)
     return out
 
 
@@ -199,16 +216,46 @@ def merged_model(module_a, module_b, alpha: float, *, bn: str = "recompute", bn_
 
 
 def path_summary(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Ends, best interior point and ``beats_both`` of one path (rows of one partner,
-    feature kind and probe, one per ``alpha``)."""
+    """The ends, the validation-chosen interior point ``a*`` and the gains of one path.
+
+    Args:
+        rows: one per ``alpha`` of one partner, feature kind and probe, with ``accuracy``
+            (test) and ``val_accuracy`` (validation; without it, the test accuracy chooses,
+            which only a caller without a validation split should accept).
+
+    Returns:
+        ``acc_cl``, ``acc_partner`` (test, the ends), ``alpha_best`` (``a*``, interior:
+        ``0 < a < 1``), ``best_interior`` (test accuracy at ``a*``), ``gain_vs_cl``,
+        ``gain`` (against the better end), ``beats_both`` and ``oracle_interior`` (the
+        largest interior test accuracy, for reference only).
+
+    >>> rows = [{"alpha": a, "accuracy": t, "val_accuracy": v}
+    ...         for a, t, v in ((0.0, 0.60, 0.6), (0.5, 0.66, 0.7), (1.0, 0.65, 0.6))]
+    >>> s = path_summary(rows)
+    >>> s["alpha_best"], round(s["gain"], 3), round(s["gain_vs_cl"], 3)
+    (0.5, 0.01, 0.06)
+    """
     rows = sorted(rows, key=lambda r: r["alpha"])
-    ends = (rows[0]["accuracy"], rows[-1]["accuracy"])
-    interior = rows[1:-1]
-    best = max(interior, key=lambda r: r["accuracy"]) if interior else None
-    best_acc = best["accuracy"] if best else float("nan")
-    return {"acc_cl": ends[0], "acc_partner": ends[1], "best_interior": best_acc,
-            "alpha_best": best["alpha"] if best else None,
-            "gain": best_acc - max(ends), "beats_both": bool(best_acc > max(ends))}
+    acc_cl, acc_partner = rows[0]["accuracy"], rows[-1]["accuracy"]
+    interior = rows[1:-1]  # the ends are the trained models, never a merge
+    nan = float("nan")
+    if not interior:
+        return {"acc_cl": acc_cl, "acc_partner": acc_partner, "best_interior": nan,
+                "alpha_best": None, "gain": nan, "gain_vs_cl": nan, "beats_both": False,
+                "oracle_interior": nan}
+
+    def chooser(r):
+        return r.get("val_accuracy", r["accuracy"])
+
+    best = interior[0]
+    for r in interior[1:]:  # the first (smallest a) of the validation maxima
+        if chooser(r) > chooser(best):
+            best = r
+    at = best["accuracy"]
+    return {"acc_cl": acc_cl, "acc_partner": acc_partner, "best_interior": at,
+            "alpha_best": best["alpha"], "gain": at - max(acc_cl, acc_partner),
+            "gain_vs_cl": at - acc_cl, "beats_both": bool(at > max(acc_cl, acc_partner)),
+            "oracle_interior": max(r["accuracy"] for r in interior)}
 
 
 def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -236,8 +283,10 @@ def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict
                          f"got {sorted(modules)}")
     bn_used = opts["bn"] if has_batchnorm(modules["cl"]) else "none (no BatchNorm layer)"
     y_tr, y_te = trained.train.y, trained.test.y
+    fit, val = validation_split(int(y_tr.shape[0]), opts["validation"],
+                                seed=int(trained.config.seed))
     probes = {"ncc": ncc_accuracy, "linear": linear_probe_accuracy}
-    rows = []
+    rows, val_rows = [], []
     for partner in partners:
         for a in alphas(opts["points"]):
             model = merged_model(modules["cl"], modules[partner], a, bn=opts["bn"],
@@ -246,30 +295,52 @@ def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict
                  for s, ds in (("train", trained.train), ("test", trained.test))}
             for kind in ("h", "z"):
                 for probe, fn in probes.items():
-                    rows.append({"partner": partner, "alpha": a, "features": kind,
-                                 "probe": probe,
-                                 "accuracy": fn(f["train"][kind], y_tr, f["test"][kind],
-                                                y_te)})
+                    key = {"partner": partner, "alpha": a, "features": kind, "probe": probe}
+                    tr = f["train"][kind]
+                    rows.append({**key, "accuracy": fn(tr, y_tr, f["test"][kind], y_te)})
+                    val_rows.append({**key, "accuracy": fn(tr[fit], y_tr[fit], tr[val],
+                                                           y_tr[val])})
         progress(f"merging: {src.name}: path cl -> {partner} done")
     write_csv(rows, Path(run_dir) / "metrics.csv")
+    write_csv(val_rows, Path(run_dir) / "validation.csv")
     paths = {}
     for partner in partners:
         for kind in ("h", "z"):
             for probe in probes:
-                sel = [r for r in rows if (r["partner"], r["features"], r["probe"])
-                       == (partner, kind, probe)]
+                sel = [dict(r, val_accuracy=v["accuracy"])
+                       for r, v in zip(rows, val_rows, strict=True)
+                       if (r["partner"], r["features"], r["probe"]) == (partner, kind, probe)]
                 paths[f"{partner}/{kind}/{probe}"] = path_summary(sel)
     setting = setting_of(source_run.config)
     return {"source": str(src), "source_name": src.name, "seed": int(trained.config.seed),
             "setting": setting, "setting_label": setting_label(setting),
             "partners": partners, "points": opts["points"], "bn": bn_used,
-            "paths": paths}
+            "validation": opts["validation"], "n_fit": int(fit.shape[0]),
+            "n_validation": int(val.shape[0]), "paths": paths}
+
+
+def validation_split(n: int, fraction: float, *, seed: int):
+    """``(fit, validation)`` index tensors of ``n`` training samples: a permutation from
+    ``rng(seed, "split", "merging", "validation")``, its first ``round(fraction n)`` (at
+    least one) held out.
+
+    >>> fit, val = validation_split(10, 0.2, seed=0)
+    >>> len(val), len(fit), sorted(set(fit.tolist()) | set(val.tolist())) == list(range(10))
+    (2, 8, True)
+    """
+    import torch
+
+    from empirics.seeds import rng
+
+    perm = torch.from_numpy(rng(seed, "split", "merging", "validation").permutation(n))
+    k = min(max(1, round(fraction * n)), n - 1)
+    return perm[k:], perm[:k]
 
 
 def merging_summary(evaluations) -> list[dict[str, Any]]:
-    """Over seeds, per setting, partner, feature kind and probe: the seeds where an
-    interior ``a`` beats both ends, and the gain ``best interior - best end`` (mean and
-    Student-t 95% interval)."""
+    """Over seeds, per setting, partner, feature kind and probe: the seeds where the
+    validation-chosen ``a*`` beats both ends on the test split, and the gains against both
+    ends (``gain_*``) and against CL (``gain_vs_cl_*``), mean and Student-t 95% interval."""
     from empirics.runs import read_run
 
     groups: dict[tuple, list[dict[str, Any]]] = {}
@@ -285,10 +356,13 @@ def merging_summary(evaluations) -> list[dict[str, Any]]:
     out = []
     for (_, partner, kind, probe), ps in groups.items():
         ci = t_interval([p["gain"] for p in ps])
+        cl = t_interval([p.get("gain_vs_cl", float("nan")) for p in ps])
         out.append({"setting": ps[0]["label"], "partner": partner, "features": kind,
                     "probe": probe, "n_seeds": len(ps),
                     "seeds_beating": sum(p["beats_both"] for p in ps),
                     "gain_mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
+                    "gain_vs_cl_mean": cl["mean"], "gain_vs_cl_low": cl["ci_low"],
+                    "gain_vs_cl_high": cl["ci_high"],
                     "acc_cl": t_interval([p["acc_cl"] for p in ps])["mean"],
                     "acc_partner": t_interval([p["acc_partner"] for p in ps])["mean"],
                     "best_interior": t_interval([p["best_interior"] for p in ps])["mean"],

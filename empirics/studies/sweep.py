@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_nscl_align.atomic import atomic_write_json, atomic_write_text
-from cl_nscl_align.cli import ArgumentParser, terminate_as_interrupt
+from cl_nscl_align.cli import ArgumentParser, one_line_warnings, terminate_as_interrupt
 from empirics.runs import EXECUTORS, KINDS, RunResult, RunSpec, check_out_dir, is_done, label
 from empirics.runs.spec import resolve
 from empirics.runs.tables import render_rows
@@ -75,6 +75,9 @@ __all__ = [
 
 FIXED_COLUMNS = ("name", "status", "error", "seconds", "run_dir")
 
+
+#: The most pool workers the command line accepts (a larger number is a typo).
+MAX_WORKERS = 1024
 
 # --------------------------------------------------------------------------------- points
 def point_name(point: Mapping[str, Any], spec: RunSpec) -> str:
@@ -354,8 +357,18 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status (0 ok, 1 a point failed, 130 interrupted)."""
+    one_line_warnings("python -m empirics.sweep")
     p = _parser()
     a = p.parse_args(argv)
+    if a.workers is not None and not 1 <= a.workers <= MAX_WORKERS:
+        p.error(f"Expected `--workers` in [1, {MAX_WORKERS}], got {a.workers}")
+    for flag in ("cpus_per_run", "gpus_per_run"):
+        value = getattr(a, flag)
+        if not (math.isfinite(value) and value >= 0):
+            p.error(f"Expected `--{flag.replace('_', '-')}` to be a finite number >= 0, got "
+                    f"{value}")
+    if not a.out.strip():
+        p.error(f"Expected `--out` to be a folder, got {a.out!r}")
     try:
         if a.target is not None:
             fn = resolve(a.target)  # fail now, not once per point
@@ -363,7 +376,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise TypeError(f"Expected `target` {a.target!r} to be callable, got "
                                 f"{type(fn).__name__}")
         grid = parse_grid(a.grid)
-        base = _load_base(a.base, a.kind, a.target)
+        try:
+            base = _load_base(a.base, a.kind, a.target)
+        except (ValueError, TypeError, OSError) as exc:
+            raise ValueError(f"`--base` {a.base!r}: {' '.join(str(exc).split())}") from None
         sweep_specs(grid, kind=a.kind, target=a.target, base=base)  # every point valid
         check_out_dir(a.out)
         if a.executor == "ray":

@@ -17,12 +17,48 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Ops", "is_torch", "ops", "sqnorm", "to_numpy"]
+__all__ = ["Ops", "is_torch", "ops", "sqnorm", "to_numpy", "torch_device"]
 
 
 def is_torch(x: Any) -> bool:
     """Whether ``x`` is a torch tensor (checked without importing torch)."""
     return type(x).__module__.startswith("torch")
+
+
+def torch_device(name: str):
+    """The torch device ``name`` (``cpu``, ``cuda``, ``cuda:<index>``), checked to exist here.
+
+    The config checks the spelling (:data:`~empirics.surrogate.config.DEVICE_PATTERN`);
+    this checks the machine, once, before a run allocates anything, so that a bad device
+    is one sentence naming ``device`` rather than torch's error from deep in a step.
+
+    Raises:
+        ValueError: not one of those spellings; ``cuda`` without a CUDA device, or an
+            index at or beyond the number of CUDA devices.
+
+    >>> torch_device("cpu")
+    device(type='cpu')
+    >>> torch_device("tpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `device` to be cpu, cuda or cuda:<index>, got 'tpu'
+    """
+    from empirics.surrogate.config import DEVICE_PATTERN
+
+    if not isinstance(name, str) or not DEVICE_PATTERN.fullmatch(name):
+        raise ValueError(f"Expected `device` to be cpu, cuda or cuda:<index>, got {name!r}")
+    import torch
+
+    device = torch.device(name)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"Expected a CUDA device for `device` = {name!r}, got none "
+                             "(torch.cuda.is_available() is False; use --device cpu)")
+        if device.index is not None and device.index >= count:
+            raise ValueError(f"Expected `device` = 'cuda:<index>' with index < {count} (the "
+                             f"CUDA devices here), got {name!r}")
+    return device
 
 
 def sqnorm(x: Any) -> float:

@@ -8,8 +8,10 @@ Every field of :class:`~empirics.surrogate.config.SurrogateConfig` is a flag (``
 checkpoint. ``--format json`` prints the final record (DESIGN.md: ``measured``,
 ``certificate``, ``recurrence``, ``theorem1``, ``event_held``, and more).
 
-Exit status: 0 done; 2 bad usage, configuration or run directory, or a state that would
-not fit in memory (one line on stderr, no traceback); 130 interrupted.
+Exit status: 0 done; 2 bad usage, configuration or run directory, a device this machine
+does not have, or a state that would not fit in memory (one line on stderr naming the
+argument and the value, no traceback; all checked before the run starts); 130
+interrupted. Warnings are one stderr line each (:func:`cl_nscl_align.cli.one_line_warnings`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from cl_nscl_align.atomic import json_safe
-from cl_nscl_align.cli import ArgumentParser
-from empirics.options import read_toml
+from cl_nscl_align.cli import ArgumentParser, one_line_warnings
+from empirics.options import path_text, read_toml
 from empirics.runs.layout import RunDir
 from empirics.runs.tables import RunFileError
 from empirics.runs.writer import read_config
@@ -66,9 +68,14 @@ def config_from_args(args: argparse.Namespace) -> SurrogateConfig:
     """The saved run (on ``--resume``), then the TOML file, then the flags.
 
     Raises:
-        ValueError: ``--resume`` without ``--out``, no run in ``--out``, or a bad field.
+        ValueError: an empty ``--out`` or ``--config`` (``--out ''`` would write into the
+            current folder), ``--resume`` without ``--out``, no run in ``--out``, or a bad
+            field.
         RunFileError: an unreadable saved ``config.json``.
     """
+    for name in ("out", "config"):
+        if getattr(args, name) is not None:
+            path_text(name, getattr(args, name))
     layers: list[dict[str, Any]] = []
     if args.resume:
         if args.out is None:
@@ -81,8 +88,11 @@ def config_from_args(args: argparse.Namespace) -> SurrogateConfig:
             raise ValueError(f"Expected a run to resume in {str(run.path)!r}, got none (no "
                              "config.json; start it without --resume)")
         layers.append(read_config(run))
-    if args.config:
-        layers.append(read_toml(args.config, tables=SurrogateConfig.toml_tables))
+    if args.config is not None:
+        try:
+            layers.append(read_toml(args.config, tables=SurrogateConfig.toml_tables))
+        except (ValueError, FileNotFoundError) as exc:  # the file is named; name the flag
+            raise type(exc)(f"`config`: {exc}") from None
     layers.append(SurrogateConfig.given(args))
     return SurrogateConfig.from_layers(*layers)
 
@@ -92,6 +102,7 @@ def _error(message: Any) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    one_line_warnings(PROG)
     args = build_parser().parse_args(argv)
     try:
         config = config_from_args(args)

@@ -19,13 +19,15 @@ ValueError: Expected 2 <= `B` <= `N` = 256, got 300
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from bounds.schedules import SCHEDULES
 from empirics.options import Options, at_least, in_open_unit, nonnegative, option, positive
 
-__all__ = ["ARRAY_LIBRARIES", "INITS", "OBJECTIVES", "RESUMABLE_CHANGES", "SurrogateConfig"]
+__all__ = ["ARRAY_LIBRARIES", "DEVICE_PATTERN", "INITS", "MAX_SCALE", "MAX_SUM_ETA", "OBJECTIVES",
+           "RESUMABLE_CHANGES", "SurrogateConfig"]
 
 #: Array libraries the state can live in (not the trainer's loop | vmap EXECUTIONS).
 ARRAY_LIBRARIES = ("numpy", "torch")
@@ -35,14 +37,38 @@ INITS = ("features", "identity")
 OBJECTIVES = ("cl", "nscl")
 #: Fields a resumed run may change: where and how often it writes, not what it computes.
 RESUMABLE_CHANGES = ("device", "checkpoint_every", "max_memory_gib")
+#: The torch devices a float64 state can live on: ``cpu``, ``cuda`` or ``cuda:<index>``
+#: (MPS has no float64). Whether the device exists is checked when a run starts
+#: (:func:`empirics.surrogate.arrays.torch_device`), not here, so that a saved
+#: ``config.json`` of a GPU run still loads on a machine without one.
+DEVICE_PATTERN = re.compile(r"cpu|cuda(:[0-9]+)?")
+#: Largest ``tau`` and initial-feature scale: squares and ``1/tau^2`` stay float64 numbers.
+MAX_SCALE = 1e150
+#: Largest ``lr * steps``: the schedule's running sum ``sum_eta`` stays a float64 number.
+MAX_SUM_ETA = 1e300
 
 
 def _temperature(name: str, value: Any) -> None:
     """``1e-150 <= value <= 1e150``: the step constants ``1/(tau^2 B)`` stay float64 numbers."""
     positive(name, value)
-    if not 1e-150 <= value <= 1e150:
+    if not 1e-150 <= value <= MAX_SCALE:
         raise ValueError(f"Expected `{name}` in [1e-150, 1e150] (1/tau^2 must be a float64 "
                          f"number), got {value!r}")
+
+
+def _scale(name: str, value: Any) -> None:
+    """``0 <= value <= 1e150``: the initial features' squared norms stay float64 numbers
+    (beyond, they overflow and every cosine would silently become 0)."""
+    nonnegative(name, value)
+    if not value <= MAX_SCALE:
+        raise ValueError(f"Expected `{name}` <= {MAX_SCALE:g} (squared feature norms must be "
+                         f"float64 numbers), got {value!r}")
+
+
+def _device(name: str, value: Any) -> None:
+    """``cpu``, ``cuda`` or ``cuda:<index>`` (:data:`DEVICE_PATTERN`)."""
+    if not DEVICE_PATTERN.fullmatch(value):
+        raise ValueError(f"Expected `{name}` to be cpu, cuda or cuda:<index>, got {value!r}")
 
 
 def _probability(name: str, value: Any) -> None:
@@ -81,23 +107,24 @@ class SurrogateConfig(Options):
                        choices=INITS)
     init_dim: int = option(32, "feature dimension d of init=features", check=at_least(1))
     init_view_noise: float = option(0.5, "augmentation noise between a sample's two views "
-                                    "(init=features)", check=nonnegative)
+                                    "(init=features; at most 1e150)", check=_scale)
     init_class_signal: float = option(0.0, "class-mean strength in the initial features "
-                                      "(init=features)", check=nonnegative)
+                                      "(init=features; at most 1e150)", check=_scale)
 
     # --- the losses and the bounds ----------------------------------------------------------
     positive_in_denominator: bool = option(False, "NT-Xent-style variant: the positive in "
                                            "both denominators")
     delta: float = option(0.05, "failure probability of the theorem's event (in eps)",
                           check=in_open_unit)
-    pi_max: float | None = option(None, "largest class prior in Delta (none = the realised "
-                                  "largest class share of the N labels)", check=_probability)
+    pi_max: float | None = option(None, "largest class prior in Delta, in [1/C, 1] (none = "
+                                  "the realised largest class share of the N labels)",
+                                  check=_probability)
 
     # --- execution and output -----------------------------------------------------------------
     backend: str = option("numpy", "array library of the state (torch also runs on a GPU)",
                           choices=ARRAY_LIBRARIES)
-    device: str = option("cpu", "torch device of the state (backend=torch only)",
-                         result=False)
+    device: str = option("cpu", "torch device of the state: cpu, cuda or cuda:<index> "
+                         "(anything but cpu needs backend=torch)", check=_device, result=False)
     eval_every: int = option(0, "CKA, rho and an exact gap every k steps (0 = T // 10, at "
                              "least 1), and at the last step", check=at_least(0))
     checkpoint_every: int = option(100, "write checkpoints/last.pt every k steps (and at "
@@ -108,7 +135,13 @@ class SurrogateConfig(Options):
                                           "at the start)", check=positive, result=False)
 
     def check(self) -> None:
-        """Rules between fields (each raises one sentence naming them)."""
+        """Rules between fields (each raises one sentence naming them).
+
+        Besides the sizes: ``pi_max >= 1/C`` (the largest of ``C`` priors summing to 1;
+        a smaller one would give a smaller, invalid ``Delta``), ``lr * steps <= 1e300``
+        (:data:`MAX_SUM_ETA`), and no flag that the run would silently ignore: a warm-up
+        needs the cosine schedule, a device other than ``cpu`` needs ``backend=torch``.
+        """
         if self.N < self.C:
             raise ValueError(f"Expected `N` >= `C` = {self.C}, got {self.N!r}")
         if self.B > self.N:
@@ -116,6 +149,20 @@ class SurrogateConfig(Options):
         if self.warmup_steps >= self.steps:
             raise ValueError(f"Expected 0 <= `warmup_steps` < `steps` = {self.steps}, got "
                              f"{self.warmup_steps!r}")
+        if self.warmup_steps and self.schedule != "cosine":
+            raise ValueError(f"Expected `warmup_steps` = 0 for `schedule` = "
+                             f"{self.schedule!r} (only cosine warms up), got "
+                             f"{self.warmup_steps!r}")
+        if self.pi_max is not None and self.pi_max < 1 / self.C:
+            raise ValueError(f"Expected `pi_max` >= 1/`C` = {1 / self.C:.6g} (the largest of "
+                             f"{self.C} class priors), got {self.pi_max!r}")
+        if not self.lr * self.steps <= MAX_SUM_ETA:
+            raise ValueError(f"Expected `lr` * `steps` <= {MAX_SUM_ETA:g} (the schedule's sum "
+                             f"must be a float64 number), got `lr` = {self.lr!r} with "
+                             f"`steps` = {self.steps}")
+        if self.backend == "numpy" and self.device != "cpu":
+            raise ValueError(f"Expected `device` = 'cpu' for `backend` = 'numpy' (use "
+                             f"--backend torch for another device), got {self.device!r}")
 
     @property
     def eval_interval(self) -> int:

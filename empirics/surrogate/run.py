@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from empirics.options import path_text
 from empirics.runs.writer import RunWriter
 from empirics.surrogate.config import RESUMABLE_CHANGES, SurrogateConfig
 from empirics.surrogate.result import SurrogateResult
@@ -96,6 +97,8 @@ def bounds_row(res: SurrogateResult) -> dict:
 
 
 def _writer(out) -> RunWriter:
+    if isinstance(out, str):  # "" would mean the current folder (Path("") is ".")
+        path_text("out", out)
     return RunWriter(out, kind="surrogate",
                      columns={"metrics": METRIC_COLUMNS, "bounds": BOUNDS_COLUMNS})
 
@@ -118,7 +121,8 @@ def run_into(config: SurrogateConfig, out: str | os.PathLike, *, resume: bool = 
         The run directory.
 
     Raises:
-        ValueError: the arrays would not fit in memory (before anything is written);
+        ValueError: a device this machine lacks, or arrays that would not fit in memory
+            (before anything is written); an empty ``out`` (not the current folder);
             ``out`` is not a writable folder; ``out`` holds a run and ``resume`` is false;
             ``resume`` is true and ``out`` holds none; the saved configuration differs
             (other than :data:`~empirics.surrogate.config.RESUMABLE_CHANGES`).
@@ -127,7 +131,7 @@ def run_into(config: SurrogateConfig, out: str | os.PathLike, *, resume: bool = 
     if not isinstance(config, SurrogateConfig):
         raise TypeError(f"Expected `config` to be a SurrogateConfig, got "
                         f"{type(config).__name__}")
-    sim = Simulation(config)  # the memory check comes first: nothing written on refusal
+    sim = Simulation(config)  # device and memory checks first: nothing written on refusal
     writer = _writer(out)
     state = writer.open(config.to_dict(), resume=resume, may_differ=RESUMABLE_CHANGES)
     every = config.checkpoint_every

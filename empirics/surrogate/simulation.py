@@ -26,7 +26,7 @@ import numpy as np
 
 import bounds
 from empirics import seeds
-from empirics.surrogate.arrays import ops, sqnorm, to_numpy
+from empirics.surrogate.arrays import ops, sqnorm, to_numpy, torch_device
 from empirics.surrogate.certificate import (
     lipschitz_box,
     rowwise_certificate_step,
@@ -55,8 +55,10 @@ class Simulation:
 
     Raises:
         TypeError: ``config`` is not a :class:`SurrogateConfig`.
-        ValueError: a bad ``eta``; arrays that would not fit in memory
-            (:func:`~empirics.surrogate.memory.check_memory`, checked before allocating).
+        ValueError: a torch ``device`` this machine does not have
+            (:func:`~empirics.surrogate.arrays.torch_device`); a bad ``eta``; arrays that
+            would not fit in memory (:func:`~empirics.surrogate.memory.check_memory`);
+            each checked before allocating.
     """
 
     def __init__(self, config: SurrogateConfig, *, eta=None) -> None:
@@ -65,6 +67,8 @@ class Simulation:
                             f"{type(config).__name__}")
         c = self.config = config
         T, N, B, tau = c.steps, c.N, c.B, c.tau
+        #: Where the torch state lives (None: numpy); checked once, before anything runs.
+        self.device = torch_device(c.device) if c.backend == "torch" else None
         check_memory(c)
         # Purposes labels / init / batch are the streams of SeedSequence(seed).spawn(3).
         self.labels = make_labels(N, c.C, seeds.rng(c.seed, "labels"))
@@ -131,7 +135,7 @@ class Simulation:
         if c.backend == "torch":
             import torch
 
-            S0 = torch.as_tensor(S0, dtype=torch.float64, device=c.device)
+            S0 = torch.as_tensor(S0, dtype=torch.float64, device=self.device)
         self.S_cl = S0
         self.S_ns = S0.clone() if c.backend == "torch" else S0.copy()
         self._evaluate(0)
@@ -259,7 +263,7 @@ class Simulation:
             import torch
 
             self.S_cl, self.S_ns = (torch.as_tensor(arrays[k], dtype=torch.float64,
-                                                    device=self.config.device)
+                                                    device=self.device)
                                     for k in ("sigma_cl", "sigma_nscl"))
         else:
             self.S_cl, self.S_ns = arrays["sigma_cl"], arrays["sigma_nscl"]

@@ -21,8 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cl_nscl_align.cli import ArgumentParser
-from empirics.options import read_toml
+from cl_nscl_align.cli import ArgumentParser, one_line_warnings
+from empirics.options import path_text, read_toml
 from empirics.runs.layout import RunDir
 from empirics.runs.tables import RunFileError
 from empirics.runs.writer import read_config
@@ -68,8 +68,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """
     if args.stop_after is not None and args.stop_after < 1:
         raise ValueError(f"Expected `--stop-after` >= 1, got {args.stop_after}")
+    if isinstance(args.resume, str):
+        path_text("--resume", args.resume)  # --resume '' would mean the current folder
+    if args.config is not None:
+        path_text("--config", args.config)
     layers: list[dict[str, Any]] = []
-    if args.resume:
+    if args.resume is not False:
         out = args.resume if isinstance(args.resume, str) else args.out
         if out is None:
             raise ValueError("Expected a run directory for `--resume` (--resume DIR or "
@@ -85,7 +89,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         layers.append(read_config(run))
         layers.append({"out": str(out)})
     if args.config:
-        layers.append(read_toml(args.config, tables=TrainConfig.toml_tables))
+        layers.append(read_toml(args.config, tables=TrainConfig.toml_tables,
+                                name="--config"))
     layers.append(TrainConfig.given(args))
     return TrainConfig.from_layers(*layers)
 
@@ -108,11 +113,16 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"{_fmt(summary['wall_seconds'], '.1f')} s, "
         f"{_fmt(summary['steps_per_second'], '.1f')} steps/s on {summary['device']}",
         "",
-        "alignment at the last step (test reference set; cka = cosine-Gram CKA of the theory,"
-        " cka_lin = raw-feature CKA, the paper code's convention):",
-        f"  {'pair':<12}{'feat':<5}{'cka':>7}{'cka_lin':>9}{'rsa':>7}{'sim_gap':>9}"
-        f"{'rho':>7}{'w_angle':>9}{'r_angle':>9}",
     ]
+    if not summary["alignment"]:
+        lines.append("alignment: none (one model; a pair needs two objectives)")
+    else:
+        lines += [
+            "alignment at the last step (test reference set; cka = cosine-Gram CKA of the "
+            "theory, cka_lin = raw-feature CKA, the paper code's convention):",
+            f"  {'pair':<12}{'feat':<5}{'cka':>7}{'cka_lin':>9}{'rsa':>7}{'sim_gap':>9}"
+            f"{'rho':>7}{'w_angle':>9}{'r_angle':>9}",
+        ]
     for pair, splits in summary["alignment"].items():
         for feat, m in splits.get("test", {}).items():
             lines.append(
@@ -146,7 +156,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"B={summary['B']}, T={summary['steps']},"
             f" sum_eta={_fmt(summary['sum_eta'], '.2f')}): ||Sigma_CL - Sigma_NSCL||_F <= "
             f"{_fmt(b['sim_gap'], '.3g')} (log10 {_fmt(b.get('log10_sim_gap'), '.2f')}); "
-            f"measured {_fmt(b.get('measured_sim_gap'), '.3g')} on the train reference set"
+            + (f"measured {_fmt(b['measured_sim_gap'], '.3g')} on the train reference set"
+               if b.get("measured_sim_gap") is not None else
+               "not measured (the run has no cl-nscl pair)")
         )
         bound, measured = b.get("sim_gap"), b.get("measured_sim_gap")
         if bound is not None and measured is not None and measured > bound:
@@ -157,11 +169,36 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _allocation(exc: BaseException) -> str | None:
+    """The size of a failed allocation (``"7.28 TiB"``, ``"1024000000 bytes"``; ``"memory"``
+    when unsaid), or None when ``exc`` is not an out-of-memory error."""
+    import re
+
+    text = str(exc)
+    lowered = text.lower()
+    if not isinstance(exc, MemoryError) and not any(
+            s in lowered for s in ("out of memory", "can't allocate memory",
+                                   "not enough memory")):
+        return None
+    found = re.search(r"allocate ([0-9.]+ ?[A-Za-z]+)", text)
+    return found.group(1) if found else "memory"
+
+
+def _tell(line: str) -> None:
+    """One line on stderr, from the main process only: under ``torchrun`` every rank meets
+    the same refusal, and one line says it."""
+    import os
+
+    if os.environ.get("RANK", "0") == "0":
+        print(line, file=sys.stderr)
+
+
 def _error(message: Any) -> str:
     return f"{PROG}: error: " + " ".join(str(message).split())
 
 
 def main(argv: list[str] | None = None) -> int:
+    one_line_warnings(PROG)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -170,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
 
         check_config_against_data(config)
     except (ValueError, TypeError, FileNotFoundError, RunFileError) as exc:
-        print(_error(exc), file=sys.stderr)
+        _tell(_error(exc))
         return 2
     from empirics.training.distributed import init_from_env
     from empirics.training.trainer import RunInterrupted, TrainingDiverged, train
@@ -180,16 +217,24 @@ def main(argv: list[str] | None = None) -> int:
         run = train(config, progress=not args.no_progress, dist=dist, resume=bool(args.resume),
                     stop_after=args.stop_after)
     except RunInterrupted as exc:
-        print(f"{PROG}: {exc}; continue with --resume", file=sys.stderr)
+        _tell(f"{PROG}: {exc}; continue with --resume")
         return 3
     except TrainingDiverged as exc:
-        print(_error(exc), file=sys.stderr)
+        _tell(_error(exc))
         return 1
     except (ValueError, TypeError, FileExistsError, FileNotFoundError, RunFileError) as exc:
-        print(_error(exc), file=sys.stderr)
+        _tell(_error(exc))
+        return 2
+    except (MemoryError, RuntimeError) as exc:
+        what = _allocation(exc)
+        if what is None:
+            raise
+        _tell(_error(f"Expected a run that fits in memory, got an allocation of {what} that "
+                     "failed (lower train_size, test_size, image_size, feature_dim, proj_dim, "
+                     "width, views or batch_size)"))
         return 2
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; continue with --resume", file=sys.stderr)
+        _tell(f"{PROG}: interrupted; continue with --resume")
         return 130
     finally:
         dist.close()

@@ -19,12 +19,23 @@ ValueError: Expected `tau` > 0, got 0.0
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
-from bounds.schedules import LR_RULES, SCHEDULE_UNITS, SCHEDULES
+import numpy as np
+
+from bounds.schedules import LR_RULES, SCHEDULE_UNITS, SCHEDULES, lr_from_rule
 from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT, SYNTHETIC_SIZES
-from empirics.options import Options, at_least, in_open_unit, nonnegative, option, positive
+from empirics.options import (
+    Options,
+    at_least,
+    in_open_unit,
+    in_range,
+    option,
+    path_text,
+    positive,
+)
 
 __all__ = [
     "ARCHS",
@@ -33,6 +44,7 @@ __all__ = [
     "EVAL_FEATURES",
     "EXECUTIONS",
     "LOSS_GAP_FORMS",
+    "MAX_STEPS",
     "OBJECTIVES",
     "OPTIMIZERS",
     "PAIRS",
@@ -53,6 +65,18 @@ PAIRS = ("distinct", "all")
 DEVICES = ("auto", "cpu", "cuda")
 #: How the lockstep models are executed (not an array library: see the surrogate's).
 EXECUTIONS = ("loop", "vmap")
+#: The most steps a run may have: the schedule ``eta_t`` and its running sum are held in
+#: memory (16 bytes a step, 1.6 GB at the limit), and a larger ``T`` is a typo.
+MAX_STEPS = 10**8
+#: Ceilings that catch typos before memory runs out (a segfault or a traceback otherwise):
+#: samples of a split or reference set, image side, widths, views, coefficients.
+MAX_SAMPLES = 10**8
+MAX_IMAGE_SIZE = 1024
+MAX_WIDTH = 8192
+MAX_CHANNELS = 1024
+MAX_VIEWS = 64
+MAX_DIFFICULTY = 1e6
+MAX_COEFFICIENT = 1e6
 
 
 def canonical_objectives(objectives: Any) -> tuple[str, ...]:
@@ -62,7 +86,10 @@ def canonical_objectives(objectives: Any) -> tuple[str, ...]:
     ('cl', 'nscl', 'ce')
     """
     if isinstance(objectives, str):
-        items = [s.strip() for s in objectives.split(",") if s.strip()]
+        items = [s.strip() for s in objectives.split(",")] if objectives.strip() else []
+        if not all(items):
+            raise ValueError(f"Expected `objectives` to be a comma list without empty items, "
+                             f"got {objectives!r}")
     elif isinstance(objectives, (list, tuple)):
         items = list(objectives)
     else:
@@ -78,6 +105,12 @@ def canonical_objectives(objectives: Any) -> tuple[str, ...]:
     return tuple(o for o in OBJECTIVES if o in items)
 
 
+def _coefficient(name: str, value: Any) -> None:
+    """``0 < value <= MAX_COEFFICIENT``."""
+    positive(name, value)
+    in_range(0, MAX_COEFFICIENT)(name, value)
+
+
 @dataclass(frozen=True)
 class TrainConfig(Options):
     """A lockstep training run: data, models, objectives, optimisation, evaluation, output."""
@@ -87,35 +120,45 @@ class TrainConfig(Options):
     # --- data -------------------------------------------------------------------------
     dataset: str = option("synthetic", "data set (nothing is downloaded; CIFAR and image "
                           "folders load from --data-root)", choices=DATASETS)
-    classes: int | None = option(10, "C: classes used, a seeded C-way subset (none = all)",
+    classes: int | None = option(10, "C: classes used, a seeded C-way subset (none = all "
+                                 "the classes of the data set; synthetic needs a number)",
                                  check=at_least(2))
-    data_root: str | None = option(None, "local path of cifar10 / cifar100 / imagefolder data")
+    data_root: str | None = option(None, "local path of cifar10 / cifar100 / imagefolder "
+                                   "data", check=path_text)
     train_size: int | None = option(None, "training samples: synthetic generates this many "
                                     "(train_size // C per class; none = 4096); other data "
                                     "sets use a seeded class-stratified subset of this size "
-                                    "(none = all)", check=at_least(1))
+                                    "(none = all)", check=in_range(1, MAX_SAMPLES))
     test_size: int | None = option(None, "test samples: synthetic generates this many (none "
                                    "= 1024); other data sets use a seeded class-stratified "
-                                   "subset of this size (none = all)", check=at_least(1))
+                                   "subset of this size (none = all)",
+                                   check=in_range(1, MAX_SAMPLES))
     difficulty: float = option(1.0, "synthetic only: within-class spread in latent units "
-                               "(0 = points)", check=nonnegative)
+                               "(0 = points)", check=in_range(0, MAX_DIFFICULTY))
     image_size: int | None = option(None, "synthetic only: 3 x s x s images instead of "
-                                    "vectors", check=at_least(1))
+                                    "vectors (the CNN needs s >= 4)",
+                                    check=in_range(4, MAX_IMAGE_SIZE))
+    # the choices are empirics.data.synthetic.PROTOTYPES (not imported: torch-free here)
+    prototypes: str = option("random", "synthetic only: class prototypes, random unit "
+                             "vectors in 32 latent dimensions (they crowd as C grows) or "
+                             "orthogonal (orthonormal in max(32, C) dimensions: every pair "
+                             "sqrt(2) apart for any C)", choices=("random", "orthogonal"))
     reference_size: int = option(512, "samples in each fixed evaluation reference set "
-                                 "(train and test)", check=at_least(2))
+                                 "(train and test; at most the split's size)",
+                                 check=in_range(2, MAX_SAMPLES))
 
     # --- model and views --------------------------------------------------------------
     arch: str = option("auto", "encoder; auto = mlp for vectors, cnn for images",
                        choices=ARCHS)
     feature_dim: int | None = option(None, "backbone width d_h (none = the architecture's "
-                                     "default)", check=at_least(1))
+                                     "default)", check=in_range(1, MAX_WIDTH))
     width: int | None = option(None, "CNN / ResNet base channels (none = the architecture's "
-                               "default)", check=at_least(1))
+                               "default)", check=in_range(1, MAX_CHANNELS))
     proj_dim: int = option(128, "projector output d_z, the embedding the contrastive losses "
-                           "see", check=at_least(1))
+                           "see", check=in_range(1, MAX_WIDTH))
     augment: str = option("auto", "augmentations; auto = from the data kind", choices=AUGMENTS)
     views: int = option(2, "K augmented views per sample (2 in every experiment of [P2])",
-                        check=at_least(2))
+                        check=in_range(2, MAX_VIEWS))
 
     # --- objectives ---------------------------------------------------------------------
     objectives: tuple[str, ...] = option(("cl", "nscl", "scl", "ce"),
@@ -131,7 +174,7 @@ class TrainConfig(Options):
     batch_size: int = option(256, "B, the global batch (all ranks together)",
                              check=at_least(2))
     steps: int | None = option(400, "T, the number of steps (give steps or epochs; epochs "
-                               "wins when set)", check=at_least(1))
+                               "wins when set; at most 10^8)", check=at_least(1))
     epochs: int | None = option(None, "epochs; T = epochs * ceil(N/B)", check=at_least(1))
     optimizer: str = option("sgd", "sgd (with momentum), lars (You et al. 2017) or adamw",
                             choices=OPTIMIZERS)
@@ -150,9 +193,10 @@ class TrainConfig(Options):
                                 "follows", choices=SCHEDULE_UNITS)
     momentum: float = option(0.9, "SGD / LARS momentum (AdamW: beta1)")
     weight_decay: float = option(1e-4, "weight decay (decoupled for AdamW; LARS skips biases "
-                                 "and norm parameters)", check=nonnegative)
+                                 "and norm parameters)",
+                                 check=in_range(0, MAX_COEFFICIENT))
     lars_trust: float = option(1e-3, "LARS trust coefficient (You et al. 2017)",
-                               check=positive)
+                               check=_coefficient)
 
     # --- evaluation -----------------------------------------------------------------------
     eval_every: int = option(50, "evaluate every k steps (and at step 0 and the last step)",
@@ -185,12 +229,14 @@ class TrainConfig(Options):
     backend: str = option("loop", "loop: one model after another; vmap: all models as one "
                           "torch.func-batched computation (equal to float tolerance)",
                           choices=EXECUTIONS)
-    threads: int = option(1, "torch CPU threads (0 = torch's default); 1 is fastest for the "
-                          "small default models on a shared 2-core machine and makes CPU "
-                          "results independent of the core count, so metrics.csv is "
-                          "byte-identical across machines", check=at_least(0), result=False)
+    threads: int = option(1, "torch CPU threads (0 = torch's default, at most the cores of "
+                          "the machine); 1 is fastest for the small default models on a "
+                          "shared 2-core machine and makes CPU results independent of the "
+                          "core count, so metrics.csv is byte-identical across machines; a "
+                          "resume must use the thread count of the checkpoint",
+                          check=at_least(0), result=False)
     out: str | None = option(None, "run directory (none = runs/<dataset>-C<C>-s<seed>-<UTC "
-                             "time>)", result=False)
+                             "time>)", check=path_text, result=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "objectives", canonical_objectives(self.objectives))
@@ -202,6 +248,21 @@ class TrainConfig(Options):
             raise ValueError(f"Expected `momentum` in [0, 1), got {self.momentum!r}")
         if self.epochs is None and self.steps is None:
             raise ValueError("Expected one of `steps` or `epochs` to be set, got neither")
+        try:
+            with np.errstate(all="ignore"):  # an overflow is the error below, not a warning
+                rate = float(lr_from_rule(self.lr_rule, self.lr, self.batch_size))
+        except (ValueError, OverflowError):
+            rate = math.inf
+        if not rate < float(np.finfo(np.float32).max):
+            raise ValueError(f"Expected `lr` whose `lr_rule` {self.lr_rule!r} rate at B = "
+                             f"{self.batch_size} is a float32 number, got {self.lr!r} "
+                             f"(rate {rate!r})")
+        if self.epochs is None and self.steps > MAX_STEPS:
+            raise ValueError(f"Expected `steps` <= {MAX_STEPS} (the schedule is held in "
+                             f"memory), got {self.steps}")
+        if self.epochs is not None and self.epochs > MAX_STEPS:
+            raise ValueError(f"Expected `epochs` <= {MAX_STEPS} (a run has at most "
+                             f"{MAX_STEPS} steps), got {self.epochs}")
         if self.dataset in NEEDS_ROOT and not self.data_root:
             raise ValueError(
                 f"Expected `data_root` (a local path) for dataset {self.dataset!r}, got None")

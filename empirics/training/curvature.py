@@ -271,6 +271,16 @@ def _nan(what: str, why: str) -> float:
     return float("nan")
 
 
+@contextmanager
+def _quiet_jvp():
+    """torch's first forward-mode call loads its jvp decompositions with ``torch.jit.script``,
+    which warns that it is deprecated: torch's own business, not the user's."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated",
+                                category=DeprecationWarning)
+        yield
+
+
 # ----------------------------------------------------------------------------- L_Sigma
 def jacobian_power(model: nn.Module, x: torch.Tensor, *, iters: int = 100,
                    tol: float = 1e-7, seed: int = 0, params: Mapping | None = None,
@@ -284,7 +294,8 @@ def jacobian_power(model: nn.Module, x: torch.Tensor, *, iters: int = 100,
     _, vjp_fn = torch.func.vjp(sigma, w)
 
     def gram(v: Params) -> Params:  # J^T J v: one forward-mode and one reverse-mode pass
-        _, Jv = torch.func.jvp(sigma, (w,), (v,))
+        with _quiet_jvp():
+            _, Jv = torch.func.jvp(sigma, (w,), (v,))
         (JtJv,) = vjp_fn(Jv)
         return JtJv
 
@@ -391,7 +402,8 @@ def sgd_remainder(model: nn.Module, params_before: Mapping, params_after: Mappin
     w1 = _as_params(model, params_after, "params_after", dtype)
     d = {k: w1[k] - w0[k] for k in w0}
     with torch.no_grad():
-        s0, jd = torch.func.jvp(sigma, (w0,), (d,))
+        with _quiet_jvp():
+            s0, jd = torch.func.jvp(sigma, (w0,), (d,))
         s1 = sigma(w1)
         change = float(torch.linalg.matrix_norm(s1 - s0))
         linear = float(torch.linalg.matrix_norm(jd))

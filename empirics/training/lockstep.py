@@ -62,7 +62,7 @@ from torch import nn
 from empirics.optim import make_optimizer
 from empirics.seeds import PURPOSES, derive_seed
 from empirics.training.batch_event import BatchEvent, batch_q_max
-from empirics.training.config import TrainConfig
+from empirics.training.config import MAX_STEPS, TrainConfig
 from empirics.training.errors import TrainingDiverged
 from empirics.training.evaluator import Evaluator
 from empirics.training.objectives import objective_loss
@@ -75,15 +75,20 @@ CHECKPOINT_FORMAT = 2  # 2: tables' text in the checkpoint (empirics.runs.writer
 
 
 class _WithHead(nn.Module):
-    """A contrastive model plus CE's linear head on the backbone features ``h``."""
+    """A contrastive model plus CE's linear head on the backbone features ``h``.
+
+    ``forward`` returns ``(h, logits)``: CE never uses the projector, so it is not run, and
+    DDP (``find_unused_parameters``) sees the projector's parameters as unused instead of
+    waiting for gradients that never come.
+    """
 
     def __init__(self, model: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.model, self.head = model, head
 
     def forward(self, x):
-        h, z = self.model(x)
-        return h, z, self.head(h.flatten(1))
+        h = self.model.encoder(x)
+        return h, self.head(h.flatten(1))
 
 
 @dataclass
@@ -143,6 +148,9 @@ def run_schedule(config: TrainConfig, N: int) -> RunSchedule:
     P = int(epoch_steps(N, B))
     T = int(steps_from_epochs(config.epochs, N, B)) if config.epochs is not None \
         else int(config.steps)
+    if T > MAX_STEPS:  # epochs * ceil(N/B): refused before the schedule is allocated
+        raise ValueError(f"Expected `epochs` * ceil(N/B) <= {MAX_STEPS} steps, got "
+                         f"{config.epochs} epochs of {P} steps = {T}")
     by_epoch = config.schedule_unit == "epoch"
     if config.warmup_steps is None:  # min(20, T // 10), so that short runs work too
         W = min(20, T // 10)
@@ -162,6 +170,12 @@ def run_schedule(config: TrainConfig, N: int) -> RunSchedule:
 
 def check_config_against_data(config: TrainConfig) -> None:
     """Checks that need the machine or the data set's metadata, before any data is loaded."""
+    import os
+
+    cores = os.cpu_count() or 1
+    if config.threads > cores:  # torch would start them all (and may crash trying)
+        raise ValueError(f"Expected `threads` <= {cores} (the CPU cores of this machine; 0 = "
+                         f"torch's default), got {config.threads}")
     if config.device == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             "Expected a CUDA device for `device` = 'cuda', got none "
@@ -173,9 +187,11 @@ def check_config_against_data(config: TrainConfig) -> None:
 
     available = int(num_available_classes(config.dataset, root=config.data_root))
     if config.classes is not None and config.classes > available:
+        default = TrainConfig.defaults()["classes"]
         raise ValueError(
             f"Expected `classes` <= {available} (the classes of dataset "
-            f"{config.dataset!r}), got {config.classes}"
+            f"{config.dataset!r}; none = all of them), got {config.classes}"
+            + (" (the default)" if config.classes == default else "")
         )
 
 
@@ -205,6 +221,7 @@ class LockstepTrainer:
         kw: dict[str, Any] = {}
         if config.dataset == "synthetic":
             kw["difficulty"] = float(config.difficulty)
+            kw["prototypes"] = config.prototypes
             if config.image_size is not None:
                 kw["image_shape"] = (3, config.image_size, config.image_size)
         train, test = load_dataset(
@@ -402,7 +419,7 @@ class LockstepTrainer:
             for group in m.optimizer.param_groups:
                 group["lr"] = eta_t
             if m.objective == "ce":
-                _, _, logits = m.net(flat)
+                _, logits = m.net(flat)
                 logits = dist.gather(logits.reshape(K, b, -1), dim=1)  # (K, B, C)
                 loss = ce_loss(logits.reshape(K * y.shape[0], -1), y.repeat(K))
             else:

@@ -14,10 +14,19 @@ The tables of an evaluation step are appended *before* the checkpoint of that st
 the checkpoint carries the tables' text (:mod:`empirics.runs.writer`), so a run killed at
 any instant resumes to byte-identical ``metrics.csv``, ``losses.csv``, ``bounds.csv`` and
 ``linearization.csv``.
+
+A checkpoint names the run's cache key (:meth:`empirics.runs.spec.RunSpec.key`), the
+row count of every table it carries and the CPU thread count it was computed with; a
+resume refuses, in one sentence naming ``last.pt``, a checkpoint of another
+configuration, one whose step lies outside ``[0, T]`` or does not match the evaluation
+steps of its rows, and a thread count other than the checkpoint's (CPU sums, hence the
+numbers, depend on it) (:func:`check_resumable`).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 import platform
@@ -31,15 +40,17 @@ from typing import Any
 import torch
 
 from empirics.runs.reader import read_table
-from empirics.runs.writer import RunWriter, load_checkpoint, read_config
+from empirics.runs.spec import RunSpec
+from empirics.runs.tables import RunFileError
+from empirics.runs.writer import KEY_FIELD, RunWriter, load_checkpoint
 from empirics.training.config import TrainConfig
 from empirics.training.errors import RunInterrupted, TrainingDiverged
-from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS
+from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS, model_pairs
 from empirics.training.linearization import LINEARIZATION_COLUMNS, Linearization
-from empirics.training.lockstep import LockstepTrainer
+from empirics.training.lockstep import LockstepTrainer, check_config_against_data
 
-__all__ = ["RESUMABLE_CHANGES", "RunInterrupted", "TrainingDiverged", "default_out",
-           "run_into", "train"]
+__all__ = ["RESUMABLE_CHANGES", "RunInterrupted", "TrainingDiverged", "check_resumable",
+           "default_out", "run_key", "run_into", "train"]
 
 #: Fields a resumed run may change: where it runs and writes, not what it computes.
 RESUMABLE_CHANGES = ("device", "out", "threads")
@@ -108,6 +119,7 @@ def train(
         from empirics.training.distributed import SINGLE
 
         dist = SINGLE
+    check_config_against_data(config)  # before the thread count is set
     if config.out is None:
         config = config.replace(out=dist.broadcast_object(default_out(config)))
 
@@ -144,19 +156,110 @@ def _set_deterministic(mode: bool, *, warn_only: bool) -> None:
         inductor.deterministic = mode
 
 
-def _open(config: TrainConfig, writer: RunWriter, dist, resume: bool, device) -> dict | None:
-    """Open the run directory on the main rank; every rank gets the checkpoint state."""
+def run_key(config: TrainConfig) -> str:
+    """The run's cache key, as the runs layer names it (``RunSpec("train", ...).key()``)."""
+    return RunSpec("train", config.to_dict()).key()
+
+
+def _step_counts(text: str, path) -> dict[int, int]:
+    """``{step: rows}`` of a table's text (``{}`` for no rows)."""
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return {}
+    try:
+        i = rows[0].index("step")
+        steps = [int(r[i]) for r in rows[1:]]
+    except (ValueError, IndexError):
+        raise RunFileError(path, "expected tables with an integer `step` column in the "
+                                 "checkpoint, got another text") from None
+    counts: dict[int, int] = {}
+    for t in steps:
+        counts[t] = counts.get(t, 0) + 1
+    return counts
+
+
+def check_resumable(trainer: LockstepTrainer, state: dict[str, Any], key: str, path) -> None:
+    """Refuse a checkpoint that is not this run's, at a step its tables contradict.
+
+    The checkpoint at ``path`` must name ``key`` (checkpoints written before the record
+    name their configuration, from which the key is derived), hold a step in ``[0, T]``,
+    and carry exactly the rows of the evaluation steps up to that step: ``0``, every
+    multiple of ``eval_every`` and ``T`` (``losses``: one per model and split;
+    ``metrics``: one per pair, split and feature kind; ``bounds``: one per step > 0). On
+    CPU its thread count must be this process's (CPU sums depend on it).
+
+    Raises:
+        RunFileError: any of these does not hold (the message names ``path``).
+        ValueError: another thread count (names both values).
+    """
+    saved_key = state.get(KEY_FIELD)
+    if saved_key is None:  # written before the record: the key of its configuration
+        try:
+            saved_key = RunSpec("train", state["config"]).key()
+        except (KeyError, TypeError, ValueError):
+            raise RunFileError(path, "expected a checkpoint naming its configuration, got "
+                                     "none (written by an older version; start the run "
+                                     "again)") from None
+    if saved_key != key:
+        raise RunFileError(path, f"expected a checkpoint of this run's configuration (key "
+                           f"{key}), got one of another (key {saved_key}): config.json was "
+                           "edited or last.pt copied from another run")
+    T, step = trainer.T, state.get("step")
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= T \
+            or state.get("T", T) != T:
+        raise RunFileError(path, f"expected a checkpoint at a step in [0, {T}] of a run of "
+                           f"{T} steps, got step {step!r} of {state.get('T')!r}")
+    every = trainer.config.eval_every
+    steps = sorted({0, *range(every, step + 1, every)} | ({T} if step == T else set()))
+    names = [m.name for m in trainer.members]
+    ev = trainer.evaluator
+    per_step = {"losses": len(names) * len(ev.splits),
+                "metrics": len(model_pairs(names)) * len(ev.splits) * len(ev.kinds),
+                "bounds": 1}
+    tables = state.get("tables") if isinstance(state.get("tables"), dict) else {}
+    for table, n in per_step.items():
+        want = {t: n for t in steps if n and (t > 0 or table != "bounds")}
+        got = _step_counts(tables.get(table) or "", path)
+        if got != want:
+            last = max(got) if got else None
+            raise RunFileError(path, f"expected its step {step} to match the {table} rows "
+                               f"it carries ({sum(want.values())} rows up to step "
+                               f"{steps[-1]}), got {sum(got.values())} rows up to step "
+                               f"{last}")
+    threads = state.get("threads")
+    if threads is not None and trainer.device.type == "cpu" \
+            and threads != torch.get_num_threads():
+        raise ValueError(f"Expected `threads` = {threads} on resume (the CPU thread count "
+                         f"{path} was computed with; CPU results depend on it), got "
+                         f"{torch.get_num_threads()}")
+
+
+def _open(config: TrainConfig, writer: RunWriter, dist, resume: bool,
+          trainer: LockstepTrainer) -> dict | None:
+    """Open the run directory on the main rank; every rank gets the checkpoint state, or
+    the main rank's refusal (so no rank waits for a run that will not start)."""
+    key = run_key(config)
+
+    def check(state: dict[str, Any]) -> None:
+        check_resumable(trainer, state, key, writer.last)
+
+    state, error = None, None
     if dist.is_main:
-        state = writer.open(config.to_dict(), resume=resume, may_differ=RESUMABLE_CHANGES,
-                            map_location=device)
-    else:
-        if resume:  # the same read-only checks as the main rank, so every rank agrees
-            config.differences(read_config(writer), ignore=RESUMABLE_CHANGES)
-        state = None
+        try:
+            state = writer.open(config.to_dict(), resume=resume, may_differ=RESUMABLE_CHANGES,
+                                map_location=trainer.device, key=key, check=check)
+        except (ValueError, TypeError) as exc:  # RunFileError is a ValueError
+            error = exc
+    message = dist.broadcast_object(None if error is None else str(error))
+    if error is not None:
+        raise error
+    if message is not None:
+        raise ValueError(message)
     has_state = dist.broadcast_object(state is not None)
     dist.barrier()
     if has_state and not dist.is_main:
-        state = load_checkpoint(writer.last, map_location=device)
+        state = load_checkpoint(writer.last, map_location=trainer.device)
+        check(state)
     return state
 
 
@@ -166,7 +269,9 @@ def _train(config, progress, dist, resume, stop_after, callback) -> Path:
                        columns={"metrics": METRICS_COLUMNS, "losses": LOSSES_COLUMNS,
                                 "bounds": None, "linearization": LINEARIZATION_COLUMNS})
     main = dist.is_main
-    state = _open(config, writer, dist, resume, trainer.device)
+    state = _open(config, writer, dist, resume, trainer)
+    if state is None and main:
+        writer.start_table("metrics")  # a run without a pair of models has no rows
     start, elapsed, p1_all = 0, 0.0, True
     if state is not None:
         start = trainer.load_state_dict(state)
@@ -186,7 +291,8 @@ def _train(config, progress, dist, resume, stop_after, callback) -> Path:
             writer.append("bounds", result["bounds"])
 
     def checkpoint(t: int) -> None:
-        extra = {"elapsed": elapsed + time.perf_counter() - t0, "p1_all": p1_all}
+        extra = {"elapsed": elapsed + time.perf_counter() - t0, "p1_all": p1_all,
+                 "threads": torch.get_num_threads()}
         state = trainer.state_dict(t, extra)
         if main:
             writer.checkpoint(state)
@@ -242,8 +348,9 @@ def summary(trainer: LockstepTrainer, writer: RunWriter, wall: float,
     losses = read_table(writer.losses)
     keys = ("cka", "cka_linear", "rsa", "sim_gap", "rho", "r", "weight_gap", "weight_angle",
             "repr_angle", "weight_gap_official")
-    alignment: dict[str, Any] = {}
-    for r in metrics[metrics["step"] == final].to_dict("records"):
+    alignment: dict[str, Any] = {}  # {} for a run without a pair of models
+    rows = metrics[metrics["step"] == final] if "step" in metrics.columns else metrics
+    for r in rows.to_dict("records"):
         entry = alignment.setdefault(r["pair"], {}).setdefault(r["split"], {})
         entry[r["features"]] = {k: _num(r[k]) for k in keys}
     models: dict[str, Any] = {}

@@ -89,3 +89,18 @@ def test_latex_statements_cover_registry():
     tex = analysis.latex_statements()
     for name in REGISTRY:
         assert f"% {name}:" in tex
+
+
+def test_report_at_the_edges_says_in_words_what_it_cannot_compute(recwarn):
+    """eps >= 1 (NaN C*), a C* beyond float range, S = 0, a training set too small for every
+    batch size of the readings, and tau whose Theorem 1 is beyond float range even as a
+    logarithm: the report says so, with no warning and no error (issue 20)."""
+    text = analysis.analysis_report(2, 0.5, 2, T=10**6)
+    assert "eps >= 1: Delta is undefined for every C" in text
+    assert "beyond float range for f = 1e-310" in analysis.analysis_report(saturation=1e-310)
+    assert "| bound 0 (S = 0) |" in analysis.analysis_report(lr=0.0)
+    assert "No batch size of 256, 512, 1024, 2048, 4096 fits N=100" in analysis.analysis_report(
+        B=2, N=100)
+    assert "not defined (beyond float range)" in analysis.analysis_report(tau=1e-300)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    assert analysis.batch_size_readings(N=1000)[0]["B"] == [256, 512]

@@ -79,3 +79,37 @@ def test_help_prints_help_not_the_document():
     for flag in ("--write PATH", "--check [PATH]"):
         assert flag in p.stdout
     assert p.stdout.count("(default") == 2
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--check", ""], "argument --check: cannot read '' (IsADirectoryError)"),
+    (["--check", "{dir}"], "argument --check: cannot read '{dir}' (IsADirectoryError)"),
+    (["--check", "{binary}"], "argument --check: cannot read '{binary}' (UnicodeDecodeError)"),
+    (["--write", ""], "argument --write: cannot write ''"),
+    (["--write", "{dir}"], "argument --write: cannot write '{dir}' (IsADirectoryError)"),
+    (["--check", "{dir}", "--write", "x.md"], "not allowed with argument --check"),
+    (["--check", "a", "b"], "unrecognized arguments: b"),
+])
+def test_bad_paths_are_one_line_exit_2(argv, needle, tmp_path, capsys):
+    (tmp_path / "binary.md").write_bytes(b"\xff\xfe\x00bounds")
+    fill = {"dir": str(tmp_path), "binary": str(tmp_path / "binary.md")}
+    with pytest.raises(SystemExit) as exc:
+        main([a.format(**fill) for a in argv])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1, err
+    assert err.startswith("python -m bounds.docs: error: ") and needle.format(**fill) in err
+
+
+def test_warnings_are_one_line(capsys, monkeypatch):
+    """Any warning while the document is made is one stderr line, no source line."""
+    import warnings
+
+    import bounds.docs as docs
+
+    def render_warning():
+        warnings.warn("something odd", RuntimeWarning, stacklevel=1)
+        return "# doc\n"
+
+    monkeypatch.setattr(docs, "render", render_warning)
+    assert main([]) == 0
+    assert capsys.readouterr().err == "python -m bounds.docs: warning: something odd\n"

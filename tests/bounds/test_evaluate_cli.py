@@ -4,6 +4,8 @@ no torch import, and every usage-error path (exit 2, one stderr line, no traceba
 import csv
 import io
 import json
+import math
+import re
 import subprocess
 import sys
 import time
@@ -233,3 +235,184 @@ def test_schedule_unit_usage_errors(argv, needle, capsys):
 def test_schedule_unit_analysis_says_which_unit(capsys):
     _, out, _ = run(["--C", "100", "--format", "analysis", "--schedule-unit", "epoch"], capsys)
     assert "--schedule-unit epoch applies to the other formats" in out
+
+
+# -- issue 20: a table of bad values, every one answered by exit 2 and one stderr line --------
+NUMERIC_FLAGS = ["--C", "--tau", "--B", "--epochs", "--N", "--steps", "--lr", "--warmup-epochs",
+                 "--delta", "--pi-max", "--n-max", "--N-ref", "--sum-eta", "--K-norm",
+                 "--sigma-a", "--G", "--beta", "--saturation"]
+#: Bad for every numeric flag: non-numeric, empty, an empty list item, a lone comma, hex,
+#: NaN, +-inf, beyond float range, negative, denormal.
+BAD_EVERYWHERE = ["abc", "", "10,,100", ",", "0x10", "nan", "inf", "-inf", "1e309", "-1",
+                  "-1e-3", "1e-320"]
+#: Bad for some flags only: zero (a valid lr, warm-up, S), huge (valid for tau, lr, S, the
+#: normalisers and Theorem 2's constants; beyond 2**53 for counts), a fraction for counts.
+BAD_SOME = {"0": set(NUMERIC_FLAGS) - {"--lr", "--warmup-epochs", "--sum-eta"},
+            "1e300": {"--C", "--B", "--epochs", "--N", "--steps", "--warmup-epochs", "--delta",
+                      "--pi-max", "--n-max", "--N-ref", "--saturation"},
+            "2.5": {"--C", "--B", "--epochs", "--N", "--steps", "--warmup-epochs", "--n-max",
+                    "--N-ref", "--delta", "--pi-max", "--saturation"}}
+_PAIRED = {"--G": ["--beta", "1"], "--beta": ["--G", "1"]}
+BAD_TABLE = [(f, v) for f in NUMERIC_FLAGS for v in BAD_EVERYWHERE] + [
+    (f, v) for v, flags in BAD_SOME.items() for f in NUMERIC_FLAGS if f in flags]
+
+
+def _names(flag: str, value: str, line: str) -> bool:
+    """``line`` names the argument (``--pi-max``, ``pi_max``, or ``T`` after ``argument
+    --steps``) and the value, as typed or as Python prints that float."""
+    body = "[-_ ]".join(re.escape(p) for p in re.split(r"[-_]", flag.lstrip("-")))
+    named = re.search(rf"(?<!\w)(?:--)?{body}(?!\w)", line)
+    forms = {value, "''" if value == "" else value}
+    try:
+        f = float(value)
+        forms |= {repr(f), f"{f:g}"} | ({str(int(f))} if f.is_integer() else set())
+    except ValueError:
+        pass
+    return bool(named) and any(v and v in line for v in forms)
+
+
+@pytest.mark.parametrize("flag,value", BAD_TABLE, ids=[f"{f}={v}" for f, v in BAD_TABLE])
+def test_bad_value_table(flag, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([flag, value, *_PAIRED.get(flag, [])])
+    out = capsys.readouterr()
+    assert exc.value.code == 2 and out.out == ""
+    lines = out.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("python -m bounds.evaluate: error: "), lines
+    assert _names(flag, value, lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    # issue 20: impossible priors gave a smaller, invalid Delta and Theorem 1
+    (["--C", "10", "--pi-max", "0.001"], "got pi_max=0.001, C=10"),
+    (["--C", "10", "--N", "50000", "--n-max", "4999"], "got n_max=4999, N=50000, C=10"),
+    (["--C", "100,2", "--pi-max", "0.3"], "got pi_max=0.3, C=2"),
+    (["--steps", "1e16"], "argument --steps: Expected `T` to be an integer <= 2**53"),
+    (["--N", "9007199254740992", "--B", "2"], "epochs=300, N=9007199254740992, B=2"),
+    (["--lr", "1e307"], "base rate within float range, got lr=1e+307, B=1024"),
+    (["--lr", "1e300", "--lr-rule", "constant", "--schedule", "constant", "--steps", "1e10"],
+     "sum of rates S is finite, got lr=1e+300"),
+    (["--format", "analysis", "--saturation", "1e-320"],
+     "argument --saturation: Expected `saturation` not subnormal"),
+    (["--lr-rule", "linear,,sqrt"], "argument --lr-rule: expected one of"),
+    (["--schedule-unit", ","], "argument --schedule-unit: expected one of"),
+    (["--format", ""], "argument --format: expected one of"),
+    (["--loss-form", "x"], "argument --loss-form: invalid choice: 'x'"),
+    (["--tight=1"], "argument --tight: ignored explicit argument '1'"),
+])
+def test_bad_combinations(argv, needle, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and needle in err, err
+
+
+@pytest.fixture(scope="module")
+def bad_features(tmp_path_factory):
+    d = tmp_path_factory.mktemp("features")
+    x = np.random.default_rng(0).normal(size=(12, 3))
+    np.save(d / "text.npy", np.array([["a", "b"], ["c", "d"]]))
+    np.save(d / "complex.npy", x.astype(complex))
+    np.save(d / "flags.npy", x > 0)
+    np.savez(d / "arch.npz", a=x)
+    (d / "arch.npz").rename(d / "archive.npy")
+    (d / "empty.npy").write_bytes(b"")
+    np.save(d / "ok.npy", x)
+    np.save(d / "equal.npy", np.ones((6, 3)))
+    return d
+
+
+@pytest.mark.parametrize("name,needle", [
+    ("text.npy", "Expected `features` of real numbers (integers or floats), got dtype <U1"),
+    ("complex.npy", "got dtype complex128"),
+    ("flags.npy", "got dtype bool"),
+    ("archive.npy", "(an .npz archive)"),
+    ("empty.npy", "(EOFError)"),
+    (".", "(IsADirectoryError)"),
+])
+def test_bad_feature_files(name, needle, bad_features, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--features", str(bad_features / name)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1 and needle in err, err
+
+
+def test_features_with_N_ref_is_refused_and_a_degenerate_file_warns_in_one_line(
+        bad_features, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--features", str(bad_features / "ok.npy"), "--N-ref", "500"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert "argument --N-ref: not allowed with argument --features" in err and "500" in err
+    assert main(["--features", str(bad_features / "equal.npy"), "--format", "json"]) == 0
+    out = capsys.readouterr()
+    assert out.err == ("python -m bounds.evaluate: warning: All pairwise cosines are equal: "
+                       "sigma_a is 0, the RSA normaliser is undefined (NaN)\n")
+    assert json.loads(out.out)[0]["sigma_a"] is None
+
+
+#: Valid extremes: exit 0, nothing on stderr (no numpy warning), every number right or null
+#: with its log10_ twin.
+@pytest.mark.parametrize("argv", [
+    ["--tau", "1e154"], ["--tau", "1e300"], ["--tau", "1e-300"], ["--tau", "2.3e-308"],
+    ["--lr", "0"], ["--lr", "1e300"], ["--lr", "1e-300"], ["--steps", "1000000000000"],
+    ["--steps", "9007199254740992", "--schedule-unit", "epoch"], ["--B", "2", "--steps", "1e6"],
+    ["--sum-eta", "1e300", "--steps", "10"], ["--delta", "1e-300"], ["--G", "1e300",
+                                                                       "--beta", "1e300"],
+    ["--tau", "1e-300", "--lr", "1e300"], ["--N", "2", "--B", "2"],
+])
+@pytest.mark.parametrize("fmt", ["table", "json", "analysis"])
+def test_valid_extremes_answer_without_warnings(argv, fmt, capsys):
+    assert main([*argv, "--format", fmt]) == 0
+    out = capsys.readouterr()
+    assert out.err == "" and out.out
+    if fmt == "json":
+        for r in json.loads(out.out):
+            for k in ("sim_gap", "sim_gap_product", "Delta", "rho_bound", "r_bound"):
+                lk = r.get("log10_" + k)
+                if r[k] is not None and r[k] > 0 and lk is not None:  # value and twin agree
+                    assert math.log10(r[k]) == pytest.approx(lk, rel=1e-12, abs=1e-12)
+            if r["log10_sim_gap"] is not None and r["log10_sim_gap_product"] is not None:
+                assert r["log10_sim_gap_product"] <= r["log10_sim_gap"]
+
+
+def test_extreme_temperatures_give_the_right_numbers(capsys):
+    """Issue 20: Thm1_product was NaN from --tau 1e154 on. At huge tau both bounds are
+    Delta S/(tau sqrt B) (the exponent is 0 to float precision); at tau = 1e-300 Theorem 1's
+    logarithm is beyond float range (null), the product form's is not."""
+    main(["--tau", "1e154,1e300", "--format", "json"])
+    for r in json.loads(capsys.readouterr().out):
+        want = math.log10(r["Delta"] * r["sum_eta"] / (r["tau"] * 32.0))
+        assert r["log10_sim_gap"] == pytest.approx(want, rel=1e-13)
+        assert r["log10_sim_gap_product"] == pytest.approx(want, rel=1e-13)
+    main(["--tau", "1e-300", "--format", "json"])
+    r = json.loads(capsys.readouterr().out)[0]
+    assert r["sim_gap"] is None and r["log10_sim_gap"] is None and not r["vacuous_sim_gap"]
+    assert r["log10_sim_gap_product"] == pytest.approx(r["log10_Delta"], rel=1e-12)
+    assert r["cka_lower"] == 0 and r["vacuous_cka"]
+
+
+def test_huge_T_table_shows_magnitudes(capsys):
+    assert main(["--steps", "1000000000000"]) == 0
+    row = capsys.readouterr().out.splitlines()[2]
+    assert "1000000000000" in row and "e+508938858" in row and "nan" not in row
+    assert main(["--tau", "1e-300"]) == 0
+    row = capsys.readouterr().out.splitlines()[2]
+    assert "10^8.686e+299" in row and len(row) < 200
+
+
+@pytest.mark.parametrize("args,code", [(("--tau", "1e-320"), 2),
+                                       (("--tau", "-inf"), 2),
+                                       (("--steps", "1000000000000"), 0)])
+def test_subprocess_no_warning_or_traceback_reaches_stderr(args, code):
+    """Issue 20: two numpy RuntimeWarning lines (with source lines) came before the error of
+    --tau 1e-320; --steps 1000000000000 tried to allocate 7.28 TiB."""
+    t = time.perf_counter()
+    p = _cli(*args)
+    assert time.perf_counter() - t < 10
+    assert p.returncode == code, p.stderr
+    if code == 0:
+        assert p.stderr == "" and p.stdout
+    else:
+        assert p.stdout == "" and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+        assert args[1] in p.stderr and "tau" in p.stderr

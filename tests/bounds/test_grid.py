@@ -3,6 +3,8 @@ product form through the schedule groups, normaliser sources, broadcasting, ever
 path, the named steps, and agreement with the registry's numeric twins on random grids."""
 
 import math
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -243,8 +245,10 @@ def _random_grid(rng, mode):
               N_ref=float(rng.integers(3000, 10**5)), tight=bool(rng.integers(2)))
     if rng.random() < 0.6:
         kw.update(G=float(np.exp(rng.uniform(-3, 3))), beta=float(np.exp(rng.uniform(-9, 0))))
-    if rng.random() < 0.3:
-        kw.update(n_max=float(rng.integers(2, 400)), N=1000.0 + kw["B"],
+    if rng.random() < 0.3:  # a largest class of at least ceil(N/C) samples (every C)
+        N = 1000.0 + kw["B"]
+        least = math.ceil(N / kw["C"].min())
+        kw.update(n_max=float(min(least + rng.integers(0, 400), N - 1)), N=N,
                   loss_form=str(rng.choice(["paper", "tight"])))
     elif rng.random() < 0.3:
         kw.update(loss_form=str(rng.choice(["balanced", "balanced-linear"])))
@@ -460,3 +464,94 @@ def test_schedule_unit_errors():
     with pytest.raises(ValueError, match="whole number of epochs"):
         evaluate_bounds(10, 0.5, 100, N=1000, epochs=5, warmup_steps=15,
                         schedule_unit="epoch")
+
+
+# -- issue 20: impossible priors, non-boolean flags, extreme scales ---------------------------
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(C=10, tau=0.5, pi_max=0.001), r"^Expected `pi_max` >= 1/`C` \(the largest of C class "
+     r"priors is at least 1/C\), got pi_max=0.001, C=10$"),
+    (dict(C=np.array([2, 10]), tau=0.5, pi_max=0.3), "got pi_max=0.3, C=2$"),
+    (dict(C=10, tau=0.5, N=50000, n_max=4999), r"^Expected `n_max` >= ceil\(`N`/`C`\) \(the "
+     r"largest of C classes holds at least N/C samples\), got n_max=4999, N=50000, C=10$"),
+    (dict(C=10, tau=0.5, N=50001, n_max=5000), "got n_max=5000, N=50001, C=10$"),
+    (dict(C=10, tau=0.5, N=50000, n_max=5000.5), "^Expected `n_max` to be an integer >= 1"),
+    (dict(C=10, tau=0.5, N=50000, n_max=6000, loss_form="tight", pi_max=0.05),
+     "got pi_max=0.05, C=10$"),
+])
+def test_impossible_class_priors_are_refused(kwargs, match):
+    """A prior below 1/C, or a largest class below ceil(N/C), is impossible; it used to give
+    a smaller, invalid Delta and Theorem 1."""
+    with pytest.raises(ValueError, match=match):
+        evaluate_bounds(**kwargs)
+
+
+def test_the_smallest_possible_priors_are_accepted():
+    for C in (3, 7, 10, 997):
+        out = evaluate_bounds(C, 0.5, pi_max=1 / C)
+        assert float(out["Delta"]) == float(evaluate_bounds(C, 0.5)["Delta"])
+    assert float(evaluate_bounds(10, 0.5, N=50001, n_max=5001)["pi_max"]) == 5001 / 50001
+    assert float(evaluate_bounds(10, 0.5, N=50000, n_max=5000)["pi_max"]) == 0.1
+
+
+@pytest.mark.parametrize("flag", ["no", "False", 0, 1, None, 1.0, [True]])
+def test_a_non_boolean_flag_is_a_type_error(flag):
+    """``tight="no"`` used to select the tight form (truthiness)."""
+    want = f"^Expected `tight` to be a bool, got {re.escape(repr(flag))}$"
+    with pytest.raises(TypeError, match=want):
+        evaluate_bounds(10, 1.0, 4096, T=1000, sum_eta=1.0, tight=flag)
+
+
+def test_numpy_bools_are_flags():
+    kw = dict(C=10, tau=1.0, B=4096, T=1000, sum_eta=1.0)
+    assert float(evaluate_bounds(**kw, tight=np.bool_(True))["r_bound"]) == float(
+        evaluate_bounds(**kw, tight=True)["r_bound"]) < float(evaluate_bounds(**kw)["r_bound"])
+    from bounds import grid
+    with pytest.raises(TypeError, match="`tight`"):
+        grid.corollaries_step(log_sim_gap=0.0, vacuous=False, C=10.0, N_ref=100, K_norm=None,
+                              sigma_a=None, features=None, tight="yes")
+
+
+@pytest.mark.parametrize("mode", ["schedule", "epoch", "sum_eta", "eta"])
+def test_product_form_is_finite_and_below_theorem1_at_every_temperature(mode):
+    """Issue 20: the product form was NaN from tau = 1e154 on (L underflowed to 0) while
+    Theorem 1 stayed finite. Now both are finite wherever Theorem 1's logarithm is, the
+    product form never above it, without a floating-point warning; where L is negligible
+    the two meet at Delta S/(tau sqrt B)."""
+    tau = np.geomspace(2.3e-308, 1.7e308, 41)
+    kw = {"schedule": {}, "epoch": dict(schedule_unit="epoch"),
+          "sum_eta": dict(T=14700, sum_eta=8821.2),
+          "eta": dict(eta=sch.schedule("cosine", 1.2, 2000, 100))}[mode]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = evaluate_bounds(10, tau, **kw)
+    lp, le = out["log10_sim_gap_product"], out["log10_sim_gap"]
+    assert not np.isnan(lp).any() and not np.isnan(le).any()
+    assert np.all(lp <= le)
+    assert np.all(np.isfinite(lp[tau >= 1e-100]))
+    far = tau > 1e20
+    np.testing.assert_allclose(lp[far], le[far], rtol=1e-12)
+    assert np.all(np.isfinite(out["sim_gap_product"][tau >= 1e154]))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(tau=1e-320), r"^Expected `tau` not subnormal \(0, or a magnitude of at least "
+     r"2.2250738585072014e-308\), got 1e-320$"),
+    (dict(lr=5e-324), "^Expected `lr` not subnormal"),
+    (dict(delta=1e-310), "^Expected `delta` not subnormal"),
+    (dict(T=10, sum_eta=1e-315), "^Expected `sum_eta` not subnormal"),
+    (dict(C=1e300),
+     r"^Expected `C` to be an integer <= 2\*\*53 \(exact in float64\), got 1e\+300$"),
+    (dict(T=2.0**53 + 2), r"^Expected `T` to be an integer <= 2\*\*53"),
+    (dict(B=2, N=2.0**53), r"^Expected at most 2\*\*53 steps, epochs \* ceil\(N/B\), got "
+     r"epochs=300, N=9007199254740992, B=2$"),
+    (dict(lr=1e307), r"^Expected the linear rule's base rate within float range, got "
+     r"lr=1e\+307, B=1024$"),
+    (dict(lr=1e300, lr_rule="constant", schedule="constant", T=10**10),
+     "^Expected `lr` small enough that the sum of rates S is finite, got lr=1e"),
+    (dict(eta=np.full(4, 1e308)), "^Expected `eta` with a finite sum"),
+])
+def test_values_beyond_exact_float_range_are_refused(kwargs, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=match):
+            evaluate_bounds(**{"C": 10, "tau": 0.5, **kwargs})

@@ -88,3 +88,39 @@ def test_load_features(tmp_path):
     (tmp_path / "bad.npy").write_text("not numpy")
     with pytest.raises(ValueError, match="Expected a readable .npy feature file"):
         nm.load_features(tmp_path / "bad.npy")
+
+
+def test_rows_of_any_finite_scale_normalise():
+    """Rows are scaled by powers of two before normalising: 1e-300 and 1e300 rows give the
+    normalisers of unit rows (they used to read as zero rows, or overflow to inf), and
+    rows of ordinary scale give bitwise the same values as without the scaling."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(30, 4))
+    ref = nm.features_normalisers(X)
+    K, s = _slow(X)
+    assert ref["K_norm"] == pytest.approx(K, rel=1e-10)
+    scales = np.where(np.arange(30) % 3 == 0, 1e-300, np.where(np.arange(30) % 3 == 1, 1e300, 1.0))
+    wide = nm.features_normalisers(X * scales[:, None])
+    assert wide["K_norm"] == pytest.approx(ref["K_norm"], rel=1e-13)
+    assert wide["sigma_a"] == pytest.approx(ref["sigma_a"], rel=1e-12)
+    U = X / np.linalg.norm(X, axis=1, keepdims=True)
+    assert nm.features_normalisers(U) == nm.features_normalisers(U * 4.0)  # exact: 2^2
+
+
+@pytest.mark.parametrize("X,match", [
+    (np.array([["a", "b"], ["c", "d"]]), "got dtype <U1"),
+    (np.ones((3, 2), complex), "got dtype complex128"),
+    (np.ones((3, 2), bool), "got dtype bool"),
+])
+def test_non_real_features_are_refused(X, match):
+    with pytest.raises(ValueError, match=r"^Expected `features` of real numbers .*" + match):
+        nm.features_normalisers(X)
+
+
+def test_unreadable_feature_files(tmp_path):
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"\(EOFError\)$"):
+        nm.load_features(tmp_path / "empty.npy")
+    np.savez(tmp_path / "a.npz", x=np.ones((3, 2)))
+    with pytest.raises(ValueError, match=r"\(an .npz archive\)$"):
+        nm.load_features(tmp_path / "a.npz")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import bounds
+from bounds import growth
 from bounds import numeric as num
 
 E2 = math.exp(2.0)
@@ -145,6 +146,36 @@ def test_product_form_at_most_exponential_form(seed):
         assert path[-1] == pytest.approx(math.exp(lp[0]), rel=1e-9)
 
 
+@pytest.mark.parametrize("scale", [1e-300, 1e-150, 1e-3, 1.0, 1e3, 1e150, 1e300])
+def test_product_form_at_most_exponential_form_at_extremes(scale):
+    """Product form <= Theorem 1 at extreme tau (1e-300 .. 1e300: L from 1e-600 to 1e600),
+    extreme rates (``eta`` scaled by ``scale``: tiny and huge S), and it is never NaN: the
+    product form was NaN from tau = 1e154 on (issue 20), where L underflows."""
+    rng = np.random.default_rng(int(-math.log10(scale)) + 400)
+    eta = rng.uniform(0, 2, 300) * scale
+    tau = np.geomspace(1e-300, 1e300, 25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lp = num.log_product_form(eta, tau, 1024, 1.0)
+        le = num.log_theorem1(eta.sum(), tau, 1024, 1.0)
+    assert not np.isnan(lp).any() and not np.isnan(le).any()
+    assert np.all(lp <= le)
+    # where every eta L is tiny the two meet: Delta S/(tau sqrt B) (1 + O(S L))
+    tiny = math.log(eta.max()) + num.log_L_const(tau, 1024) < math.log(1e-12)  # eta L
+    assert tiny.any()
+    np.testing.assert_allclose(
+        lp[tiny], np.log(eta.sum()) + 1.0 - np.log(tau[tiny]) - np.log(32.0), rtol=1e-12)
+    # where it is within float range, the product form is the explicit recurrence (a loop)
+    moderate = (tau > 1e-100) & (tau < 1e100) & (np.abs(lp) < 700)
+    checked = 0
+    for i in np.flatnonzero(moderate):
+        d = _loop_path(eta, tau[i], 1024, math.exp(1.0) / (tau[i] * 32.0))[-1]
+        if np.isfinite(d) and d > 0:
+            assert lp[i] == pytest.approx(math.log(d), rel=1e-9, abs=1e-9)
+            checked += 1
+    assert checked >= 3 or scale > 1e3  # huge rates: every d_T is beyond float range
+
+
 def test_constant_schedule_maximises_product_form():
     rng = np.random.default_rng(7)
     eta = rng.uniform(0, 2, 50)
@@ -222,7 +253,17 @@ def test_broadcasting_shapes():
      "Expected `C` to be an integer >= 2, got 2.5"),
     (lambda: num.loss_gap_bound(0.5, n_max=10, N=10), ValueError,
      "Expected `n_max` < `N`, got n_max=10, N=10"),
-    (lambda: num.loss_gap_bound(0.5, n_max=0.5, N=10), ValueError, "Expected `n_max` >= 1"),
+    (lambda: num.loss_gap_bound(0.5, n_max=0.5, N=10), ValueError,
+     "Expected `n_max` to be an integer >= 1, got 0.5"),
+    (lambda: num.loss_gap_bound(0.5, n_max=10, N=50000, C=10), ValueError,
+     r"^Expected `n_max` >= ceil\(`N`/`C`\) \(the largest of C classes holds at least N/C "
+     r"samples\), got n_max=10, N=50000, C=10$"),
+    (lambda: num.loss_gap_bound(0.5, C=10, N=5, form="tight"), ValueError,
+     r"^Expected `N` >= `C` \(balanced classes of N/C >= 1 samples\), got N=5, C=10$"),
+    (lambda: num.r_bound(1.0, 1.0, 10, tight="no"), TypeError,
+     "^Expected `tight` to be a bool, got 'no'$"),
+    (lambda: num.log_r_bound(0.0, 1.0, 10, tight=1), TypeError,
+     "^Expected `tight` to be a bool, got 1$"),
     (lambda: num.loss_gap_bound(0.5, n_max=3), ValueError, "Expected `N` together with"),
     (lambda: num.loss_gap_bound(0.5), ValueError, "Expected `n_max` and `N`"),
     (lambda: num.loss_gap_bound(0.5, form="balanced"), ValueError, "Expected `C` for form"),
@@ -253,30 +294,26 @@ def test_paper_form_with_C_alone_is_balanced_and_with_N_uses_N_over_C():
 
 # ------------------------------------------------------------------ the pieces the grid composes
 
-def test_growth_pieces_match_the_explicit_product():
+def test_product_form_pieces_match_the_explicit_product():
     rng = np.random.default_rng(3)
     eta = rng.uniform(0, 2, 37)
-    L = np.array([[1e-4, 0.3], [0.3, 2.0]])
-    want = np.log(np.prod(1 + np.multiply.outer(L, eta), axis=-1))
-    np.testing.assert_allclose(num.log_growth(eta, L), want, rtol=1e-12)
-    # the constant schedule S/T: T log1p(S L / T); AM-GM: never below any schedule's growth
-    S, T = eta.sum(), eta.size
-    assert float(num.log_growth_constant(S, T, 0.3)) == pytest.approx(
-        T * math.log1p(S * 0.3 / T), rel=1e-15)
-    assert float(num.log_growth_constant(S, T, 0.3)) >= float(num.log_growth(eta, 0.3))
-    # the product form is its growth closed by the drive and 1/L
-    ld = 1.5
-    assert float(num.log_product_from_growth(num.log_growth(eta, num.L_const(0.5, 8)), 0.5, 8,
-                                             ld)) == float(num.log_product_form(eta, 0.5, 8, ld))
+    tau, B, ld = 0.5, 8, 1.5
+    L = num.L_const(tau, B)
+    assert num.log_L_const(tau, B) == pytest.approx(math.log(L), rel=1e-15)
+    want = math.log(math.exp(ld) / (tau * math.sqrt(B)) * (np.prod(1 + eta * L) - 1) / L)
+    lam = growth.growth_explicit(eta, L, num.log_L_const(tau, B))
+    assert lam == pytest.approx(np.log1p(eta * L).sum(), rel=1e-13)
+    got = float(num.log_product_from_growth(lam, eta.sum(), tau, B, ld))
+    assert got == pytest.approx(want, rel=1e-13)
+    assert got == float(num.log_product_form(eta, tau, B, ld))
     with pytest.raises(ValueError, match=r"Expected `eta` of shape \(T,\)"):
-        num.log_growth(np.ones((2, 2)), 0.1)
-    with pytest.raises(ValueError, match="Expected `L` >= 0"):
-        num.log_growth(np.ones(3), -0.1)
+        num.log_product_form(np.ones((2, 2)), 0.5, 8, 0.0)
 
 
 def test_vacuous_delta_keeps_the_product_form_vacuous_even_at_zero_steps():
-    assert float(num.log_product_from_growth(0.0, 0.5, 8, np.inf)) == math.inf
+    assert float(num.log_product_from_growth(0.0, 0.0, 0.5, 8, np.inf)) == math.inf
     assert num.product_form([0.0, 0.0], 0.5, 8, math.inf) == math.inf
+    assert num.product_form([0.0, 0.0], 0.5, 8, 1.0) == 0.0  # no step, no gap
 
 
 def test_drive_exponent_and_largest_gap():
@@ -308,3 +345,25 @@ def test_corollary_lower_bounds_of_an_undefined_ratio_are_trivial():
     np.testing.assert_array_equal(num.cka_lower(np.array([np.nan, 0.0, 3.0])), [0.0, 1.0, 0.0])
     with pytest.raises(ValueError, match="Expected `rho` >= 0, got -0.1"):
         num.cka_lower(-0.1)
+
+
+EXTREMES = [1e-320, 2.3e-308, 1e-300, 1e-154, 1e-3, 1.0, 1e154, 1e300, 1.7e308]
+
+
+@pytest.mark.parametrize("x", EXTREMES)
+def test_no_floating_point_warning_at_any_scale(x):
+    """Log space throughout: no numpy RuntimeWarning (overflow in exp, divide by zero, ...)
+    for any positive float as tau, rate or sum; beyond float range is inf, never NaN
+    (issue 20: two such warnings came before the CLI's error for --tau 1e-320)."""
+    eta = np.full(20, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = [num.log_Delta(1024, x, 0.05, 14700, 0.1), num.loss_gap_bound(x, C=10),
+               num.loss_gap_bound(x, C=10, form="balanced-linear"), num.L_const(x, 1024),
+               num.theorem1_exponent(8821.2, x, 1024), num.theorem1_exponent(0.0, x, 1024),
+               num.log_theorem1(x, x, 1024, 3.0), num.log_product_form(eta, x, 1024, 3.0),
+               num.recurrence_path(eta, x, 1024, 1.0)[-1], num.log_theorem2(x, x, x, 3.0, x),
+               num.fewshot_bound(10, 5, x, x, x), num.class_saturation(1024, 0.05, 14700, x),
+               num.rho_bound(x, x), num.r_bound(x, x, 10), num.cka_lower(x)]
+    assert not np.isnan(np.asarray(got, dtype=float)).any()
+    assert np.isfinite(num.log_L_const(x, 1024))

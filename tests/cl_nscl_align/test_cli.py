@@ -39,3 +39,19 @@ def test_every_entry_point_one_line_usage_error(module):
     assert proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith(f"python -m {module}: error: ")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("text", ["-1", "-0.5", "-.5", "-1e-3", "-1E+300", "-inf", "-Infinity",
+                                  "-nan"])
+def test_negative_numbers_are_values_not_flags(text):
+    p = ArgumentParser(prog="demo")
+    p.add_argument("--tau", type=float)
+    assert repr(p.parse_args(["--tau", text]).tau) == repr(float(text))
+
+
+def test_a_dash_word_is_still_a_flag(capsys):
+    p = ArgumentParser(prog="demo")
+    p.add_argument("--tau", type=float)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--tau", "-x"])
+    assert "expected one argument" in capsys.readouterr().err

@@ -234,3 +234,20 @@ def test_cpu_generator_gives_same_views_on_cuda():
     cuda_gen = torch.Generator(device="cuda").manual_seed(4)
     again = torch.Generator(device="cuda").manual_seed(4)
     assert torch.equal(make_views(x.cuda(), aug, cuda_gen), make_views(x.cuda(), aug, again))
+
+
+@pytest.mark.parametrize("prototypes, C", [("random", 5), ("orthogonal", 5), ("orthogonal", 40)])
+def test_latent_augmenter_moves_latents_of_either_prototype_layout(prototypes, C):
+    """The latent space has ``max(latent_dim, C)`` dimensions for orthogonal prototypes; the
+    augmenter reads that size, so it works past ``C > latent_dim`` (40 > 32)."""
+    from empirics.data.synthetic import SyntheticSpec, make_synthetic
+
+    train, _, g = make_synthetic(SyntheticSpec(num_classes=C, n_per_class=3, n_test_per_class=1,
+                                               prototypes=prototypes))
+    u = train.meta["latent"]
+    assert u.shape[1] == g.spec.latent_size
+    aug = make_augmenter("latent", map=g, noise=0.1)
+    x = aug(u, torch.Generator().manual_seed(0))
+    assert x.shape == train.x.shape and torch.isfinite(x).all()
+    still = make_augmenter("latent", map=g, noise=0.0)(u, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(still, train.x, rtol=1e-5, atol=1e-5)

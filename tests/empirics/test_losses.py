@@ -323,12 +323,61 @@ def test_ce_loss_and_linear_head():
         (lambda v, y: LinearHead(0, 3), ValueError, "d"),
         (lambda v, y: LinearHead(4, 1), ValueError, "C"),
         (lambda v, y: LinearHead(4.0, 3), TypeError, "d"),
+        # each answer names the argument and the value
+        (lambda v, y: cl_loss(v, float("inf")), ValueError, r"`tau` > 0, got inf"),
+        (lambda v, y: cl_loss(v, -0.5), ValueError, r"`tau` > 0, got -0.5"),
+        (lambda v, y: cl_loss(v, True), TypeError, "`tau`.*bool"),
+        (lambda v, y: cl_loss(v, torch.tensor(0.5)), TypeError, "`tau`.*Tensor"),
+        (lambda v, y: cl_loss(v.float(), 1e-39), ValueError, r"`tau` >= 2.94e-39.*got 1e-39"),
+        (lambda v, y: cl_loss(v, 1e-320), ValueError, r"`tau` >= 5.56e-309.*got 1e-320"),
+        (lambda v, y: ntxent_loss(v, pairs=["all"]), ValueError, r"`pairs`.*\['all'\]"),
+        (lambda v, y: ntxent_loss(v, pairs=None), ValueError, "`pairs`.*None"),
+        (lambda v, y: cl_loss(v, per_anchor="yes"), TypeError, "`per_anchor`.*'yes'"),
+        (lambda v, y: scl_loss(v, y, per_anchor=1), TypeError, "`per_anchor`.*1"),
+        (lambda v, y: nscl_loss(v, y, positive_in_denominator="no"), TypeError,
+         "`positive_in_denominator`.*'no'"),
+        (lambda v, y: cl_loss(torch.empty(2, 0, 3)), ValueError, "`views`, got B=0"),
+        (lambda v, y: cl_loss(torch.empty(0, 4, 3)), ValueError, "`views`, got K=0"),
+        (lambda v, y: cl_loss(torch.empty(0)), ValueError, r"`views`.*shape \(0,\)"),
+        (lambda v, y: cl_loss(v.to(torch.complex128)), TypeError, "`views`.*complex128"),
+        (lambda v, y: nscl_loss(v, y.bool()), TypeError, "`labels`.*torch.bool"),
+        (lambda v, y: nscl_loss(v, y.double()), TypeError, "`labels`.*torch.float64"),
+        (lambda v, y: scl_loss(v, y[:, None]), ValueError, r"`labels`.*\(4, 1\)"),
+        (lambda v, y: nscl_loss(v, torch.tensor([], dtype=torch.long)), ValueError,
+         r"`labels`.*shape \(0,\)"),
+        (lambda v, y: ce_loss(v[0], torch.tensor([0, 1, 3, 0])), ValueError,
+         r"`labels` in \[0, 3\).*got 3"),
+        (lambda v, y: ce_loss(v[0], torch.tensor([0, -100, 1, 0])), ValueError,
+         r"`labels` in \[0, 3\).*got -100"),
+        (lambda v, y: ce_loss(v[0].long(), y), TypeError, "`logits`.*int64"),
+        (lambda v, y: ce_loss(torch.zeros(0, 3), y[:0]), ValueError, r"`logits`.*\(0, 3\)"),
+        (lambda v, y: ce_loss(torch.zeros(4, 1), y), ValueError, r"C >= 2.*\(4, 1\)"),
+        (lambda v, y: ce_loss(v[0], y[:-1]), ValueError, r"`labels`.*\(3,\)"),
+        (lambda v, y: LinearHead(True, 3), TypeError, "`d`.*bool"),
     ],
 )
 def test_invalid_inputs_raise(call, exc, match):
     v, y = _views(0, 2, 4, 3, 2)
     with pytest.raises(exc, match=match):
         call(v, y)
+
+
+def test_numpy_scalars_and_labels_of_any_integer_dtype_are_accepted():
+    import numpy as np
+
+    v, y = _views(0, 2, 4, 3, 2)
+    want = nscl_loss(v, y, 0.5).item()
+    assert nscl_loss(v, y.int(), np.float32(0.5)).item() == want  # 0.5 is exact in float32
+    assert nscl_loss(v, y.to(torch.uint8), np.float64(0.5), positive_in_denominator=np.bool_(
+        False)).item() == want  # fmt: skip
+    assert LinearHead(np.int64(4), np.int32(3)).linear.weight.shape == (3, 4)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_labels_on_another_device_are_moved_to_the_views():
+    v, y = _views(1, 2, 16, 8, 3)
+    assert nscl_loss(v.cuda(), y).item() == pytest.approx(nscl_loss(v, y).item(), rel=1e-10)
 
 
 @pytest.mark.cuda

@@ -113,8 +113,11 @@ def test_flags_are_generated_with_help_and_defaults():
     assert "a temperature (default: 0.5)" in text and "(default: none)" in text
     args = p.parse_args(["--n", "7", "--names", "a,c", "--flag", "--size", "none"])
     given = Demo.given(args)
-    assert given == {"n": 7, "names": ("a", "c"), "flag": True}
+    # `--size none` is given: None overrides an earlier layer (not "flag absent")
+    assert given == {"n": 7, "names": ("a", "c"), "flag": True, "size": None}
     assert Demo.from_layers({"n": 9, "tau": 2.0}, given).tau == 2.0
+    assert Demo.from_layers({"size": 12}, given).size is None
+    assert "size" not in Demo.given(p.parse_args(["--n", "7"]))
 
 
 @pytest.mark.parametrize("argv, text", [
@@ -145,3 +148,182 @@ def test_argparse_percent_in_help_is_kept():
     p = argparse.ArgumentParser()
     P.add_arguments(p)
     assert "100% sure" in p.format_help()
+
+
+# -- cache keys complete by construction (issue 20) -----------------------------------------
+#: The fields each configuration leaves out of its cache key, each with why it may: where
+#: or how a run executes, never what it computes. Everything else must enter the key.
+EXECUTION_KNOBS = {
+    "TrainConfig": {
+        "device": "where the run computes (a resume may move it); not a setting of the run",
+        "threads": "CPU threads: the numbers of one thread count are fixed, and a resume with "
+                   "another count is refused (the checkpoint records it)",
+        "out": "where the run directory is written",
+    },
+    "SurrogateConfig": {
+        "device": "where the torch backend computes",
+        "checkpoint_every": "how often the state is saved; the rows are the same",
+        "max_memory_gib": "a refusal threshold checked before the run, not a number of it",
+    },
+    "StudyOptions": {},
+    "CompareOptions": {
+        "out": "where the comparison's files are written",
+        "device": "where the models run",
+        "chunk": "rows embedded at a time; the accumulated statistics are the same",
+        "threads": "CPU threads: where the comparison computes, as the trainer's",
+    },
+}
+#: Fields whose other value needs other fields too (``{class: {field: context}}``).
+CONTEXT = {
+    "TrainConfig": {
+        "data_root": {"dataset": "cifar10", "data_root": "/data/cifar"},
+        "linearization_size": {"linearization_every": 50},
+    },
+    "SurrogateConfig": {"warmup_steps": {"schedule": "cosine"}, "device": {"backend": "torch"}},
+    "CompareOptions": {"data_root": {"dataset": "cifar10", "data_root": "/data/cifar"},
+                       "n": {"dataset": "digits"}},
+}
+
+
+def _option_classes():
+    """Every configuration class built on Options in the packages (found by their source)."""
+    import dataclasses
+    import importlib
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for package in ("bounds", "cl_nscl_align", "empirics", "figures"):
+        for path in sorted((root / package).rglob("*.py")):
+            if re.search(r"^class \w+\(\w*Options\)", path.read_text(encoding="utf-8"), re.M):
+                rel = path.relative_to(root).with_suffix("")
+                importlib.import_module(".".join(rel.parts))
+    seen, todo = {}, list(Options.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.__module__.split(".")[0] in ("bounds", "cl_nscl_align", "empirics", "figures") \
+                and dataclasses.is_dataclass(cls):
+            seen[cls.__name__] = cls
+    return seen
+
+
+def _key_function(cls):
+    """The real key of ``cls``: its run spec's key for a kind of run, else ``key_dict``."""
+    import json
+
+    from empirics.runs.spec import KINDS, RunSpec
+
+    for kind in KINDS.values():
+        if kind.options_class() is cls:
+            return lambda cfg: RunSpec(kind.name, cfg.to_dict()).key()
+    return lambda cfg: json.dumps(cfg.key_dict(), sort_keys=True, default=str)
+
+
+def _alternatives(cls, cfg, name):
+    """Other values of field ``name`` to try, most plausible first."""
+    import dataclasses
+    import itertools
+
+    from empirics.options import _field_type
+
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    tp, optional = _field_type(cls._hints()[name])
+    cur, choices = getattr(cfg, name), f.metadata.get("choices")
+    out: list = []
+    if choices and typing_is_tuple(tp):
+        out += [tuple(c) for r in (1, 2) for c in itertools.combinations(choices, r)]
+    elif choices:
+        out += list(choices)
+    elif tp is bool:
+        out.append(not cur)
+    elif tp is int:
+        base = cur if cur is not None else 0
+        out += [base + 1, base + 2, base * 2, 2, 3, 4, 8, 16, 64, 128, 1000]
+    elif tp is float:
+        base = cur if cur is not None else 0.5
+        out += [base * 0.5, base * 2, base + 0.1, 0.25, 0.5, 1.0, 0.01, 2.0]
+    elif tp is str:
+        out += ["other-value", "/tmp/elsewhere", "cuda"]
+    elif typing_is_tuple(tp):
+        out += [("3",), ("2", "4"), ("0.25",), ("h",)]
+    if optional:
+        out.append(None)
+    return [v for v in out if v != cur]
+
+
+def typing_is_tuple(tp) -> bool:
+    import typing
+
+    return typing.get_origin(tp) is tuple
+
+
+def test_every_configuration_class_is_pinned():
+    assert set(_option_classes()) == set(EXECUTION_KNOBS)
+
+
+@pytest.mark.parametrize("name", sorted(EXECUTION_KNOBS))
+def test_cache_key_leaves_out_exactly_the_execution_knobs(name):
+    """The fields outside the key are the pinned knobs; changing any other field (to another
+    valid value) changes the real key, and changing a knob does not."""
+    import dataclasses
+
+    cls = _option_classes()[name]
+    key = _key_function(cls)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    out_of_key = {f for f in fields if f not in cls().key_dict()}
+    assert out_of_key == set(EXECUTION_KNOBS[name])
+    for field in fields:
+        base = cls().replace(**CONTEXT.get(name, {}).get(field, {}))
+        tried = []
+        for value in _alternatives(cls, base, field):
+            try:
+                changed = base.replace(**{field: value})
+            except (ValueError, TypeError) as exc:
+                tried.append(f"{value!r}: {exc}")
+                continue
+            if field in EXECUTION_KNOBS[name]:
+                assert key(changed) == key(base), (name, field, value)
+            else:
+                assert key(changed) != key(base), (name, field, value)
+            break
+        else:
+            pytest.fail(f"{name}.{field}: no other valid value found ({tried})")
+
+
+def test_run_spec_key_covers_kind_config_and_target():
+    from empirics.runs.spec import RunSpec
+
+    a = RunSpec("train", {"tau": 0.25})
+    assert a.key() != RunSpec("surrogate", {"tau": 0.25}).key()
+    assert a.key() != RunSpec("train", {"tau": 0.3}).key()
+    assert set(a.key_dict()) == {"kind", "config"}
+    t = RunSpec("custom", {"x": 1}, target="m:f")
+    assert set(t.key_dict()) == {"target", "config"}
+    assert t.key() != RunSpec("custom", {"x": 2}, target="m:f").key()
+    assert t.key() != RunSpec("custom", {"x": 1}, target="m:g").key()
+
+
+def test_a_comma_list_with_an_empty_item_is_refused_not_shortened(capsys):
+    with pytest.raises(ValueError, match="`names` to be a comma list without empty items, "
+                                         "got 'a,,b'"):
+        Demo(names="a,,b")
+    assert Demo(names="").names == () and Demo(names=" a , b ").names == ("a", "b")
+    p = ArgumentParser(prog="demo")
+    Demo.add_arguments(p)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--names", "a,b,"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'a,b,'" in err and "`names`" in err
+
+
+def test_a_toml_file_named_by_its_argument(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("x = [\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"Expected `--config` to be valid TOML, got '.*bad"):
+        read_toml(bad, name="--config")
+    with pytest.raises(FileNotFoundError, match="Expected `--config` to be a TOML file, got "
+                                                "no file at"):
+        read_toml(tmp_path / "none.toml", name="--config")
+    with pytest.raises(ValueError, match="Expected valid TOML in"):  # unnamed: as before
+        read_toml(bad)

@@ -6,6 +6,8 @@ Training runs are written by :class:`empirics.runs.writer.RunWriter` (``config.j
 layer gives each spec of the tiny plan, so :func:`figures.runs.ensure` finds them done.
 Their numbers are synthetic but shaped like training curves, and every cell differs (a
 figure that reads the wrong column, split, pair or feature kind draws different numbers).
+A run of one objective has no pair rows: its ``metrics.csv`` is the header alone, as the
+trainer writes it; a run without CL has the pairs of its own objectives (``nscl-scl``).
 The surrogate run is a real tiny surrogate run, launched through the runs layer. A spec
 with ``linearization_every`` also gets a ``linearization.csv`` (Appendix D), every cell
 different, its relative remainders crossing 0.1 and 1.
@@ -38,7 +40,7 @@ def write_train_run(path: Path, config: dict) -> Path:
     import bounds
     from empirics.runs.writer import RunWriter
     from empirics.training.config import TrainConfig
-    from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS
+    from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS, model_pairs
     from empirics.training.linearization import LINEARIZATION_COLUMNS
 
     cfg = TrainConfig.from_dict({**config, "out": str(path)})
@@ -52,19 +54,24 @@ def write_train_run(path: Path, config: dict) -> Path:
     steps = sorted(set(range(0, T + 1, cfg.eval_every)) | {T})
     base_lr = bounds.lr_from_rule(cfg.lr_rule, cfg.lr, B)
     eta = bounds.schedule(cfg.schedule, base_lr, T, cfg.warmup_steps)
-    partners = [o for o in cfg.objectives if o != "cl"]
+    if "cl" in cfg.objectives:
+        pairs = [PAIRS[o] for o in cfg.objectives if o != "cl"]
+    else:  # the trainer's pairs of the objectives, in their order
+        pairs = [f"{a}-{b}" for a, b in model_pairs(list(cfg.objectives))]
+    if not pairs:  # as the trainer: a run without a pair of models, metrics.csv's header
+        (path / "metrics.csv").write_text(",".join(METRICS_COLUMNS) + "\n")
     # Alignment grows with C and tau, as in [P2].
     strength = 1.0 - 0.5 / math.sqrt(C) * (0.5 / tau) ** 0.3
     for t in steps:
         frac, epoch = t / T, t * B / N
         mrows, lrows = [], []
-        for other in partners:
-            pair = PAIRS[other]
-            d = DRIFT[pair] * frac * (2 - strength)
+        for pair in pairs:
+            d = DRIFT.get(pair, 0.5) * frac * (2 - strength)
             weights = {  # the weights do not depend on the split or the feature kind
-                "weight_gap": 0.02 + 2 * frac * DRIFT[pair] + 0.01 * rng.random(),
-                "weight_gap_sum": 0.1 + 8 * frac * DRIFT[pair] + 0.01 * rng.random(),
-                "weight_angle": 80 * frac ** 0.5 * min(1, DRIFT[pair] * 5) + rng.random(),
+                "weight_gap": 0.02 + 2 * frac * DRIFT.get(pair, 0.5) + 0.01 * rng.random(),
+                "weight_gap_sum": 0.1 + 8 * frac * DRIFT.get(pair, 0.5) + 0.01 * rng.random(),
+                "weight_angle": 80 * frac ** 0.5 * min(1, DRIFT.get(pair, 0.5) * 5)
+                + rng.random(),
             }
             for split in ("train", "test"):
                 for kind in ("z", "h"):
@@ -154,6 +161,12 @@ def populate_cache(cache: Path, plan: runs.Plan) -> None:
             write_train_run(runs.run_path(cache, spec), dict(spec.config))
         else:
             write_surrogate_run(cache, spec)
+
+
+@pytest.fixture(scope="session")
+def write_run():
+    """:func:`write_train_run`, for tests that fabricate runs of their own."""
+    return write_train_run
 
 
 @pytest.fixture(scope="session")

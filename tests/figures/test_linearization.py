@@ -102,7 +102,13 @@ def check_figure(fig, run_paths) -> None:
             np.testing.assert_allclose(gy, wy, rtol=1e-12)
         if want:
             assert f"{style.METHOD_LABELS[model]}: remainder > 0.1" in drawn["c"]
-    assert {k for k in drawn["c"] if "remainder" not in k} == want_c
+    # both sums are 0 after 0 steps: one marker per run and sum at the axis floor, counted
+    floor = [ln for ln in budget.get_lines() if ln.get_label() == "_floor"]
+    assert sorted(np.concatenate([ln.get_xdata() for ln in floor]).tolist()) == \
+        [0] * (2 * len(run_paths))
+    note = f"at the axis floor: {2 * len(run_paths)} sums exactly 0"
+    assert note in drawn["c"]
+    assert {k for k in drawn["c"] if "remainder" not in k and k != note} == want_c
 
 
 # --------------------------------------------------------------------------- fixture runs

@@ -82,8 +82,11 @@ def test_golden_specs_are_the_pinned_configs():
 
 
 def test_golden_cli_without_file_fails_fast(tmp_path, capsys):
-    assert golden.main(["--path", str(tmp_path / "missing.json")]) == 1
-    assert "--write" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        golden.main(["--path", str(tmp_path / "missing.json")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--path" in err and "--write" in err
     bad = tmp_path / "bad.json"
     bad.write_text("{", encoding="utf-8")
     with pytest.raises(SystemExit) as exc:

@@ -1,20 +1,21 @@
-"""``python -m empirics.claims``: a verdict on every claim of THEORY.md s13, with intervals.
+"""``python -m empirics.claims``: a verdict on every claim of THEORY.md s13.
 
-    python -m empirics.claims --out DIR [--size quick|medium|full|tiny] [--seeds N]
-        [--protocol FILE] [--only C1,C3] [--executor serial|local|ray] [--workers K]
-        [--data-root PATH] [--device auto|cpu|cuda] [--no-figure]
+    python -m empirics.claims --out DIR [--size quick|medium|full|tiny | --protocol FILE]
+        [--seeds N] [--only C1,C3] [--executor serial|local|ray] [--workers K]
+        [--data-root PATH] [--device auto|cpu|cuda]
 
-Writes ``DIR/claims.csv`` (one row per claim and setting), ``DIR/claims.md`` (the table
-with the paper's number beside ours, and the verdict rule), ``DIR/claims_seeds.csv``,
-``DIR/runs.csv`` (the manifest), ``DIR/protocol.json`` and, unless ``--no-figure``, the
-summary figure ``DIR/claims.png`` / ``.pdf`` (drawn by ``python -m figures claims``, run as
-a subprocess: empirics never imports figures). The runs live in ``DIR/runs``; a second
-call, after an interruption or not, reruns nothing that finished.
+Writes ``DIR/claims.csv`` (one row per claim and setting: the six primaries and the
+secondaries), ``DIR/claims_seeds.csv``, ``DIR/theorem_checks.csv``, ``DIR/claims.md``,
+``DIR/runs.csv`` (the manifest), ``DIR/protocol.json`` and ``DIR/study.json``. The runs
+live in ``DIR/runs``; a second call, after an interruption or not, reruns nothing that
+finished. Drawing is a separate step: ``python -m figures claims --claims DIR --out DIR``.
 
-Exit status: 0 when every run and the figure were made; 1 when a run (or the figure)
-failed (the statistics that need it are NaN for its seed, and say so); 130 when
-interrupted (Ctrl+C or SIGTERM; rerun the same command to resume); 2 on a usage error
-(one line naming the argument and the value).
+Every argument is checked once, before any run (``--device cuda`` without CUDA, a
+``--data-root`` that is not a readable data folder, an empty protocol file, ...).
+
+Exit status: 0 when every run was made; 1 when a run failed (the statistics that need it
+are NaN for its seed, and say so); 130 when interrupted (Ctrl+C or SIGTERM; rerun the same
+command to resume); 2 on a usage error (one line naming the argument and the value).
 """
 
 from __future__ import annotations
@@ -22,60 +23,64 @@ from __future__ import annotations
 import argparse
 import shlex
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cl_nscl_align.cli import ArgumentParser, terminate_as_interrupt
+from cl_nscl_align.cli import ArgumentParser, one_line_warnings, terminate_as_interrupt
 from empirics.runs import EXECUTORS, check_out_dir
 from empirics.studies.claims.protocol import (
     CLAIMS,
-    PROTOCOL_DIR,
     SIZES,
     file_sha256,
     load_protocol,
     protocol_path,
+    protocol_state,
 )
 
-__all__ = ["main"]
+__all__ = ["MAX_SEEDS", "MAX_WORKERS", "main"]
 
 PROG = "python -m empirics.claims"
+#: The most seeds and workers a command line may ask for (a larger number is a typo, and
+#: would plan millions of runs or processes before failing).
+MAX_SEEDS = 10000
+MAX_WORKERS = 1024
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="A verdict, with an interval over seeds, on "
-                       "every empirical claim of THEORY.md s13 (docs/claims.md).",
+    p = ArgumentParser(prog=PROG, description="A verdict on every empirical claim of "
+                       "THEORY.md s13: one pre-registered primary per claim, Holm, "
+                       "equivalence and replication (docs/claims.md).",
                        epilog="Protocols: empirics/studies/claims/protocols/<size>.toml; "
                               "statistics and verdict rule: docs/claims.md.")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="the study folder: outputs, and the runs in DIR/runs (required)")
-    p.add_argument("--size", choices=SIZES, default="quick",
-                   help="the committed protocol: quick (1.5-5 min on 2 cores, 3 seeds), "
-                        "medium (11-30 min, 5 seeds), full (the GPU protocol), tiny "
-                        "(tests) (default: quick)")
+    p.add_argument("--size", choices=SIZES, default=None,
+                   help="the committed protocol: quick (the pilot, at most 5 min on 2 "
+                        "cores), medium (the committed results, at most 45 min), full (the "
+                        "GPU protocol), tiny (tests) (default: quick)")
     p.add_argument("--protocol", default=None, metavar="FILE",
                    help="a protocol TOML file instead of --size (default: none)")
     p.add_argument("--seeds", type=int, default=None, metavar="N",
-                   help="seeds 0..N-1, N >= 2, instead of the protocol's (default: the "
-                        "protocol's)")
+                   help="seeds 0..N-1, N >= 4 (two seed sets of at least 2), instead of the "
+                        "protocol's (default: the protocol's)")
     p.add_argument("--only", default=None, metavar="C1,C3",
-                   help="test only these claims (runs they share are still shared) "
-                        "(default: the protocol's claims)")
+                   help="test only these claims (runs they share are still shared; Holm "
+                        "is then over their primaries) (default: the protocol's claims)")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="serial: in this process; local: a process pool; ray: Ray tasks "
                         "(default: local)")
     p.add_argument("--workers", type=int, default=None, metavar="K",
                    help="runs in parallel (default: min(runs, CPUs))")
     p.add_argument("--data-root", default=None, metavar="PATH",
-                   help="local data of a protocol whose dataset is cifar10, cifar100 or "
-                        "imagefolder (default: none)")
+                   help="local data of a protocol that reads it (full: CIFAR-10 instead of "
+                        "the synthetic images) (default: none)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="device of every run; auto uses CUDA when present (default: auto)")
     p.add_argument("--no-figure", action="store_true",
-                   help="skip the summary figure (default: draw DIR/claims.png and .pdf)")
+                   help="no effect, kept for earlier command lines: the study draws no "
+                        "figure (python -m figures claims --claims DIR draws it)")
     return p
-
 
 
 def _shown(path: Path) -> str:
@@ -87,49 +92,73 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def protocol_state(path: Path) -> str:
-    """What claims.md says of the protocol file: ``committed`` (one of the committed files,
-    unchanged in git, or no git to ask), ``edited since its commit``, ``not yet committed``,
-    or ``a protocol of the user``."""
-    if path.resolve().parent != PROTOCOL_DIR.resolve():
-        return "a protocol of the user"
+def _check_device(p: argparse.ArgumentParser, device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            p.error("Expected a CUDA device for `--device` 'cuda', got none "
+                    "(torch.cuda.is_available() is False; use --device auto or cpu)")
+
+
+def _check_data_root(p: argparse.ArgumentParser, root: str | None, protocol) -> None:
+    """The data folder, read once: its classes (the loaders name a missing file)."""
+    if root is None:
+        return
+    if not Path(root).is_dir():
+        p.error(f"Expected `--data-root` to be a folder of local data, got {root!r} (no "
+                "such folder)")
+    from empirics.data import num_available_classes
+
     try:
-        proc = subprocess.run(["git", "status", "--porcelain", "--", path.name],
-                              capture_output=True, text=True, cwd=PROTOCOL_DIR, timeout=10,
-                              check=False)
-    except (OSError, subprocess.SubprocessError):
-        return "committed"
-    flags = proc.stdout.strip()[:2] if proc.returncode == 0 else ""
-    if not flags:
-        return "committed"
-    return "not yet committed" if flags == "??" else "edited since its commit"
-
-
-def draw_figure(out: Path) -> int:
-    """``python -m figures claims --claims DIR --out DIR`` as a subprocess; its status."""
-    cmd = [sys.executable, "-m", "figures", "claims", "--claims", str(out), "--out",
-           str(out)]
-    return subprocess.run(cmd, stdout=sys.stderr, check=False).returncode
+        num_available_classes(protocol.base("dataset"), root=root)
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        p.error(f"Expected `--data-root` {root!r} to hold {protocol.base('dataset')} data, "
+                f"got: {' '.join(str(exc).split())}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (0, 1 a run failed, 130 interrupted)."""
+    one_line_warnings(PROG)
     p = _parser()
     a = p.parse_args(argv)
-    if a.seeds is not None and a.seeds < 2:
-        p.error(f"Expected `--seeds` >= 2 (an interval needs two seeds), got {a.seeds}")
-    if a.workers is not None and a.workers < 1:
-        p.error(f"Expected `--workers` >= 1, got {a.workers}")
+    if a.size is not None and a.protocol is not None:
+        p.error(f"Expected one of `--size` and `--protocol`, got both ({a.size!r} and "
+                f"{a.protocol!r})")
+    if a.seeds is not None and not 4 <= a.seeds <= MAX_SEEDS:
+        p.error(f"Expected `--seeds` in [4, {MAX_SEEDS}] (two seed sets of at least two "
+                f"seeds), got {a.seeds}")
+    if a.workers is not None and not 1 <= a.workers <= MAX_WORKERS:
+        p.error(f"Expected `--workers` in [1, {MAX_WORKERS}], got {a.workers}")
+    if not a.out.strip():
+        p.error(f"Expected `--out` to be a folder, got {a.out!r}")
+    if a.protocol is not None and not a.protocol.strip():
+        p.error(f"Expected `--protocol` to be a file, got {a.protocol!r}")
+    if a.data_root is not None and not a.data_root.strip():
+        p.error(f"Expected `--data-root` to be a folder, got {a.data_root!r}")
     only = None
     if a.only is not None:
-        only = [c.strip().upper() for c in a.only.split(",") if c.strip()]
+        only = [c.strip().upper() for c in a.only.split(",")]
         bad = [c for c in only if c not in CLAIMS]
         if bad or not only:
-            p.error(f"Expected `--only` among {', '.join(CLAIMS)}, got {a.only!r}")
+            p.error(f"Expected `--only` as a comma list among {', '.join(CLAIMS)}, got "
+                    f"{a.only!r}")
+    _check_device(p, a.device)
     try:
-        path = Path(a.protocol) if a.protocol else protocol_path(a.size)
-        protocol = load_protocol(a.size, file=path, seeds=a.seeds, data_root=a.data_root,
-                                 claims=only)
+        path = Path(a.protocol) if a.protocol else protocol_path(a.size or "quick")
+        protocol = load_protocol(a.size, file=path, seeds=a.seeds, claims=only)
+    except FileNotFoundError as exc:
+        p.error(f"Expected `--protocol` to be a protocol file, got {str(path)!r}: "
+                f"{' '.join(str(exc).split())}")
+    except (ValueError, TypeError) as exc:
+        where = "`--protocol`" if a.protocol else f"the {a.size or 'quick'} protocol"
+        p.error(f"{' '.join(str(exc).split())} ({where} {str(path)!r})")
+    try:
+        protocol = protocol.with_data_root(a.data_root)
+    except ValueError as exc:
+        p.error(" ".join(str(exc).split()))
+    _check_data_root(p, a.data_root, protocol)
+    try:
         from empirics.studies.claims.plan import plan_runs
 
         plan_runs(protocol)  # every run configuration valid before any work
@@ -138,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from empirics.runs.launcher import import_ray
 
             import_ray()
-    except (ValueError, TypeError, FileNotFoundError, ImportError) as exc:
+    except (ValueError, TypeError, ImportError) as exc:
         p.error(" ".join(str(exc).split()))
     from empirics.studies.claims.study import run_study, verdict_lines
 
@@ -160,17 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(" ".join(str(exc).split()))
     finally:
         signal.signal(signal.SIGTERM, previous)
-    for line in verdict_lines(result.table):
+    for line in verdict_lines(result.table, result.checks):
         print(line)
     status = 0
     for res in result.failed:
         print(f"{PROG}: run {res.name} failed: {res.error} (traceback in "
               f"{res.path / 'error.txt'})", file=sys.stderr)
         status = 1
-    if not a.no_figure and draw_figure(out) != 0:
-        print(f"{PROG}: the summary figure failed (python -m figures claims --claims "
-              f"{out} --out {out})", file=sys.stderr)
-        status = 1
-    print(f"claims: {out / 'claims.csv'}, {out / 'claims.md'} ({result.wall:.0f} s)",
-          file=sys.stderr)
+    print(f"claims: {out / 'claims.csv'}, {out / 'claims.md'} ({result.wall:.0f} s); draw "
+          f"with python -m figures claims --claims {out} --out {out}", file=sys.stderr)
     return status

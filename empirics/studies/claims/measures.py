@@ -1,4 +1,4 @@
-"""What the claims read from a finished run: final values, series over training, [P1] margins.
+"""What the claims read from a finished run: final values, series over training, ``S``.
 
 Torch-free: runs are read with :func:`empirics.runs.read_run` (``metrics.csv``,
 ``losses.csv``, ``bounds.csv``). A pair, split or feature kind the run did not record is a
@@ -13,14 +13,11 @@ Torch-free: runs are read with :func:`empirics.runs.read_run` (``metrics.csv``,
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import pandas as pd
 
 from empirics.runs import Run
 
-__all__ = ["final", "mid_step", "p1_margins", "select", "series", "sum_eta_by_step"]
+__all__ = ["final", "select", "series", "sum_eta_by_step"]
 
 
 def select(metrics: pd.DataFrame, pair: str, split: str | None, features: str | None,
@@ -65,45 +62,3 @@ def sum_eta_by_step(run: Run) -> dict[int, float]:
         for step, s in zip(b["step"], b["sum_eta_so_far"], strict=True):
             out[int(step)] = float(s)
     return out
-
-
-def mid_step(steps: np.ndarray) -> int:
-    """The evaluation step closest to half of the last one (ties: the earlier)."""
-    steps = np.asarray(steps)
-    last = steps.max()
-    return int(steps[np.argmin(np.abs(steps - last / 2))])
-
-
-def p1_margins(run: Run) -> dict[str, float]:
-    """[P1] at every evaluation of every model and split of ``run`` (``losses.csv``).
-
-    A row is one evaluation step, model and split; its ``loss_gap`` is the mean over the
-    evaluation batches of ``L_CL - L_NSCL`` and ``loss_gap_bound`` the mean of the batches'
-    bounds. A row whose bound is 0 has no same-class negative in any batch, so its gap is
-    0 by construction (the theorem holds with equality); it is counted in ``rows_empty``
-    and left out of the ratios, which would otherwise be 0 / 0. Where the bound is
-    positive some batch holds a same-class negative, and then the gap is strictly positive
-    and strictly below the bound (THEORY.md s3).
-
-    Returns:
-        ``lower`` = min of ``loss_gap / loss_gap_bound`` (> 0: the gap is positive),
-        ``slack`` = min of ``1 - loss_gap / loss_gap_bound`` (> 0: under the bound),
-        ``rows``, ``rows_empty`` and ``rows_held`` (rows whose every batch had
-        ``0 <= gap <= bound``, the trainer's per-batch check).
-    """
-    lg = run.losses
-    where = str(run.path / "losses.csv")
-    for c in ("loss_gap", "loss_gap_bound", "p1_holds"):
-        if c not in lg.columns:
-            raise KeyError(f"Expected column {c!r} in {where}, got {list(lg.columns)!r}")
-    held = lg["p1_holds"]
-    if held.dtype != bool:
-        held = held.astype(str).str.lower().eq("true")
-    bound = pd.to_numeric(lg["loss_gap_bound"]).to_numpy(float)
-    gap = pd.to_numeric(lg["loss_gap"]).to_numpy(float)
-    pos = bound > 0
-    ratio = gap[pos] / bound[pos]
-    return {"lower": float(ratio.min()) if ratio.size else math.nan,
-            "slack": float((1.0 - ratio).min()) if ratio.size else math.nan,
-            "rows": int(len(lg)), "rows_empty": int((~pos).sum()),
-            "rows_held": int(held.sum())}

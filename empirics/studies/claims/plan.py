@@ -2,20 +2,26 @@
 coincide, and the manifest (``runs.csv``) that names each use.
 
 Every claim describes its runs as :class:`~empirics.runs.RunSpec` objects built from the
-protocol's base setting with a few fields changed. Two claims that need the same
-configuration build equal specs, hence one cache key and one directory name
+protocol's base run (its ``[train]`` table) with a few fields changed. Two claims that
+need the same configuration build equal specs, hence one cache key and one directory name
 (:func:`run_name` depends on the configuration only), and the launcher trains it once:
 
-- the **base run** (real data, ``C = classes``, ``tau``, ``B``, the base rule; CL, NSCL,
-  SCL and CE in lockstep) is C1's run, the C2 point at the base ``C``, the C3 point at the
-  base ``tau``, the C4 point at the base ``B`` (every rule, when the rules are matched
-  there) and C6's short run. Under shared randomness the CL and NSCL members do not see
-  the other members, so their metrics equal those of a CL + NSCL run;
-- the **long run** (the base setting, ``c5_steps`` steps, CL + NSCL) serves C5 and C6;
-- C7 reads C2's runs (the gap against ``C``) and every run of its seed (the bound at
-  every evaluation);
-- C5's curvature (``beta``, ``G``, ``||w_CL - w_NSCL||``) is a task of its own on each
-  finished long run (:mod:`empirics.studies.claims.curvature`), launched like a run.
+- the **base run** (``[train]``; CL, NSCL, SCL and CE in lockstep) is C1's run and the
+  point of C2's real subsets at the base ``C``, of C3 at the base ``tau`` and of C4 at the
+  base ``B`` (every rule, when the rules are matched there). Under shared randomness the
+  CL and NSCL members do not see the other members, so their metrics equal those of a
+  CL + NSCL run;
+- C2's **synthetic runs** keep the samples per class fixed (``train_size = n C``) and use
+  orthonormal prototypes (``prototypes = "orthogonal"``), so neither the data per class
+  nor the prototypes' separation changes with ``C``; one reference-set size for all ``C``;
+- the **long run** (the base setting for ``c5_steps`` steps, CL + NSCL) serves C5 and C6;
+- C7 reads C2's runs; the theorem checks read every run;
+- C5's **long-run task** (the weight distance at every evaluation, by a replay, and
+  Theorem 2's constants) runs on each finished long run
+  (:mod:`empirics.studies.claims.longrun`), launched like a run.
+
+The C2, C3 and C4 runs are evaluated only at their start and end (``final_only``): their
+statistics read the final values, and evaluations are a large part of a short run's cost.
 
 >>> from empirics.studies.claims.protocol import load_protocol
 >>> runs = plan_runs(load_protocol("tiny"))
@@ -37,14 +43,14 @@ from empirics.studies.claims.protocol import Protocol
 
 __all__ = [
     "ALL_OBJECTIVES",
-    "CURVATURE_TARGET",
     "LABEL_FIELDS",
+    "LONGRUN_TARGET",
     "MANIFEST_FIELDS",
     "PlannedRun",
     "base_config",
     "cost",
-    "curvature_runs",
     "long_config",
+    "longrun_tasks",
     "manifest_rows",
     "plan_runs",
     "run_name",
@@ -53,15 +59,15 @@ __all__ = [
 
 ALL_OBJECTIVES = ("cl", "nscl", "scl", "ce")
 PAIR_OBJECTIVES = ("cl", "nscl")
-CURVATURE_TARGET = "empirics.studies.claims.curvature:measure"
+LONGRUN_TARGET = "empirics.studies.claims.longrun:measure"
 #: Fields of a run's readable directory name (then its cache key).
 LABEL_FIELDS = ("dataset", "classes", "tau", "batch_size", "lr_rule", "steps", "seed")
 #: Configuration fields written to runs.csv for every run (the protocol's choices).
 MANIFEST_FIELDS = (
-    "dataset", "classes", "train_size", "test_size", "difficulty", "image_size", "arch",
-    "feature_dim", "width", "proj_dim", "reference_size", "objectives", "tau", "batch_size",
-    "steps", "eval_every", "optimizer", "lr", "lr_rule", "schedule", "warmup_steps", "seed",
-    "data_root",
+    "dataset", "classes", "train_size", "test_size", "difficulty", "prototypes",
+    "image_size", "arch", "feature_dim", "width", "proj_dim", "reference_size",
+    "objectives", "tau", "batch_size", "steps", "eval_every", "optimizer", "lr", "lr_rule",
+    "schedule", "warmup_steps", "seed", "data_root",
 )  # fmt: skip
 
 
@@ -72,7 +78,7 @@ class PlannedRun:
     Attributes:
         claim: ``C1`` .. ``C7``.
         setting: the run group within the claim (``base``, ``real``, ``synthetic``,
-            ``tau``, ``linear/steps``, ``long``, ``curvature``); claims.csv settings start
+            ``tau``, ``<rule>/<budget>``, ``long``, ``longrun``); claims.csv settings start
             with it.
         seed: the root seed.
         point: the values that vary within the group (``{"classes": 5}``).
@@ -89,7 +95,7 @@ class PlannedRun:
 
     @property
     def kind(self) -> str:
-        return "curvature" if self.spec.target is not None else self.spec.kind
+        return "longrun" if self.spec.target is not None else self.spec.kind
 
 
 def run_name(spec: RunSpec) -> str:
@@ -114,75 +120,67 @@ def _clean(x: float) -> float:
     return float(f"{x:.12g}")
 
 
-def _common(p: Protocol, seed: int) -> dict[str, Any]:
-    cfg: dict[str, Any] = dict(
-        reference_size=p.reference_size, proj_dim=p.proj_dim, optimizer=p.optimizer,
-        lr=p.lr, lr_rule=p.lr_rule, schedule=p.schedule, tau=p.tau,
-        batch_size=p.batch_size, steps=p.steps, eval_every=p.eval_every,
-        checkpoint_every=p.steps, objectives=list(PAIR_OBJECTIVES), seed=seed,
-    )
-    if p.warmup_steps is not None:
-        cfg["warmup_steps"] = p.warmup_steps
-    return cfg
-
-
 def base_config(p: Protocol, seed: int, **changes: Any) -> dict[str, Any]:
-    """The base setting on the real data set (four objectives), with ``changes``.
-
-    A change of ``steps`` also sets ``checkpoint_every`` to it (one checkpoint, the last)
-    unless ``checkpoint_every`` is changed too.
-    """
-    cfg = _common(p, seed)
-    cfg.update(dataset=p.dataset, classes=p.classes, arch=p.arch,
-               objectives=list(ALL_OBJECTIVES))
-    for key in ("data_root", "train_size", "test_size", "feature_dim", "width"):
-        if getattr(p, key) is not None:
-            cfg[key] = getattr(p, key)
-    if "steps" in changes and "checkpoint_every" not in changes:
-        cfg["checkpoint_every"] = changes["steps"]
+    """The base run (``[train]``, four objectives, one checkpoint at the end), with
+    ``changes``; a change of ``steps`` moves the checkpoint with it."""
+    cfg: dict[str, Any] = dict(p.train)
+    cfg.update(objectives=list(ALL_OBJECTIVES), seed=seed)
     cfg.update(changes)
+    steps = int(cfg.get("steps") or p.base("steps"))
+    cfg.setdefault("checkpoint_every", steps)
+    if "steps" in changes and "checkpoint_every" not in changes:
+        cfg["checkpoint_every"] = steps
     return cfg
 
 
 def pair_config(p: Protocol, seed: int, **changes: Any) -> dict[str, Any]:
-    """The base setting with CL and NSCL only (the runs of C2-C6 off the base point)."""
-    return base_config(p, seed, objectives=list(PAIR_OBJECTIVES), **changes)
-
-
-def synthetic_config(p: Protocol, seed: int, C: int) -> dict[str, Any]:
-    """A synthetic CL + NSCL run with ``C`` classes, otherwise the base setting."""
-    cfg = _common(p, seed)
-    cfg.update(dataset="synthetic", classes=C, train_size=p.synthetic_train_size,
-               test_size=p.synthetic_test_size, difficulty=p.synthetic_difficulty,
-               arch=p.synthetic_arch)
-    if p.synthetic_image_size is not None:
-        cfg["image_size"] = p.synthetic_image_size
+    """The base setting with CL and NSCL only; evaluated at start and end when
+    ``final_only`` (and ``eval_every`` is not changed)."""
+    cfg = base_config(p, seed, objectives=list(PAIR_OBJECTIVES), **changes)
+    if p.final_only and "eval_every" not in changes:
+        cfg["eval_every"] = int(cfg.get("steps") or p.base("steps"))
     return cfg
 
 
+def synthetic_config(p: Protocol, seed: int, C: int) -> dict[str, Any]:
+    """C2's synthetic CL + NSCL run with ``C`` classes: ``c2_train_per_class`` samples per
+    class, orthonormal prototypes unless ``[synthetic]`` says otherwise, one reference-set
+    size for every ``C`` of the grid (the smallest set's)."""
+    smallest = min(p.ints("c2_synthetic_classes"))
+    ref = min(int(p.base("reference_size")), smallest * p.c2_test_per_class,
+              smallest * p.c2_train_per_class)
+    changes: dict[str, Any] = {"dataset": "synthetic", "classes": C,
+                               "train_size": C * p.c2_train_per_class,
+                               "test_size": C * p.c2_test_per_class, "reference_size": ref,
+                               "prototypes": "orthogonal"}
+    if p.train.get("data_root") is not None:
+        changes["data_root"] = None  # the base run's local data
+    changes.update(p.synthetic)
+    return pair_config(p, seed, **changes)
+
+
 def long_config(p: Protocol, seed: int) -> dict[str, Any]:
-    """The long run of C5 and C6: the base setting for ``c5_steps`` steps, CL + NSCL."""
+    """The long run of C5 and C6: the base setting for ``c5_steps`` steps, CL + NSCL,
+    evaluated every ``c5_eval_every`` steps (checkpoints every fifth evaluation)."""
     every = p.c5_eval_every
-    return pair_config(p, seed, steps=p.c5_steps, eval_every=every,
-                       checkpoint_every=min(p.c5_steps, 5 * every))
+    return base_config(p, seed, objectives=list(PAIR_OBJECTIVES), steps=p.c5_steps,
+                       eval_every=every, checkpoint_every=min(p.c5_steps, 5 * every))
 
 
 def c4_config(p: Protocol, seed: int, rule: str, B: int, budget: str) -> dict[str, Any]:
-    """The C4 run of ``rule`` at batch size ``B`` (the base spec at the base ``B`` when the
+    """The C4 run of ``rule`` at batch size ``B`` (the base run at the base ``B`` when the
     rules are matched there, and for the base rule)."""
     from bounds.schedules import lr_from_rule
 
-    B0 = p.batch_size
-    if B == B0 and (rule == p.lr_rule or p.c4_match_lr):
+    B0, rule0, lr = int(p.base("batch_size")), p.base("lr_rule"), float(p.base("lr"))
+    if B == B0 and (rule == rule0 or p.c4_match_lr):
         return base_config(p, seed)  # every rule gives the base run's rate at B0
-    lr = p.lr
-    if p.c4_match_lr and rule != p.lr_rule:
-        base_eta = float(lr_from_rule(p.lr_rule, p.lr, B0))
+    if p.c4_match_lr and rule != rule0:
+        base_eta = float(lr_from_rule(rule0, lr, B0))
         lr = _clean(base_eta / float(lr_from_rule(rule, 1.0, B0)))
-    steps = p.steps if budget == "steps" else max(2, int(round(p.steps * B0 / B)))
-    # C4 reads final values only: evaluate at the start and the end
-    return pair_config(p, seed, lr=lr, lr_rule=rule, batch_size=B, steps=steps,
-                       eval_every=steps)
+    steps0 = int(p.base("steps"))
+    steps = steps0 if budget == "steps" else max(2, int(round(steps0 * B0 / B)))
+    return pair_config(p, seed, lr=lr, lr_rule=rule, batch_size=B, steps=steps)
 
 
 def _planned(claim: str, setting: str, seed: int, point: Mapping[str, Any],
@@ -198,22 +196,22 @@ def plan_runs(p: Protocol) -> list[PlannedRun]:
         ValueError / TypeError: a run configuration the trainer rejects (naming the field).
     """
     out: list[PlannedRun] = []
-    claims = set(p.claims)
-    seeds = range(p.seeds)
-    for s in seeds:
+    real = p.base("dataset") != "synthetic"
+    C0, tau0 = p.base("classes"), float(p.base("tau"))
+    for s in range(max(p.seeds_of(c) for c in p.claims)):
+        claims = {c for c in p.claims if s < p.seeds_of(c)}
         if "C1" in claims:
             out.append(_planned("C1", "base", s, {}, base_config(p, s)))
-        if claims & {"C2", "C7"}:
-            for claim in [c for c in ("C2", "C7") if c in claims]:
-                for C in p.ints("c2_real_classes"):
-                    cfg = base_config(p, s) if C == p.classes else pair_config(p, s, classes=C)
-                    out.append(_planned(claim, "real", s, {"classes": C}, cfg))
-                for C in p.ints("c2_synthetic_classes"):
-                    out.append(_planned(claim, "synthetic", s, {"classes": C},
-                                        synthetic_config(p, s, C)))
+        for claim in [c for c in ("C2", "C7") if c in claims]:
+            for C in (p.ints("c2_real_classes") if real else ()):
+                cfg = base_config(p, s) if C == C0 else pair_config(p, s, classes=C)
+                out.append(_planned(claim, "real", s, {"classes": C}, cfg))
+            for C in p.ints("c2_synthetic_classes"):
+                out.append(_planned(claim, "synthetic", s, {"classes": C},
+                                    synthetic_config(p, s, C)))
         if "C3" in claims:
             for tau in p.floats("c3_taus"):
-                cfg = base_config(p, s) if tau == p.tau else pair_config(p, s, tau=tau)
+                cfg = base_config(p, s) if tau == tau0 else pair_config(p, s, tau=tau)
                 out.append(_planned("C3", "tau", s, {"tau": tau}, cfg))
         if "C4" in claims:
             for budget in p.c4_budgets:
@@ -222,23 +220,22 @@ def plan_runs(p: Protocol) -> list[PlannedRun]:
                         out.append(_planned("C4", f"{rule}/{budget}", s,
                                             {"lr_rule": rule, "batch_size": B},
                                             c4_config(p, s, rule, B, budget)))
-        if "C5" in claims:
-            out.append(_planned("C5", "long", s, {}, long_config(p, s)))
-        if "C6" in claims:
-            out.append(_planned("C6", "base", s, {}, base_config(p, s)))
-            out.append(_planned("C6", "long", s, {}, long_config(p, s)))
+        for claim in [c for c in ("C5", "C6") if c in claims]:
+            out.append(_planned(claim, "long", s, {}, long_config(p, s)))
     for run in out:
         run.spec.options()  # one sentence naming the field, before any work
     return out
 
 
-def curvature_runs(p: Protocol, long_runs: Iterable[PlannedRun]) -> list[PlannedRun]:
-    """C5's curvature task of each long run (a user target of the launcher)."""
+def longrun_tasks(p: Protocol, long_runs: Iterable[PlannedRun]) -> list[PlannedRun]:
+    """C5's task of each long run (a user target of the launcher). The directory keeps the
+    ``curvature__`` prefix of earlier versions, which the figures read."""
     out = []
     for run in long_runs:
-        cfg = {"run": run.name, "iters": p.c5_power_iters, "batches": p.c5_batches}
-        spec = RunSpec("custom", cfg, target=CURVATURE_TARGET)
-        out.append(PlannedRun("C5", "curvature", run.seed, {}, spec,
+        cfg = {"run": run.name, "iters": p.c5_power_iters, "batches": p.c5_batches,
+               "version": 2}
+        spec = RunSpec("custom", cfg, target=LONGRUN_TARGET)
+        out.append(PlannedRun("C5", "longrun", run.seed, {}, spec,
                               spec.dirname(f"curvature__{run.name.rsplit('__', 1)[-1]}")))
     return out
 

@@ -190,7 +190,8 @@ def test_cifar_malformed_contents_name_the_file(cifar10_root):
                                          r"got 3 labels"):
         load_cifar("cifar10", cifar10_root)
     _dump(bad, {b"data": [[b"x"] * 3072], b"labels": [0]})
-    with pytest.raises(ValueError, match=r"`data` as uint8 numbers in .*data_batch_5.*, got "):
+    with pytest.raises(ValueError, match=r"`data` as an array of numbers in .*data_batch_5.*, "
+                                         r"got dtype \|S1"):
         load_cifar("cifar10", cifar10_root)
     _dump(bad, [1, 2, 3])
     with pytest.raises(ValueError, match=r"a dict in the CIFAR file .*data_batch_5.*got list"):
@@ -216,3 +217,64 @@ def test_cifar_sizes_take_a_stratified_subset_before_conversion(cifar100_root, c
                                           r"'cifar100-coarse' with 20 classes\), got 11$")):
         load_dataset("cifar100", root=cifar100_root, label="coarse", test_size=11)
     assert len(sub) == 30
+
+
+def _rewrite(root, fname, **changes):
+    path = root / "cifar-10-batches-py" / fname
+    with open(path, "rb") as f:
+        d = pickle.load(f, encoding="bytes")
+    d.update({k.encode(): v for k, v in changes.items()})
+    _dump(path, d)
+    return d
+
+
+def test_float_pixels_in_0_1_are_intensities_not_zeros(cifar10_root):
+    """Was: a float batch in [0, 1) cast to uint8, every image 0."""
+    ref_tr, ref_te = load_cifar("cifar10", cifar10_root)
+    rng = np.random.default_rng(5)
+    floats = rng.random((4, 3072))  # float64 in [0, 1)
+    _rewrite(cifar10_root, "test_batch", data=floats)
+    tr, te = load_cifar("cifar10", cifar10_root)
+    assert te.x.dtype == torch.float32 and te.x.abs().sum() > 0
+    assert torch.equal(te.x, torch.from_numpy(floats.astype(np.float32)).reshape(4, 3, 32, 32))
+    assert torch.equal(tr.x, ref_tr.x) and torch.equal(te.y, ref_te.y)  # train untouched
+
+
+def test_pixels_stored_as_other_numbers_load_bit_for_bit(cifar10_root):
+    ref, _ = load_cifar("cifar10", cifar10_root)
+    d = _rewrite(cifar10_root, "data_batch_1")
+    u8 = d[b"data"]
+    for stored in (u8.astype(np.float64), u8.astype(np.int64), u8.astype(np.uint16),
+                   u8.tolist()):
+        _rewrite(cifar10_root, "data_batch_1", data=stored)
+        tr, _ = load_cifar("cifar10", cifar10_root)
+        assert torch.equal(tr.x, ref.x)
+    # one file of [0, 1] floats among uint8 files: each by its own rule, one float32 tensor
+    _rewrite(cifar10_root, "data_batch_1", data=u8.astype(np.float32) / np.float32(255))
+    tr, _ = load_cifar("cifar10", cifar10_root)
+    assert torch.equal(tr.x, ref.x)
+
+
+@pytest.mark.parametrize("data,found", [
+    (np.full((3, 3072), 300, np.int64), r"int64 values in \[300, 300\]"),
+    (np.full((3, 3072), -1, np.int16), r"int16 values in \[-1, -1\]"),
+    (np.full((3, 3072), 127.5), r"float64 values in \[127.5, 127.5\]"),
+    (np.full((3, 3072), -0.25, np.float32), r"float32 values in \[-0.25, -0.25\]"),
+    (np.full((3, 3072), 256.0), r"float64 values in \[256, 256\]"),
+    (np.full((3, 3072), np.nan), "float64 values with NaN or infinity"),
+    (np.ones((3, 3072), bool), "dtype bool"),
+])
+def test_pixels_that_fit_no_rule_are_refused_naming_the_file(cifar10_root, data, found):
+    _rewrite(cifar10_root, "data_batch_4", data=data)
+    with pytest.raises(ValueError, match=r"`data` .*data_batch_4'.*got " + found):
+        load_cifar("cifar10", cifar10_root)
+
+
+def test_labels_must_be_whole_numbers(cifar10_root):
+    ref, _ = load_cifar("cifar10", cifar10_root)
+    d = _rewrite(cifar10_root, "data_batch_2")
+    _rewrite(cifar10_root, "data_batch_2", labels=np.asarray(d[b"labels"], np.float64))
+    assert torch.equal(load_cifar("cifar10", cifar10_root)[0].y, ref.y)
+    _rewrite(cifar10_root, "data_batch_2", labels=[0.5, 1.0, 2.0])  # was cast to 0 silently
+    with pytest.raises(ValueError, match=r"`labels` as whole numbers in .*data_batch_2'"):
+        load_cifar("cifar10", cifar10_root)

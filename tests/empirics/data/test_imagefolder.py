@@ -168,7 +168,8 @@ def test_folder_without_class_folders_says_so_and_shows_the_layouts(tmp_path, wh
         _png(root / "train" / "n01" / "0.png", (1, 2, 3))
         (root / "val").mkdir()
         folder = root / "val"
-    pattern = (rf"^Expected class folders in '{folder}' \(one of the layouts "
+    named = "the data root " if folder == root else ""  # names --data-root on a CLI
+    pattern = (rf"^Expected class folders in {named}'{folder}' \(one of the layouts "
                r"ROOT/<class>/<image>, ROOT/train/<class>/<image> with .*\), found none$")
     with pytest.raises(ValueError, match=pattern):
         load_imagefolder(root)
@@ -278,3 +279,108 @@ def test_test_class_not_in_train_and_bad_arguments(tmp_path):
         load_imagefolder(tmp_path, channels=2)
     with pytest.raises(ValueError, match="`max_per_class` >= 1"):
         load_imagefolder(tmp_path, max_per_class=0)
+
+
+def _png16(path, array):
+    """A 16-bit PNG written by hand (Pillow cannot write 16-bit RGB): grayscale for a
+    ``(H, W)`` array, RGB for ``(H, W, 3)`` (PNG spec: big-endian samples, filter 0)."""
+    import struct
+    import zlib
+
+    a = np.asarray(array, dtype=">u2")
+    colour = 0 if a.ndim == 2 else 2
+    h, w = a.shape[:2]
+    raw = b"".join(b"\x00" + a[r].tobytes() for r in range(h))
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour,
+                                                                     0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_pngs_keep_their_high_byte(tmp_path):
+    """Was: 16-bit grayscale clipped to 255 (every value above 255 white)."""
+    root = tmp_path / "d"
+    _png16(root / "gray" / "0.png", np.full((4, 4), 0x8000))  # mid-grey, 32768
+    _png16(root / "gray" / "1.png", np.full((4, 4), 0x40FF))
+    _png16(root / "rgb" / "0.png", np.tile(np.array([0xFFFF, 0x8000, 0x00FF]), (4, 4, 1)))
+    _png16(root / "rgb" / "1.png", np.tile(np.array([0x1000, 0, 0xC0C0]), (4, 4, 1)))
+    tr, te = load_imagefolder(root, size=4, test_fraction=0.5, seed=0)
+    x = torch.cat([tr.x, te.x])[:, :, 0, 0] * 255
+    y = torch.cat([tr.y, te.y])
+    names = tr.class_names
+    got = sorted(tuple(round(v) for v in x[i].tolist()) for i in range(4)
+                 if names[int(y[i])] == "gray")
+    assert got == [(0x40, 0x40, 0x40), (0x80, 0x80, 0x80)]
+    got = sorted(tuple(round(v) for v in x[i].tolist()) for i in range(4)
+                 if names[int(y[i])] == "rgb")
+    assert got == [(0x10, 0, 0xC0), (0xFF, 0x80, 0x00)]
+    g, _ = load_imagefolder(root, size=4, channels=1, test_fraction=0.5, seed=0)
+    assert g.x.shape[1] == 1 and float(g.x.max()) < 1.0  # not clipped to white
+
+
+def test_modes_alpha_palette_bilevel_and_gray_mixed_with_rgb(tmp_path, recwarn):
+    root = tmp_path / "d"
+    (root / "a").mkdir(parents=True)
+    Image.new("RGBA", (3, 3), (255, 0, 0, 0)).save(root / "a" / "rgba.png")  # transparent red
+    Image.new("L", (3, 3), 128).save(root / "a" / "gray.png")
+    Image.new("LA", (3, 3), (64, 0)).save(root / "a" / "la.png")
+    Image.new("1", (3, 3), 1).save(root / "a" / "bilevel.png")
+    pal = Image.new("P", (3, 3), 1)
+    pal.putpalette([0, 0, 0, 0, 0, 255] + [0] * 762)
+    pal.info["transparency"] = 0
+    pal.save(root / "a" / "palette.png", transparency=0)
+    _png(root / "b" / "rgb.png", (0, 255, 0), size=(3, 3))
+    x = _all_images(root, channels=3)
+    assert x == {"rgba": (255, 0, 0), "gray": (128, 128, 128), "la": (64, 64, 64),
+                 "bilevel": (255, 255, 255), "palette": (0, 0, 255), "rgb": (0, 255, 0)}
+    x = _all_images(root, channels=1)
+    assert x["gray"] == (128,) and x["rgb"] == (150,)  # luma of pure green
+    assert not [w for w in recwarn if "Palette" in str(w.message)]
+
+
+def _all_images(root, channels):
+    from empirics.data.imagefolder import _decode, _images_under
+
+    files = _images_under(root)
+    x = _decode(files, 3, channels, workers=1)[:, :, 1, 1] * 255
+    return {f.stem: tuple(round(v) for v in x[i].tolist()) for i, f in enumerate(files)}
+
+
+def test_32_bit_images_of_unknown_range_are_refused(tmp_path):
+    from empirics.data.imagefolder import to_8bit
+
+    for mode in ("F", "I"):
+        with pytest.raises(ValueError, match=rf"8-bit or 16-bit channels at '.*x.tif', got "
+                                             rf"Pillow mode '{mode}'"):
+            to_8bit(Image.new(mode, (2, 2)), tmp_path / "x.tif")
+
+
+def test_classes_none_is_every_class_of_the_folder(tmp_path):
+    """A folder of 12 classes gives 12 (not the trainer's default 10); one of 3 classes
+    refuses 10 naming `classes` and both numbers, before any image is decoded."""
+    from empirics.data import resolve_classes
+
+    big, small = tmp_path / "twelve", tmp_path / "three"
+    for root, n in ((big, 12), (small, 3)):
+        for c in range(n):
+            for i in range(2):
+                _png(root / f"c{c:02d}" / f"{i}.png", (20 * c, 0, 0), size=(2, 2))
+    tr, te = load_dataset("imagefolder", root=big, classes=None, size=2, test_fraction=0.5)
+    assert tr.num_classes == te.num_classes == 12 == resolve_classes("imagefolder", root=big)
+    assert tr.class_counts().tolist() == [1] * 12
+    assert resolve_classes("imagefolder", 10, root=big) == 10
+    assert load_dataset("imagefolder", root=big, classes=10, size=2,
+                        test_fraction=0.5)[0].num_classes == 10
+    tr, _ = load_dataset("imagefolder", root=small, size=2, test_fraction=0.5)
+    assert tr.num_classes == 3 == resolve_classes("imagefolder", None, root=small)
+    (small / "c00" / "0.png").write_bytes(b"broken")  # never decoded: refused before
+    msg = r"^Expected `classes` <= 3 \(the classes of dataset 'imagefolder'\), got 10$"
+    with pytest.raises(ValueError, match=msg):
+        load_dataset("imagefolder", root=small, classes=10)
+    with pytest.raises(ValueError, match=msg):
+        resolve_classes("imagefolder", 10, root=small)

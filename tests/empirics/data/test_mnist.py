@@ -77,3 +77,16 @@ def test_mnist_missing_package_or_bad_file(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
     with pytest.raises(FileNotFoundError, match="mnist_5k.csv.gz"):
         mod._mnist_path()
+
+
+@pytest.mark.parametrize("pixel,label,text", [
+    ("300", "3", r"rows of 784 pixels and a label in .*m.csv.*'300'"),  # not wrapped to 44
+    ("-1", "3", r"rows of 784 pixels and a label in .*m.csv.*'-1'"),
+    ("0.5", "3", r"rows of 784 pixels and a label in .*m.csv.*'0.5'"),  # not cut to 0
+    ("7", "12", r"labels in \[0, 9\] in .*m.csv', got range \[12, 12\]"),
+])
+def test_mnist_values_out_of_range_name_the_file(tmp_path, pixel, label, text):
+    bad = tmp_path / "m.csv"
+    bad.write_text(",".join([pixel] * 784 + [label]) + "\n")
+    with pytest.raises(ValueError, match=text):
+        _read_mnist(bad)

@@ -42,9 +42,10 @@ def test_choose_classes_seeded_sorted_distinct():
 def test_choose_classes_too_many_names_both():
     with pytest.raises(ValueError, match=r"`classes` <= 10 \(the classes available\), got 11"):
         choose_classes(10, 11, seed=0)
-    with pytest.raises(ValueError, match="`C` >= 1, got 0"):
+    # the argument a user gives is `classes` (it read `C` before)
+    with pytest.raises(ValueError, match="`classes` >= 1, got 0"):
         choose_classes(10, 0, seed=0)
-    with pytest.raises(TypeError, match="`C` to be an int"):
+    with pytest.raises(TypeError, match="`classes` to be an int"):
         choose_classes(10, 2.0, seed=0)
 
 

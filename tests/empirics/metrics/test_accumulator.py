@@ -254,6 +254,17 @@ def test_version_2_states_still_load():
         (lambda a, X, Y: a.load_state_dict({"version": 0}), ValueError, "version 1, 2 or 3"),
         (lambda a, X, Y: a.merge(AlignmentAccumulator(linear=False).update(X, Y)), ValueError,
          "linear=True"),
+        (lambda a, X, Y: AlignmentAccumulator(kind=None), ValueError, "`kind`.*None"),
+        (lambda a, X, Y: AlignmentAccumulator(linear="no"), TypeError, "`linear`.*'no'"),
+        (lambda a, X, Y: AlignmentAccumulator(unbiased=1), TypeError, "`unbiased`.*1"),
+        (lambda a, X, Y: AlignmentAccumulator(dims=5), TypeError, "`dims`.*5"),
+        (lambda a, X, Y: AlignmentAccumulator(dims=(True, 3)), ValueError, "`dims`.*True"),
+        (lambda a, X, Y: AlignmentAccumulator(dims=(4, 3, 2)), ValueError, "`dims`"),
+        (lambda a, X, Y: AlignmentAccumulator(device="tpu"), ValueError, "`device`.*'tpu'"),
+        (lambda a, X, Y: a.update(np.full_like(X, np.inf), Y), ValueError, "finite.*`x`"),
+        (lambda a, X, Y: a.update(X, Y.astype(complex)), TypeError, "`y`.*complex"),
+        (lambda a, X, Y: a.update(X[:, 0], Y), ValueError, r"`x` of shape \(N, d\)"),
+        (lambda a, X, Y: a.update(X.tolist(), Y), TypeError, "`x`.*list"),
     ],
 )
 def test_invalid_use_raises(call, exc, match):
@@ -261,6 +272,152 @@ def test_invalid_use_raises(call, exc, match):
     acc = AlignmentAccumulator().update(X, Y)
     with pytest.raises(exc, match=match):
         call(acc, X, Y)
+
+
+# ----------------------------------------------------------------------------- malformed states
+def _valid():
+    X, Y = _features(14, N=40)
+    acc = AlignmentAccumulator().update(X, Y)
+    return acc, acc.stats_tensor(), X, Y
+
+
+RAW = 5 + 2 * 12 + 2 * 9 + 12 * 12 + 9 * 9 + 12 * 9 + 5 + 2 * 12 + 2 * 9  # raw set's offset
+
+
+def _edit(i, v):
+    def f(t):
+        t = t.clone()
+        t[i] = v
+        return t
+    return f
+
+
+BAD_VECTORS = [  # (name, edit of a valid flat state, exception, message)
+    ("None", lambda t: None, TypeError, "`t` to be a torch tensor or numpy array, got NoneType"),
+    ("list", lambda t: t.tolist(), TypeError, "`t`.*got list"),
+    ("2-D", lambda t: t.reshape(1, -1), ValueError, r"1-D\) `t`, got shape \(1, "),
+    ("short", lambda t: t[:-1], ValueError, "`t` of length .*got length"),
+    ("empty", lambda t: t[:0], ValueError, "got length 0"),
+    ("float32", lambda t: t.float(), ValueError, "float64 `t`, got dtype torch.float32"),
+    ("int64", lambda t: t.long(), ValueError, "float64 `t`, got dtype torch.int64"),
+    ("inf", _edit(50, float("inf")), ValueError, "`t`.*the first, inf, at index 50"),
+    ("-inf in raw", _edit(RAW + 60, -float("inf")), ValueError, "finite values in `t`"),
+    ("nan", _edit(7, float("nan")), ValueError, r"finite values in `t`, got 1 NaN or inf"),
+    ("negative n", _edit(0, -5.0), ValueError, "row count n >= 0.*cosine.*n=-5.0"),
+    ("fractional n", _edit(0, 2.5), ValueError, "n=2.5"),
+    ("n of sets differ", _edit(RAW, 41.0), ValueError, r"same row count.*\[40, 41\]"),
+    ("zero_x > n", _edit(3, 41.0), ValueError, r"zero_x in \[0, n=40\].*got 41.0"),
+    ("negative zero_y", _edit(4, -1.0), ValueError, "zero_y.*got -1.0"),
+    ("cosine exponent", _edit(1, 3.0), ValueError, r"exponent ex in \[-0, 0\].*cosine"),
+    ("raw exponent", _edit(RAW + 2, 5000.0), ValueError, r"exponent ey in \[-1100, 1100\]"),
+    ("fractional exponent", _edit(RAW + 1, 0.5), ValueError, "exponent ex"),
+    ("moments without rows", lambda t: torch.cat([torch.zeros(1), t[1:RAW], torch.zeros(1),
+                                                   t[RAW + 1:]]).double(),
+     ValueError, "all-zero the cosine moments"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("entry", ["merge_stats_", "from_stats_tensor"])
+@pytest.mark.parametrize(("case", "edit", "exc", "match"), BAD_VECTORS,
+                         ids=[c[0] for c in BAD_VECTORS])  # fmt: skip
+def test_malformed_flat_states_raise_and_change_nothing(entry, case, edit, exc, match):
+    acc, t, _, _ = _valid()
+    before = acc.stats_tensor()
+    with pytest.raises(exc, match=match):
+        getattr(acc, entry)(edit(t))
+    assert torch.equal(acc.stats_tensor(), before)
+
+
+def test_the_reported_cases_now_raise():
+    """Issue: merging a state with inf entries gave cka = 0.0; load_state_dict(None) an
+    AttributeError."""
+    acc, t, X, Y = _valid()
+    with pytest.raises(ValueError, match="finite values in `t`"):
+        AlignmentAccumulator(dims=(12, 9)).from_stats_tensor(_edit(20, float("inf"))(t))
+    other = AlignmentAccumulator().update(X, Y)
+    other._cos.flat[20] = float("inf")  # a state damaged behind the accumulator's back
+    with pytest.raises(ValueError, match="finite values in `other`"):
+        acc.merge(other)
+    with pytest.raises(TypeError, match="`state` to be a mapping.*NoneType"):
+        acc.load_state_dict(None)
+    huge = _edit(slice(25, 169), 1e300)(t)  # finite, but no rows have such moments
+    with pytest.raises(ValueError, match="merge overflows"):
+        acc.merge_stats_(huge)
+
+
+def test_a_valid_numpy_vector_is_accepted():
+    acc, t, X, Y = _valid()
+    back = AlignmentAccumulator(dims=(12, 9)).from_stats_tensor(t.numpy())
+    _assert_same(back.compute(), acc.compute(), rtol=0)
+
+
+def _state_with(**kw):
+    acc, _, _, _ = _valid()
+    state = acc.state_dict()
+    for k, v in kw.items():
+        if v is KeyError:
+            del state[k]
+        else:
+            state[k] = v(state[k]) if callable(v) else v
+    return state
+
+
+BAD_STATES = [  # (name, state, exception, message)
+    ("list", lambda: [1, 2], TypeError, "`state` to be a mapping.*list"),
+    ("empty", lambda: {}, ValueError, "version 1, 2 or 3, got None"),
+    ("version True", lambda: _state_with(version=True), ValueError, "got True"),
+    ("version '3'", lambda: _state_with(version="3"), ValueError, "got '3'"),
+    ("missing stats", lambda: _state_with(stats=KeyError), ValueError, r"missing \['stats'\]"),
+    ("unknown key", lambda: {**_state_with(), "extra": 1}, ValueError, r"unknown \['extra'\]"),
+    ("kind", lambda: _state_with(kind="rbf"), ValueError, r"`state\['kind'\]`.*'rbf'"),
+    ("linear", lambda: _state_with(linear="yes"), TypeError, r"`state\['linear'\]`.*'yes'"),
+    ("unbiased", lambda: _state_with(unbiased=None), TypeError, r"`state\['unbiased'\]`"),
+    ("kind without raw", lambda: _state_with(kind="linear", linear=False), ValueError,
+     r"`state\['linear'\]` True"),
+    ("dims type", lambda: _state_with(dims=5), TypeError, r"`state\['dims'\]`.*5"),
+    ("dims short", lambda: _state_with(dims=(12,)), ValueError, r"`state\['dims'\]`"),
+    ("dims zero", lambda: _state_with(dims=(12, 0)), ValueError, r"`state\['dims'\]`"),
+    ("widths", lambda: _state_with(dims=(13, 9)), ValueError, r"`state\['stats'\]` of length"),
+    ("linear flag vs length", lambda: _state_with(linear=False), ValueError, "of length"),
+    ("stats without dims", lambda: _state_with(dims=None), ValueError, "None when dims is None"),
+    ("no stats", lambda: _state_with(stats=None), TypeError, r"`state\['stats'\]`.*NoneType"),
+    ("float32 stats", lambda: _state_with(stats=lambda t: t.float()), ValueError, "float64"),
+    ("inf stats", lambda: _state_with(stats=_edit(9, float("inf"))), ValueError,
+     r"finite values in `state\['stats'\]`"),
+    ("negative n", lambda: _state_with(stats=_edit(0, -1.0)), ValueError, "n=-1.0"),
+    ("2-D stats", lambda: _state_with(stats=lambda t: t[None]), ValueError, "1-D"),
+    ("version 2 with inf", lambda: _state_with(version=2, stats=_edit(3, float("nan"))),
+     ValueError, "finite values"),
+    ("version 1 length", lambda: _state_with(version=1), ValueError, "version-1 stats vector"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "make", "exc", "match"), BAD_STATES,
+                         ids=[c[0] for c in BAD_STATES])  # fmt: skip
+def test_malformed_state_dicts_raise_and_change_nothing(case, make, exc, match):
+    acc, _, _, _ = _valid()
+    before = (acc.kind, acc.linear, acc.unbiased, acc.dims, acc.stats_tensor())
+    with pytest.raises(exc, match=match):
+        acc.load_state_dict(make())
+    after = (acc.kind, acc.linear, acc.unbiased, acc.dims, acc.stats_tensor())
+    assert after[:4] == before[:4] and torch.equal(after[4], before[4])
+
+
+def test_a_refused_merge_leaves_an_empty_accumulator_empty():
+    _, _, X, Y = _valid()
+    empty = AlignmentAccumulator(linear=False)
+    with pytest.raises(ValueError, match="linear=False"):
+        empty.merge(AlignmentAccumulator().update(X, Y))
+    assert empty.dims is None and empty.n == 0
+
+
+def test_update_with_non_finite_rows_adds_nothing():
+    acc, t, X, Y = _valid()
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        acc.update(bad, Y)
+    assert torch.equal(acc.stats_tensor(), t)
 
 
 @pytest.mark.cuda

@@ -175,3 +175,112 @@ def test_toml_config_then_flags(tmp_path, capsys):
     toml.write_text("[surrogate]\nC = 3\nfoo = 1\n")
     assert sg.main(["--config", str(toml), "--no-progress"]) == 2
     assert "foo" in _error_line(capsys)
+
+
+HUGE = "1" + "0" * 21
+#: Bad command lines: (extra flags, the argument the line must name, the value it must
+#: name). Each answers exit status 2 and one stderr line, before anything runs.
+BAD_FLAGS = [
+    (["--C", "1"], "`C`", "1"),
+    (["--C", "x"], "`C`", "'x'"),
+    (["--C", ""], "`C`", "''"),
+    (["--C", HUGE], "`C`", HUGE),
+    (["--N", "0"], "`N`", "0"),
+    (["--N", HUGE], "`N`", HUGE),
+    (["--B", "13"], "`B`", "13"),
+    (["--tau", "-1"], "`tau`", "-1.0"),
+    (["--tau", "nan"], "`tau`", "nan"),
+    (["--tau", "inf"], "`tau`", "inf"),
+    (["--tau", "1e-320"], "`tau`", "1e-320"),
+    (["--steps", "0"], "`steps`", "0"),
+    (["--steps", HUGE], "`steps`", HUGE),  # refused by the memory check
+    (["--steps", "none"], "`steps`", "'none'"),
+    (["--lr", "0"], "`lr`", "0.0"),
+    (["--lr", "1e308"], "`lr`", "1e+308"),
+    (["--schedule", ""], "`schedule`", "''"),
+    (["--warmup-steps", "-1"], "`warmup_steps`", "-1"),
+    (["--warmup-steps", "2"], "`warmup_steps`", "2"),  # constant schedule: conflict
+    (["--seed", "-1"], "`seed`", "-1"),
+    (["--init", "zeros"], "`init`", "'zeros'"),
+    (["--init-dim", "0"], "`init_dim`", "0"),
+    # the features were not counted: --init-dim 100000000 ran the machine out of memory
+    (["--init-dim", "20000", "--max-memory-gib", "0.01"], "`init_dim`", "20000"),
+    (["--init-view-noise", "1e200"], "`init_view_noise`", "1e+200"),
+    (["--init-class-signal", "-0.5"], "`init_class_signal`", "-0.5"),
+    (["--delta", "1"], "`delta`", "1.0"),
+    (["--pi-max", "0.1"], "`pi_max`", "0.1"),  # below 1/C = 1/3
+    (["--pi-max", "1.5"], "`pi_max`", "1.5"),
+    (["--backend", "jax"], "`backend`", "'jax'"),
+    (["--backend", "torch", "--device", "tpu"], "`device`", "'tpu'"),
+    (["--backend", "torch", "--device", ""], "`device`", "''"),
+    (["--backend", "torch", "--device", "cuda:x"], "`device`", "'cuda:x'"),
+    (["--device", "cuda"], "`device`", "'cuda'"),  # numpy backend: conflict
+    (["--eval-every", "-1"], "`eval_every`", "-1"),
+    (["--checkpoint-every", "0"], "`checkpoint_every`", "0"),
+    (["--max-memory-gib", "inf"], "`max_memory_gib`", "inf"),
+    (["--max-memory-gib", "1e-9"], "`max_memory_gib`", "1e-09"),
+    (["--format", "xml"], "--format", "'xml'"),
+    (["--config", ""], "`config`", "''"),  # was: silently no config file
+    (["--config", "no-such.toml"], "`config`", "no-such.toml"),
+    (["--config", "."], "`config`", "'.'"),
+    (["--out", ""], "`out`", "''"),  # was: the run written into the current folder
+    (["--out", " "], "`out`", "' '"),
+    (["--resume"], "--resume", "no --out"),
+    (["--bogus", "1"], "unrecognized", "--bogus"),
+]
+
+
+@pytest.mark.parametrize("extra,argument,value", BAD_FLAGS,
+                         ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_every_bad_flag_is_one_line_and_exit_2(extra, argument, value, capsys, tmp_path,
+                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a run written anywhere would show here
+    try:
+        rc = sg.main(TINY + extra)
+    except SystemExit as exc:  # argparse's own errors
+        rc = exc.code
+    assert rc == 2
+    err = _error_line(capsys)
+    assert argument in err and value in err, err
+    assert "Traceback" not in err and not list(tmp_path.iterdir())
+
+
+def test_a_device_this_machine_lacks_is_refused_before_the_run(capsys, monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "run"
+    assert sg.main(TINY + ["--backend", "torch", "--device", "cuda", "--out", str(out)]) == 2
+    assert "`device` = 'cuda', got none" in _error_line(capsys)
+    assert not out.exists()  # checked before anything was written
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert sg.main(TINY + ["--backend", "torch", "--device", "cuda:2"]) == 2
+    assert "index < 2" in _error_line(capsys) and not out.exists()
+    with pytest.raises(ValueError, match="`device`.*'cuda:2'"):
+        sg.Simulation(SurrogateConfig(C=3, N=12, B=4, steps=2, backend="torch",
+                                      device="cuda:2"))
+
+
+def test_torch_cpu_device_runs(capsys):
+    assert sg.main(TINY + ["--backend", "torch", "--device", "cpu", "--format", "json"]) == 0
+    torch_rec = json.loads(capsys.readouterr().out)
+    assert sg.main(TINY + ["--format", "json"]) == 0
+    assert torch_rec["measured"] == pytest.approx(json.loads(capsys.readouterr().out)
+                                                  ["measured"], rel=1e-12)
+
+
+def test_warnings_are_one_line_without_source(capsys):
+    import warnings
+
+    with warnings.catch_warnings():
+        assert sg.main(TINY + ["--steps", "2"]) == 0
+        capsys.readouterr()
+        warnings.warn("degenerate state: cka is NaN", RuntimeWarning, stacklevel=1)
+    err = capsys.readouterr().err
+    assert err == "python -m empirics.surrogate: warning: degenerate state: cka is NaN\n"
+
+
+def test_run_into_refuses_an_empty_out(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="`out` to be a path, got ''"):
+        run_into(SurrogateConfig(C=3, N=12, B=4, steps=2), "")
+    assert not list(tmp_path.iterdir())

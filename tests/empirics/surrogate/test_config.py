@@ -36,7 +36,30 @@ BAD = [
     ({"device": 0}, TypeError, "`device`"),
     ({"checkpoint_every": 0}, ValueError, "`checkpoint_every`"),
     ({"max_memory_gib": 0.0}, ValueError, "`max_memory_gib`"),
+    # were torch's RuntimeError (or AssertionError) traceback from the first step
+    ({"backend": "torch", "device": "tpu"}, ValueError, "`device` to be cpu, cuda or cuda:<index>, "
+     "got 'tpu'"),
+    ({"backend": "torch", "device": ""}, ValueError, "`device`.*got ''"),
+    ({"backend": "torch", "device": "cuda:x"}, ValueError, "`device`.*'cuda:x'"),
+    # silently ignored before: the numpy state lives on the CPU
+    ({"device": "cuda"}, ValueError, "`device` = 'cpu' for `backend` = 'numpy'.*got 'cuda'"),
+    # silently ignored before: the constant schedule has no warm-up
+    ({"warmup_steps": 5}, ValueError, "`warmup_steps` = 0 for `schedule` = 'constant'.*got 5"),
+    # a prior below 1/C is impossible (it gave a smaller, invalid Delta)
+    ({"C": 4, "N": 32, "B": 8, "pi_max": 0.2}, ValueError, r"`pi_max` >= 1/`C` = 0.25.*got 0.2"),
+    # numpy's overflow warning, then "Expected `sum_eta` >= 0, got inf"
+    ({"lr": 1e300, "steps": 200}, ValueError, r"`lr` \* `steps` <= 1e\+300.*1e\+300"),
+    # squared norms overflowed: every initial cosine silently became 0 (Sigma_0 = I)
+    ({"init_view_noise": 1e200}, ValueError, r"`init_view_noise` <= 1e\+150.*got 1e\+200"),
+    ({"init_class_signal": 1e151}, ValueError, r"`init_class_signal` <= 1e\+150"),
 ]
+
+
+def test_limits_are_inclusive():
+    c = SurrogateConfig(C=4, N=32, B=8, pi_max=0.25, init_view_noise=1e150,
+                        init_class_signal=1e150, lr=1e300 / 200, backend="torch",
+                        device="cuda:1", schedule="cosine", warmup_steps=5)
+    assert c.pi_max == 0.25 and c.device == "cuda:1"  # cuda:1 need not exist to configure
 
 
 @pytest.mark.parametrize("kw,exc,match", BAD)

@@ -65,10 +65,11 @@ def test_event_flag_and_final_record():
     f = r.final()
     assert f["event_held"] == bool(np.all(r.q_max <= r.q_bound))
     assert set(["measured", "certificate", "recurrence", "theorem1", "event_held"]) <= set(f)
-    # a pi_max small enough that eps alone decides: q_max > pi_max + eps must flag failure
-    c = sg.SurrogateConfig(C=2, N=64, B=48, steps=5, lr=1.0, pi_max=0.01, delta=0.9)
+    # the smallest valid pi_max (1/C) and a tiny batch: seed 2's one batch of B = 3 is of one
+    # class (q = 1 > pi_max + eps = 0.93), so the event failed and the record says so
+    c = sg.SurrogateConfig(C=2, N=60, B=3, steps=1, lr=1.0, pi_max=0.5, delta=0.999, seed=2)
     r2 = sg.simulate(c)
-    assert r2.q_bound < r2.q_max.max()
+    assert r2.q_max.max() == 1.0 and r2.q_bound < 1.0
     assert r2.final()["event_held"] is False
 
 

@@ -301,3 +301,25 @@ def test_errors(call, exc, match):
     model, x = _mlp_x()
     with pytest.raises(exc, match=match):
         call(model, x)
+
+
+def test_forward_mode_shows_no_third_party_deprecation():
+    """torch's first ``torch.func.jvp`` in a process loads decompositions through
+    ``torch.jit.script``, which warns (a line a ``python -m empirics.train
+    --linearization-every`` user saw); a fresh process with warnings as errors checks it."""
+    import subprocess
+    import sys
+
+    code = ("import torch\n"
+            "from empirics.training.curvature import jacobian_norm\n"
+            "m = torch.nn.Sequential(torch.nn.Linear(3, 4))\n"
+            "class M(torch.nn.Module):\n"
+            "    def __init__(self):\n"
+            "        super().__init__(); self.f = m\n"
+            "    def forward(self, x):\n"
+            "        return x, self.f(x)\n"
+            "print(jacobian_norm(M(), torch.randn(5, 3), iters=3) > 0)\n")
+    proc = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True" and proc.stderr == ""

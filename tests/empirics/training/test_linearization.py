@@ -53,6 +53,11 @@ def test_the_rest_of_the_run_is_unchanged(pair):
     a, b = (json.loads(r.summary.read_text()) for r in (on, off))
     for k in ("run_dir", "wall_seconds", "steps_per_second"):
         a.pop(k), b.pop(k)
+    # the records of the run directory itself: another key, and linearization.csv's rows
+    assert a.pop("run_key") != b.pop("run_key")
+    rows_on, rows_off = a.pop("table_rows"), b.pop("table_rows")
+    assert rows_on.pop("linearization") == 6 and rows_off.pop("linearization") == 0
+    assert rows_on == rows_off
     assert a == b
 
 

@@ -53,3 +53,55 @@ def test_probe_errors():
         ncc_accuracy(x, y, x, y[:3])
     with pytest.raises(ValueError, match="`l2` > 0"):
         linear_probe_accuracy(x, y, x, y, l2=0.0)
+
+
+# ----------------------------------------------------------------------- logistic probe
+def _standardise(xt, xs):
+    import numpy as np
+
+    a, b = xt.double().numpy(), xs.double().numpy()
+    mean, std = a.mean(0), np.maximum(a.std(0, ddof=1), 1e-12)
+    return (a - mean) / std, (b - mean) / std
+
+
+@pytest.mark.parametrize("seed,C,l2", [(0, 3, 1e-3), (1, 4, 1e-2), (2, 5, 0.1)])
+def test_logistic_probe_is_scikit_learns(seed, C, l2):
+    # twin: scikit-learn's multinomial LogisticRegression on the same standardised features;
+    # its objective C_sk sum_i CE_i + ||W||^2 / 2 is ours times C_sk n when C_sk = 1/(l2 n)
+    # (C >= 3: with two classes scikit-learn fits the binomial form, another penalty)
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from empirics.training.probe import fit_logistic, logistic_probe_accuracy
+
+    xt, yt = _data(seed, n=45, d=4, C=C, noise=2.0)
+    xs, ys = _data(seed + 10, n=30, d=4, C=C, noise=2.0)
+    a, b = _standardise(xt, xs)
+    W, bias, _ = fit_logistic(a, yt.numpy(), C, l2=l2, gtol=1e-9, ftol=0.0)
+    twin = LogisticRegression(C=1.0 / (l2 * a.shape[0]), tol=1e-12, max_iter=10000).fit(
+        a, yt.numpy())
+    assert np.allclose(W, twin.coef_.T, atol=1e-5)  # both at their solvers' precision
+    assert np.allclose(a @ W + bias, twin.decision_function(a), atol=1e-5)
+    want = float((twin.predict(b) == ys.numpy()).mean())
+    assert logistic_probe_accuracy(xt, yt, xs, ys, l2=l2) == want
+
+
+def test_logistic_probe_is_deterministic_and_separates():
+    from empirics.training.probe import logistic_probe_accuracy
+
+    xt, yt = _data(0, noise=0.1)
+    assert logistic_probe_accuracy(xt, yt, xt, yt) == 1.0
+    xs, ys = _data(5, noise=3.0)
+    assert logistic_probe_accuracy(xt, yt, xs, ys) == logistic_probe_accuracy(xt, yt, xs, ys)
+    assert probe_accuracy("logistic", xt, yt, xs, ys) == logistic_probe_accuracy(xt, yt, xs,
+                                                                                 ys)
+    with pytest.raises(ValueError, match="`l2` > 0"):
+        logistic_probe_accuracy(xt, yt, xs, ys, l2=0.0)
+
+
+def test_logistic_probe_warns_when_it_stops_early():
+    from empirics.training.probe import logistic_probe_accuracy
+
+    xt, yt = _data(0, noise=2.0)
+    with pytest.warns(RuntimeWarning, match="L-BFGS stopped"):
+        logistic_probe_accuracy(xt, yt, xt, yt, max_iter=1)

@@ -201,3 +201,40 @@ def test_cli_epoch_schedule_needs_a_whole_warm_up(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "whole number of epochs" in err and "got 1" in err
     assert not (tmp_path / "r").exists()
+
+
+# -- warnings and paths (issue 20) -----------------------------------------------------------
+def test_a_warning_is_one_line_without_a_source_line(finished, tmp_path, monkeypatch, capsys):
+    import warnings
+
+    import empirics.training.trainer as trainer
+
+    def warn_then_return(config, **kw):
+        warnings.warn("all pairwise cosines are equal", RuntimeWarning, stacklevel=1)
+        return finished
+
+    monkeypatch.setattr(trainer, "train", warn_then_return)
+    with warnings.catch_warnings():  # main installs the one-line display; restored after
+        assert main([*TINY, "--out", str(tmp_path / "w")]) == 0
+    err = capsys.readouterr().err
+    assert err == "python -m empirics.train: warning: all pairwise cosines are equal\n"
+
+
+@pytest.mark.parametrize(("argv", "name"), [
+    (["--out", ""], "`out`"), (["--out", "  "], "`out`"), (["--resume", ""], "`--resume`"),
+    (["--config", ""], "`--config`"), (["--data-root", ""], "`data_root`"),
+])
+def test_an_empty_path_is_refused_not_the_current_folder(argv, name, tmp_path, monkeypatch,
+                                                        capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main([*TINY, *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"Expected {name} to be a path, got '" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_out_in_the_api_is_a_value_error():
+    from empirics.training.config import TrainConfig
+
+    with pytest.raises(ValueError, match="Expected `out` to be a path, got ''"):
+        TrainConfig(out="")

@@ -30,8 +30,9 @@ def reference_run(tmp_path_factory, tiny):
 def test_every_model_sees_identical_batches_and_views(tiny):
     tr = LockstepTrainer(tiny(objectives="cl,nscl,ce"))
     seen: dict[str, list[torch.Tensor]] = {m.name: [] for m in tr.members}
-    for m in tr.members:
-        m.module.register_forward_pre_hook(lambda mod, args, n=m.name: seen[n].append(args[0]))
+    for m in tr.members:  # the encoder: CE's forward skips the projector it never uses
+        m.module.encoder.register_forward_pre_hook(
+            lambda mod, args, n=m.name: seen[n].append(args[0]))
     epoch = []
     for t in range(4):  # N = 128, B = 32: steps 0..3 are exactly one epoch
         idx = tr.batch_indices(t)

@@ -1,8 +1,8 @@
 """One tiny claims study for the end-to-end tests: the GPU script at the tiny size on CPU.
 
 ``benchmarks/gpu_claims_full.sh`` with ``SIZE=tiny EXECUTOR=serial DEVICE=cpu`` runs the
-whole study (every claim, 2 seeds, 18 tiny runs and 2 curvature tasks) and the summary
-figure in a subprocess, as a user would, in about ten seconds.
+whole study (every claim, 4 seeds, 48 tiny runs and 4 long-run tasks) and then draws the
+summary figure (a separate step of the script), in a subprocess, as a user would.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ def test_probe_rows_on_hand_checkable_points():
     # cosine NCC: (1, 0.9) is nearer the class-0 centre direction (about 3 degrees from
     # the x axis) than the class-1 one: 2 of 3 correct, by hand
     assert rows[("h", "ncc")] == pytest.approx(2 / 3)
-    assert set(rows) == {("h", "ncc"), ("h", "linear"), ("z", "ncc"), ("z", "linear")}
+    assert set(rows) == {(f, p) for f in ("h", "z") for p in ("ncc", "linear", "logistic")}
 
 
 def _loop_ncc(xt, yt, xs, ys):
@@ -100,7 +100,7 @@ def test_one_evaluation_holds_every_model_probe_and_feature(evaluated):
     assert e.kind == "custom"
     m = e.metrics
     assert set(m["model"]) == {"cl", "nscl", "scl", "ce"}
-    assert len(m[m["probe"] != "head"]) == 4 * 2 * 2
+    assert len(m[m["probe"] != "head"]) == 4 * 2 * 3  # models x features x probes
     assert m[m["probe"] == "head"]["model"].tolist() == ["ce"]
     assert m["accuracy"].between(0, 1).all()
     s = e.summary
@@ -140,6 +140,88 @@ def test_tables_over_seeds(evaluated):
     assert all(r["vacuous"] == (r["bound_mean"] > 1) for r in few)
 
 
+def _per_seed(evaluated, table, keys, value="accuracy"):
+    """{(setting label, key values): [per-seed values]} read straight from the files."""
+    import pandas as pd
+
+    from empirics.runs import read_table
+
+    out = {}
+    for e in evaluated:
+        df = e.metrics if table == "metrics" else read_table(e.path / f"{table}.csv")
+        label = accuracy.summary_label(e.summary)
+        for rec in pd.DataFrame(df).to_dict("records"):
+            out.setdefault((label, *(rec[k] for k in keys)), []).append(rec[value])
+    return out
+
+
+def test_std_columns_are_the_sample_std_of_the_seeds(evaluated):
+    # ddof = 1 (the sample standard deviation), not ddof = 0
+    per = _per_seed(evaluated, "metrics", ("model", "features", "probe"))
+    t1 = accuracy.table1(evaluated)
+    two = [r for r in t1 if r["n_seeds"] == 2]
+    assert two
+    for r in two:
+        vals = per[(r["setting"], r["model"], r["features"], r["probe"])]
+        assert r["accuracy_std"] == pytest.approx(np.std(vals, ddof=1), abs=1e-15)
+        if np.std(vals) > 0:
+            assert r["accuracy_std"] != pytest.approx(np.std(vals, ddof=0))
+    for r in accuracy.table2(evaluated):
+        assert r["n_seeds"] == 1 or r["accuracy_std"] >= 0
+    fper = _per_seed(evaluated, "fewshot", ("model", "features", "m"))
+    for r in accuracy.fewshot_table(evaluated):
+        if r["n_seeds"] == 2:
+            vals = fper[(r["setting"], r["model"], r["features"], r["m"])]
+            assert r["accuracy_std"] == pytest.approx(np.std(vals, ddof=1), abs=1e-15)
+
+
+def test_table2_std_is_the_sample_std():
+    rows = [{"model": "cl", "features": "h", "probe": "linear", "accuracy": acc}
+            for acc in (0.5, 0.7)]
+    evs = [_eval(seed, {"dataset": "digits", "tau": tau}, rows[seed])
+           for seed in (0, 1) for tau in (0.5, 1.0)]
+    for r in accuracy.table2(evs):
+        assert r["accuracy_std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))  # 0.1414
+
+
+def test_paired_differences_known_answer():
+    # NSCL - CL per seed: +0.10, +0.05, +0.12 -> mean 0.09, sample std 0.0360555, t_{.975,2}
+    # = 4.302653: half = 4.302653 * 0.0360555 / sqrt 3 = 0.0895674
+    evs = [_eval(s, {"dataset": "digits", "tau": 0.5},
+                 {"model": "cl", "features": "h", "probe": "ncc", "accuracy": cl},
+                 {"model": "nscl", "features": "h", "probe": "ncc", "accuracy": cl + d})
+           for s, cl, d in ((0, 0.5, 0.10), (1, 0.7, 0.05), (2, 0.6, 0.12))]
+    (r,) = accuracy.paired_differences(evs)
+    assert r["model"] == "nscl" and r["reference"] == "cl" and r["n_seeds"] == 3
+    assert r["diff_mean"] == pytest.approx(0.09)
+    assert r["diff_std"] == pytest.approx(0.0360555, abs=1e-6)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((0.09 - 0.0895674, 0.09 + 0.0895674),
+                                                        abs=1e-6)
+    assert 0 < r["p_value"] < 0.05
+
+
+def test_accuracy_intervals_are_clipped_to_100_percent():
+    # seeds at 0.99 and 1.0: the t interval is [0.931, 1.059]; clipped to [0.931, 1]
+    evs = [_eval(s, {"dataset": "digits"},
+                 {"model": "cl", "features": "h", "probe": "ncc", "accuracy": acc})
+           for s, acc in ((0, 0.99), (1, 1.0))]
+    (r,) = accuracy.table1(evs)
+    assert r["ci_high"] == 1.0 and r["ci_clipped"] and r["ci_low"] == pytest.approx(
+        0.995 - 12.706205 * 0.0070711 / np.sqrt(2), abs=1e-5)
+    from empirics.studies.experiments import _cell
+
+    assert _cell(r) == "99.5 [93.1, 100.0]*"
+
+
+def _eval(seed, setting, *rows):
+    import pandas as pd
+
+    from empirics.runs import Run
+
+    return Run(None, "custom", {}, pd.DataFrame(list(rows)), pd.DataFrame(), pd.DataFrame(),
+               {"setting": setting, "seed": seed})
+
+
 def test_setting_label():
     assert accuracy.setting_label({"dataset": "mnist", "tau": 0.1, "seed": 3}) == \
         "dataset=mnist tau=0.1"
@@ -170,3 +252,12 @@ def test_table2_joins_runs_that_differ_only_in_the_objectives_trained_beside():
     assert {(r["model"], r["tau"]) for r in t2} == {("cl", 0.5), ("cl", 1.0), ("nscl", 0.5),
                                                     ("nscl", 1.0), ("scl", 0.5), ("ce", 0.5)}
     assert len({r["setting"] for r in t2}) == 1 and "objectives" not in t2[0]["setting"]
+
+
+def test_the_logistic_probe_is_left_out_above_its_class_limit(monkeypatch):
+    monkeypatch.setattr(accuracy, "LOGISTIC_MAX_CLASSES", 1)
+    tr = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    f = {"m": {"train": {"h": tr, "z": tr}, "test": {"h": tr, "z": tr}}}
+    y = torch.tensor([0, 1])
+    rows = accuracy.probe_rows(f, y, y)
+    assert {r["probe"] for r in rows} == {"ncc", "linear"}

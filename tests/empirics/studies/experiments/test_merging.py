@@ -113,6 +113,42 @@ def test_path_summary():
     assert not flat["beats_both"] and flat["gain"] == 0.0
 
 
+def test_the_partner_end_best_gives_a_negative_gain():
+    # test accuracy rises to the partner end (a = 1 is best on validation and on test): the
+    # interior a* is 0.75 (the best interior point on validation); its test accuracy 0.70
+    # is 0.05 below the partner's 0.75, so the gain against both ends is -0.05, and +0.10
+    # against CL. An end counted as interior would give a* = 1 and a gain of 0.
+    rows = [{"alpha": a, "accuracy": t, "val_accuracy": v}
+            for a, t, v in ((0.0, 0.60, 0.58), (0.25, 0.63, 0.61), (0.5, 0.66, 0.64),
+                            (0.75, 0.70, 0.69), (1.0, 0.75, 0.74))]
+    s = merging.path_summary(rows)
+    assert s["alpha_best"] == 0.75 and not s["beats_both"]
+    assert s["gain"] == pytest.approx(-0.05) and s["gain_vs_cl"] == pytest.approx(0.10)
+    assert s["acc_partner"] == 0.75 and s["oracle_interior"] == 0.70
+
+
+def test_the_interior_point_is_chosen_on_validation_not_on_test():
+    # the best interior test accuracy is at a = 0.25 (0.80), but validation prefers a = 0.5:
+    # a* = 0.5, its test accuracy 0.66 is the one judged (the oracle 0.80 is not used)
+    rows = [{"alpha": a, "accuracy": t, "val_accuracy": v}
+            for a, t, v in ((0.0, 0.60, 0.6), (0.25, 0.80, 0.60), (0.5, 0.66, 0.70),
+                            (0.75, 0.62, 0.65), (1.0, 0.64, 0.6))]
+    s = merging.path_summary(rows)
+    assert s["alpha_best"] == 0.5 and s["best_interior"] == 0.66
+    assert s["gain"] == pytest.approx(0.02) and s["oracle_interior"] == 0.80
+    tie = [dict(r, val_accuracy=0.7) for r in rows]  # ties: the smallest interior a
+    assert merging.path_summary(tie)["alpha_best"] == 0.25
+
+
+def test_validation_split_is_seeded_and_disjoint():
+    fit, val = merging.validation_split(50, 0.2, seed=3)
+    again = merging.validation_split(50, 0.2, seed=3)
+    assert len(val) == 10 and not set(fit.tolist()) & set(val.tolist())
+    assert (fit.tolist(), val.tolist()) == (again[0].tolist(), again[1].tolist())
+    with pytest.raises(ValueError, match="`validation`"):
+        merging.check_options({"validation": 1.0})
+
+
 def test_check_options():
     assert merging.check_options({})["points"] == 11
     for bad, match in (({"bn": "x"}, "`bn`"), ({"partners": ["cl"]}, "`partners`"),
@@ -129,6 +165,12 @@ def test_one_evaluation_and_the_summary_over_seeds(tiny_runs, tmp_path):
     evs = [read_run(p) for p in paths]
     m = evs[0].metrics
     assert set(m["partner"]) == {"nscl", "scl", "ce"} and sorted(set(m["alpha"])) == [0, 0.5, 1]
+    from empirics.runs import read_table
+
+    val = read_table(evs[0].path / "validation.csv")
+    assert len(val) == len(m) and evs[0].summary["n_validation"] > 0
+    path = evs[0].summary["paths"]["nscl/h/ncc"]
+    assert path["alpha_best"] == 0.5  # the one interior point of three
     assert evs[0].summary["bn"].startswith("none")
     # the a = 0 rows of every path are the CL model: one accuracy per feature kind and probe
     ends = m[m["alpha"] == 0].groupby(["features", "probe"])["accuracy"].nunique()
