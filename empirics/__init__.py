@@ -12,7 +12,7 @@ and runs layers import no torch:
 - :mod:`empirics.surrogate` -- the similarity-descent surrogate Theorem 1 is about (THEORY.md s9)
 - :mod:`empirics.runs` -- one run-directory format, one run spec and cache key, one launcher
 - :mod:`empirics.studies` -- sweeps, tightness and trend studies, golden runs, claims
-- :mod:`empirics.options`, :mod:`empirics.seeds` -- configurations declared once; the one
+- :mod:`cl_nscl_align.options`, :mod:`empirics.seeds` -- configurations declared once; the one
   seed splitter
 
 Command lines: ``python -m empirics.train``, ``python -m empirics.surrogate``,

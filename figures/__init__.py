@@ -6,11 +6,9 @@
 - :mod:`figures.sweeps` -- [P2] Fig. 3, 4, 5 analogues (runs over C, tau, B)
 - :mod:`figures.landscapes` -- Theorem 1 and corollary bounds vs C, tau, B, epochs
 - :mod:`figures.measured` -- measured gaps against the bounds; [P1] loss gap vs C
-- :mod:`figures.runs` -- the runs each figure needs, as run specs; missing ones are
-  launched by :func:`empirics.runs.launch`
 - ``python -m figures`` -- regenerate every figure (PNG and PDF)
 
 Every ``plot_*`` function draws on a Matplotlib ``Axes`` it is given and reads saved
-results; only ``python -m figures`` (through :mod:`figures.runs` and the runs layer)
-launches runs. Nothing here imports torch or the trainer.
+results; only ``python -m figures`` launches runs: it asks the one planner
+(:mod:`empirics.studies.plan`) for the gallery's runs and the runs layer launches them. Nothing here imports torch or the trainer.
 """

@@ -45,7 +45,8 @@ matplotlib.use("Agg")  # files only; never opens a window
 
 from empirics.data.catalog import CATALOG  # noqa: E402
 from empirics.runs import RunFileError, RunSpec, check_out_dir  # noqa: E402
-from figures import io, runs, selection, style  # noqa: E402
+from empirics.studies import plan as runs  # noqa: E402 - the one planner
+from figures import io, selection, style  # noqa: E402
 
 PROG = "python -m figures"
 FORMATS = ("png", "pdf", "svg")
@@ -240,7 +241,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="the quick plan: small synthetic runs, the whole gallery in minutes; "
                         "built-in plan only (default: off, the full plan)")
-    p.add_argument("--size", choices=tuple(runs.SIZES), default=None,
+    p.add_argument("--size", choices=tuple(runs.GALLERY_SIZES), default=None,
                    help="plan size ('tiny' is for smoke tests); with --quick it must be "
                         "quick; built-in plan only (default: full, or quick with --quick)")
     p.add_argument("--cache", default=None,
@@ -383,7 +384,7 @@ def main(argv=None) -> int:
     except ValueError as e:
         p.error(str(e))
     t0 = time.perf_counter()
-    plan = runs.make_plan(size, dataset=dataset)
+    plan = runs.gallery_plan(size, dataset=dataset)
     given, paths = None, {}
     try:
         if a.runs is not None:

@@ -17,7 +17,7 @@ REQUIRED = [
     "cl_nscl_align.atomic", "cl_nscl_align.cli",
     "empirics.data.catalog", "empirics.data.load", "empirics.data.subsets",
     "empirics.losses", "empirics.metrics.accumulator", "empirics.metrics.functional",
-    "empirics.metrics.kernels", "empirics.models", "empirics.augment", "empirics.options",
+    "empirics.metrics.kernels", "empirics.models", "empirics.augment", "cl_nscl_align.options",
     "empirics.runs.layout", "empirics.runs.reader", "empirics.runs.spec",
     "empirics.runs.tables", "empirics.runs.writer", "empirics.seeds",
     "empirics.surrogate.dynamics", "empirics.training.config", "empirics.studies.grid",

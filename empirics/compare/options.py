@@ -1,4 +1,4 @@
-"""The options of ``python -m empirics.compare``, declared once (:mod:`empirics.options`).
+"""The options of ``python -m empirics.compare``, declared once (:mod:`cl_nscl_align.options`).
 
 Every field below is a flag (``--bootstrap 200``, ``--knn-metric euclidean``), validated
 on construction with one sentence naming the field and the value; ``A`` and ``B`` are the
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from empirics.data.catalog import DATASETS
 from empirics.metrics.knn import DEFAULT_K
 from empirics.metrics.knn import METRICS as KNN_METRICS
-from empirics.options import Options, at_least, in_open_unit, option, path_text, positive
+from cl_nscl_align.options import Options, at_least, in_open_unit, option, path_text, positive
 from empirics.training.config import DEVICES, LOSS_GAP_FORMS
 
 __all__ = ["FEATURES", "FORMATS", "POOLS", "CompareOptions", "options_markdown"]

@@ -11,7 +11,15 @@ Nothing here imports torch at import time: ``figures`` plans, finds and reads ru
 through this package without loading the trainer.
 """
 
-from empirics.runs.launcher import EXECUTORS, RunResult, is_done, launch, pending, run_dir_of
+from empirics.runs.launcher import (
+    EXECUTORS,
+    LaunchOptions,
+    RunResult,
+    is_done,
+    launch,
+    pending,
+    run_dir_of,
+)
 from empirics.runs.layout import RunDir, check_out_dir
 from empirics.runs.reader import Run, find_runs, is_run_dir, read_run, read_table
 from empirics.runs.spec import KINDS, Kind, RunSpec, label
@@ -21,6 +29,7 @@ __all__ = [
     "EXECUTORS",
     "KINDS",
     "Kind",
+    "LaunchOptions",
     "Run",
     "RunDir",
     "RunFileError",

@@ -37,13 +37,14 @@ from typing import Any
 
 from cl_nscl_align import cli
 from cl_nscl_align.atomic import atomic_write_json, atomic_write_text
+from cl_nscl_align.options import Options, option
 from empirics.runs.layout import TABLES, RunDir
 from empirics.runs.spec import KINDS, RunSpec, resolve
 from empirics.runs.tables import RunFileError, read_rows
 from empirics.runs.writer import KEY_FIELD, ROWS_FIELD
 
-__all__ = ["ERROR_FILE", "EXECUTORS", "RunResult", "check_launch_options", "import_ray", "is_done",
-           "launch", "pending", "run_dir_of"]
+__all__ = ["DEVICES", "ERROR_FILE", "EXECUTORS", "LaunchOptions", "RunResult",
+           "check_launch_options", "import_ray", "is_done", "launch", "pending", "run_dir_of"]
 
 EXECUTORS = ("serial", "local", "ray")
 ERROR_FILE = "error.txt"
@@ -317,6 +318,45 @@ _EXECUTORS = {"serial": _iter_serial, "local": _iter_local, "ray": _iter_ray}
 
 
 # ----------------------------------------------------------------------------- driver
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def _workers(name: str, value: Any) -> None:
+    if not 1 <= value <= MAX_WORKERS:
+        raise ValueError(f"Expected `{name}` in [1, {MAX_WORKERS}], got {value!r}")
+
+
+#: The most workers a pool may have (more would only queue).
+MAX_WORKERS = 1024
+
+
+@dataclass(frozen=True)
+class LaunchOptions(Options):
+    """how the runs are launched"""
+
+    executor: str = option("local", "serial (in this process), local (a process pool of "
+                           "`workers`) or ray (a Ray cluster)", choices=EXECUTORS,
+                           result=False)
+    workers: int | None = option(None, "pool size (none = min(runs, CPU cores))",
+                                 check=_workers, result=False, metavar="K")
+    device: str = option("auto", "device of every run (auto: CUDA when present)",
+                         choices=DEVICES, result=False)
+
+    def check(self) -> None:
+        """``cuda`` must exist: checked once, before any run starts (torch is imported only
+        then)."""
+        if self.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError("Expected a CUDA device for `device` = 'cuda', got none "
+                                 "(torch.cuda.is_available() is False; use auto or cpu)")
+
+    def launch_kwargs(self) -> dict[str, Any]:
+        """The keywords of :func:`launch` (``device`` only where a run takes one)."""
+        return {"executor": self.executor, "workers": self.workers, "device": self.device}
+
+
 def check_launch_options(executor: str, workers: int | None, cpus_per_run: float = 1.0,
                          gpus_per_run: float = 0.0) -> None:
     """Check the launch options before any work (one sentence naming the bad one).

@@ -2,7 +2,7 @@
 
 A :class:`RunSpec` is a kind (``"train"`` or ``"surrogate"``) and the configuration
 fields that differ from that kind's defaults. Resolved through the kind's declared
-configuration (:mod:`empirics.options`), it has one cache key: the first 16 hex digits of
+configuration (:mod:`cl_nscl_align.options`), it has one cache key: the first 16 hex digits of
 the SHA-256 of the kind and every result-deciding field (execution knobs such as the
 device or the output folder are left out). Two clients that need the same run, a figure
 and a claim say, find the same directory and train it once.
@@ -41,7 +41,7 @@ class Kind:
     """
 
     name: str
-    options: str  # "module:Class", an empirics.options.Options subclass
+    options: str  # "module:Class", a cl_nscl_align.options.Options subclass
     runner: str  # "module:function"
 
     def options_class(self):

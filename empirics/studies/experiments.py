@@ -29,71 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from cl_nscl_align.cli import ArgumentParser, one_line_warnings
+from empirics.studies.plan import EXPERIMENT_SIZES, experiment_specs
 
-__all__ = ["EXPERIMENTS", "PLAN_SIZES", "main", "plan_specs"]
+__all__ = ["EXPERIMENTS", "main"]
 
 EXPERIMENTS = ("accuracy", "fewshot", "merging", "alignment-accuracy")
 PROG = "python -m empirics.studies"
+DATASETS = ("digits", "mnist", "synthetic", "cifar10", "cifar100")
 #: The largest values the command line accepts (a larger one is a typo, and would allocate
 #: or launch far more than any study needs before failing).
 LIMITS = {"--workers": 1024, "--repeats": 1000, "--shots": 100000, "--points": 1001,
           "--bootstrap": 1000000}
 #: The flags of the study's own runs: they mean nothing with --runs (the runs are found).
 OWN_RUN_FLAGS = ("--size", "--datasets", "--seeds", "--taus", "--data-root", "--classes")
-
-#: The studies' own runs (without --runs): four objectives in lockstep from one
-#: initialisation, an MLP encoder and AdamW at a constant 1e-3 (on these small CPU runs
-#: the toolkit's default SGD leaves the contrastive models nearly untrained).
-PLAN_SIZES: dict[str, dict[str, Any]] = {
-    "tiny": dict(steps=8, batch_size=32, train_size=160, test_size=80, reference_size=32,
-                 feature_dim=16, proj_dim=8, warmup_steps=1),
-    "quick": dict(steps=400, batch_size=128, reference_size=256, warmup_steps=20,
-                  synthetic=dict(train_size=2048, test_size=512)),
-    "full": dict(steps=3000, batch_size=256, reference_size=512, warmup_steps=100,
-                 synthetic=dict(train_size=8192, test_size=2048)),
-}
-DATASETS = ("digits", "mnist", "synthetic", "cifar10", "cifar100")
-
-
-def plan_specs(size: str, datasets: Sequence[str], seeds: Sequence[int],
-               taus: Sequence[float] = (), classes: Sequence[int] = (),
-               data_root: str | None = None):
-    """The studies' own runs: every data set at ``tau = 0.5`` (Table 1), the first data set
-    at each of ``taus`` (Table 2) and at each of ``classes`` (more settings for Fig. 12),
-    for every seed. Equal configurations are one run.
-
-    >>> [s.config["dataset"] for s in plan_specs("tiny", ["digits"], [0], taus=(0.5, 1.0))]
-    ['digits', 'digits']
-    """
-    from empirics.runs import RunSpec
-
-    s = dict(PLAN_SIZES[size])
-    synth = s.pop("synthetic", {})
-    base = dict(objectives=["cl", "nscl", "scl", "ce"], arch="mlp", optimizer="adamw",
-                lr=1e-3, lr_rule="constant", tau=0.5, eval_every=s["steps"],
-                checkpoint_every=s["steps"], **s)
-    if size == "full":
-        base["arch"] = "auto"  # CNN for images at full size
-
-    def spec(dataset: str, seed: int, **kw) -> RunSpec:
-        cfg = {**base, "dataset": dataset, "seed": seed, "classes": 10, **kw}
-        if dataset == "synthetic":
-            cfg.update(synth)
-        if dataset in ("cifar10", "cifar100"):
-            cfg["data_root"] = data_root
-            if size != "tiny":
-                cfg.pop("train_size", None)
-        return RunSpec("train", cfg)
-
-    specs = [spec(d, seed) for d in datasets for seed in seeds]
-    first = datasets[0]
-    specs += [spec(first, seed, tau=t) for t in taus for seed in seeds]
-    specs += [spec(first, seed, classes=c) for c in classes for seed in seeds]
-    seen: dict[str, Any] = {}
-    for sp in specs:
-        seen.setdefault(sp.key(), sp)
-    return list(seen.values())
-
 
 def _ints(p, name: str, text: str, minimum: int) -> list[int]:
     try:
@@ -133,7 +81,7 @@ def _parser(study: str) -> argparse.ArgumentParser:
                         "OUT/runs and OUT/evaluations (default: print only; a temporary "
                         "folder)")
     g = p.add_argument_group("the study's own runs (without --runs)")
-    g.add_argument("--size", choices=tuple(PLAN_SIZES), default="quick",
+    g.add_argument("--size", choices=tuple(EXPERIMENT_SIZES), default="quick",
                    help="run size (default: %(default)s)")
     g.add_argument("--datasets", default="digits,mnist,synthetic",
                    help=f"comma list among {', '.join(DATASETS)} (default: %(default)s)")
@@ -301,7 +249,7 @@ def _sources(a, p, need: tuple[str, ...]) -> list:
     taus = _floats(p, "--taus", a.taus) if a.taus.strip() else []
     classes = _ints(p, "--classes", a.classes, 2) if getattr(a, "classes", "") else []
     try:
-        specs = plan_specs(a.size, datasets, seeds, taus, classes, a.data_root)
+        specs = experiment_specs(a.size, datasets, seeds, taus, classes, a.data_root)
         for s in specs:
             s.options()
     except ValueError as exc:

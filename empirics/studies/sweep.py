@@ -310,7 +310,7 @@ def run_sweep(
 def _load_base(path: str | None, kind: str, target: str | None) -> dict[str, Any]:
     if path is None:
         return {}
-    from empirics.options import read_toml
+    from cl_nscl_align.options import read_toml
 
     tables = () if target else KINDS[kind].options_class().toml_tables
     return read_toml(path, tables=tables)

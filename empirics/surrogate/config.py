@@ -1,4 +1,4 @@
-"""The configuration of a surrogate run, declared once (:mod:`empirics.options`).
+"""The configuration of a surrogate run, declared once (:mod:`cl_nscl_align.options`).
 
 One :class:`SurrogateConfig` describes both runs of the similarity-descent surrogate (CL
 and NSCL in lockstep on the same batches, THEORY.md s9). Each field is declared once,
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bounds.schedules import SCHEDULES
-from empirics.options import Options, at_least, in_open_unit, nonnegative, option, positive
+from cl_nscl_align.options import Options, at_least, in_open_unit, nonnegative, option, positive
 
 __all__ = ["ARRAY_LIBRARIES", "DEVICE_PATTERN", "INITS", "MAX_SCALE", "MAX_SUM_ETA", "OBJECTIVES",
            "RESUMABLE_CHANGES", "SurrogateConfig"]

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from empirics.options import path_text
+from cl_nscl_align.options import path_text
 from empirics.runs.writer import RunWriter
 from empirics.surrogate.config import RESUMABLE_CHANGES, SurrogateConfig
 from empirics.surrogate.result import SurrogateResult

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_nscl_align.cli import ArgumentParser, one_line_warnings
-from empirics.options import path_text, read_toml
+from cl_nscl_align.options import path_text, read_toml
 from empirics.runs.layout import RunDir
 from empirics.runs.tables import RunFileError
 from empirics.runs.writer import read_config

@@ -1,4 +1,4 @@
-"""The configuration of a lockstep training run, declared once (:mod:`empirics.options`).
+"""The configuration of a lockstep training run, declared once (:mod:`cl_nscl_align.options`).
 
 Every objective in ``objectives`` trains its own copy of one initialisation, on the same
 batches and the same augmented views, with the same hyperparameters (shared randomness,
@@ -27,7 +27,7 @@ import numpy as np
 
 from bounds.schedules import LR_RULES, SCHEDULE_UNITS, SCHEDULES, lr_from_rule
 from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT, SYNTHETIC_SIZES
-from empirics.options import (
+from cl_nscl_align.options import (
     Options,
     at_least,
     in_open_unit,

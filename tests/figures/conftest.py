@@ -3,7 +3,7 @@
 Training runs are written by :class:`empirics.runs.writer.RunWriter` (``config.json`` with
 ``kind``, the trainer's own ``metrics.csv`` / ``losses.csv`` columns, ``bounds.csv`` from
 :func:`bounds.evaluate_bounds`, ``summary.json`` last) under the directory name the runs
-layer gives each spec of the tiny plan, so :func:`figures.runs.ensure` finds them done.
+layer gives each spec of the tiny plan, so :func:`empirics.studies.plan.ensure` finds them done.
 Their numbers are synthetic but shaped like training curves, and every cell differs (a
 figure that reads the wrong column, split, pair or feature kind draws different numbers).
 A run of one objective has no pair rows: its ``metrics.csv`` is the header alone, as the
@@ -26,7 +26,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from figures import runs  # noqa: E402
+from empirics.studies import plan as runs  # noqa: E402
 
 PAIRS = {"scl": "cl-scl", "nscl": "cl-nscl", "ce": "cl-ce", "ntxent": "cl-ntxent"}
 # How far each partner drifts from CL (NSCL closest, as [P2] reports).
@@ -171,7 +171,7 @@ def write_run():
 
 @pytest.fixture(scope="session")
 def tiny_plan() -> runs.Plan:
-    return runs.make_plan("tiny")
+    return runs.gallery_plan("tiny")
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 
 from empirics.runs import RunResult
 from figures import __main__ as cli
-from figures import runs
+from empirics.studies import plan as runs
 
 TINY = ["--size", "tiny", "--no-run", "--formats", "png", "--dpi", "30"]
 
@@ -262,9 +262,9 @@ assert not loaded, loaded
 
 def test_importing_figures_loads_neither_torch_nor_the_trainer():
     code = BLOCKER + """
-import figures, figures.__main__, figures.io, figures.runs, figures.style
+import empirics.studies.plan, figures, figures.__main__, figures.io, figures.style
 import figures.training, figures.sweeps, figures.measured, figures.landscapes
-figures.runs.make_plan("tiny").all_specs()  # plans and keys resolve without torch
+empirics.studies.plan.gallery_plan("tiny").all_specs()  # plans and keys resolve without torch
 assert "torch" not in sys.modules and "empirics.training.trainer" not in sys.modules
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

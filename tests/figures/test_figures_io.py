@@ -147,7 +147,7 @@ def test_load_table(tmp_path):
 # --------------------------------------------------------------------------- runs_from
 def _sweep(tmp_path, fixture_cache, tiny_plan, **extra):
     """A sweep folder whose results.csv points at the fixture's classes runs."""
-    from figures import runs
+    from empirics.studies import plan as runs
 
     rows = [{"name": s.dirname(), "status": "ok",
              "run_dir": str(runs.run_path(fixture_cache, s)), **extra}
@@ -173,7 +173,7 @@ def test_runs_from_skips_failed_rows_and_finds_relative_run_dirs(tmp_path, fixtu
     sweep = tmp_path / "sweep"
     (sweep / "runs").mkdir(parents=True)
     spec = tiny_plan.classes[0]
-    from figures import runs
+    from empirics.studies import plan as runs
 
     shutil.copytree(runs.run_path(fixture_cache, spec), sweep / "runs" / "a")
     pd.DataFrame([{"name": "a", "status": "ok", "run_dir": "runs/a"},

@@ -15,7 +15,8 @@ import pytest
 
 from empirics.data.catalog import CATALOG
 from figures import __main__ as cli
-from figures import io, linearization, runs, style
+from empirics.studies import plan as runs
+from figures import io, linearization, style
 
 THRESHOLDS = (0.1, 1.0)
 
@@ -136,8 +137,8 @@ def test_appendix_d_plots_linearization_csv_and_the_runs_schedule(ctx, tiny_plan
 def test_the_alias_and_the_plan_group():
     assert cli.ALIASES["linearization"] == "appendix-d"
     assert cli.FIGURES["appendix-d"].groups == ("linearization",)
-    for size in runs.SIZES:
-        plan = runs.make_plan(size)
+    for size in runs.GALLERY_SIZES:
+        plan = runs.gallery_plan(size)
         lin = plan.linearization
         assert [s.config["tau"] for s in lin] == list(runs.LINEARIZATION_TAUS)
         for spec in lin:
@@ -148,7 +149,7 @@ def test_the_alias_and_the_plan_group():
                 "eval_every"]
             assert 2 <= c["linearization_size"] <= c["reference_size"]
             assert c["checkpoint_every"] == plan.base.config["checkpoint_every"]
-    assert runs.make_plan("tiny", dataset="mnist").linearization[0].config["dataset"] == \
+    assert runs.gallery_plan("tiny", dataset="mnist").linearization[0].config["dataset"] == \
         "mnist"
 
 
@@ -224,7 +225,7 @@ def test_dataset_offers_every_bundled_data_set_of_the_catalog():
     bundled = [n for n, info in CATALOG.items() if not info.needs_root]
     assert list(action.choices) == bundled and "mnist" in bundled
     for name in bundled:  # every choice makes a plan whose runs validate
-        plan = runs.make_plan("quick", dataset=name)
+        plan = runs.gallery_plan("quick", dataset=name)
         assert all(s.key() for s in plan.all_specs())
 
 
@@ -239,7 +240,7 @@ def test_tiny_end_to_end_trains_and_draws_real_runs(tmp_path):
                         "--device", "cpu"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     assert (out / "appendix-d.png").stat().st_size > 1000 and (out / "appendix-d.pdf").exists()
-    plan = runs.make_plan("tiny")
+    plan = runs.gallery_plan("tiny")
     paths = {s.key(): runs.run_path(out / "runs", s) for s in plan.linearization}
     for p in paths.values():
         lin = pd.read_csv(p / "linearization.csv")

@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from figures import __main__ as cli
-from figures import runs, style
+from empirics.studies import plan as runs
+from figures import style
 
 PARTNERS = ("cl-nscl", "cl-scl", "cl-ce")
 

@@ -39,7 +39,7 @@ from typing import Any
 
 from bounds.schedules import LR_RULES
 from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT
-from empirics.options import Options, at_least, in_open_unit, load_toml, option
+from cl_nscl_align.options import Options, at_least, in_open_unit, load_toml, option
 
 __all__ = [
     "BUDGETS",

@@ -144,7 +144,7 @@ def test_module_help_lists_the_new_studies():
 
 
 def test_own_plan_specs():
-    from empirics.studies.experiments import plan_specs
+    from empirics.studies.plan import experiment_specs as plan_specs
 
     specs = plan_specs("quick", ["digits", "synthetic"], [0, 1], taus=(0.1, 0.5),
                        classes=(2,))

@@ -1,15 +1,15 @@
-"""figures.runs: the plans as run specs, and ensure() as a thin client of the launcher."""
+"""empirics.studies.plan: the gallery plan as run specs, and ensure() as a thin client of the launcher."""
 
 import pytest
 
 import empirics.runs
 from empirics.runs import RunResult
-from figures import runs
+from empirics.studies import plan as runs
 
 
 def test_specs_are_the_runs_layers():
     """One run spec, one cache key and one directory name: the runs layer's."""
-    plan = runs.make_plan("tiny")
+    plan = runs.gallery_plan("tiny")
     assert all(type(s) is empirics.runs.RunSpec for s in plan.all_specs())
     spec = plan.base
     assert runs.run_path("/c", spec) == empirics.runs.run_dir_of("/c", spec)
@@ -18,12 +18,12 @@ def test_specs_are_the_runs_layers():
 
 def test_make_plan_rejects_size():
     with pytest.raises(ValueError, match="`size` among tiny, quick, full, got 'huge'"):
-        runs.make_plan("huge")
+        runs.gallery_plan("huge")
 
 
 @pytest.mark.parametrize("size", ["tiny", "quick", "full"])
 def test_plans_validate_and_share_runs(size):
-    plan = runs.make_plan(size)
+    plan = runs.gallery_plan(size)
     specs = plan.all_specs()
     keys = [s.key() for s in specs]  # every configuration validates
     assert len(keys) == len(set(keys))
@@ -35,7 +35,7 @@ def test_plans_validate_and_share_runs(size):
 
 
 def test_plan_digits_caps_classes():
-    plan = runs.make_plan("quick", dataset="digits")
+    plan = runs.gallery_plan("quick", dataset="digits")
     assert max(s.config["classes"] for s in plan.classes) <= 10
 
 

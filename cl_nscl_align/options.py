@@ -130,33 +130,47 @@ def option(
     default: Any,
     help: str,  # noqa: A002 - the word every CLI library uses
     *,
-    choices: Iterable[str] | None = None,
+    choices: Iterable[str] | Callable[[], Iterable[str]] | None = None,
     check: Check | None = None,
     result: bool = True,
     flag: str | None = None,
     metavar: str | None = None,
+    positional: bool = False,
 ) -> Any:
     """Declare one field: its default, one line of help, and its checks.
 
     Args:
         default: the default value (immutable).
         help: one line for ``--help`` and the docs (the default is appended there).
-        choices: the allowed strings (one place for every option list).
+        choices: the allowed strings (one place for every option list), or a function
+            returning them, read when a value is checked (a registry that plugins extend).
         check: ``check(name, value)`` raising ``ValueError``; applied to non-``None`` values.
         result: ``False`` for execution knobs that do not change a run's results (device,
             threads, output folder): they stay out of :meth:`Options.key_dict`.
         flag: the command-line flag (default ``--`` + the name with ``_`` as ``-``).
         metavar: the value's name in ``--help``.
+        positional: a positional command-line argument (``compare A B``) instead of a flag.
     """
+    if choices is not None and not callable(choices):
+        choices = tuple(choices)
     meta = {
         "help": help,
-        "choices": tuple(choices) if choices is not None else None,
+        "choices": choices,
+        "positional": bool(positional),
         "check": check,
         "result": bool(result),
         "flag": flag,
         "metavar": metavar,
     }
     return dataclasses.field(default=default, metadata=meta)
+
+
+def field_choices(f: dataclasses.Field) -> tuple[str, ...] | None:
+    """The allowed values of a field (its ``choices``, called when it is a function)."""
+    choices = f.metadata.get("choices")
+    if callable(choices):
+        return tuple(choices())
+    return choices
 
 
 def _field_type(tp: Any) -> tuple[Any, bool]:
@@ -169,15 +183,23 @@ def _field_type(tp: Any) -> tuple[Any, bool]:
 
 
 def _is_str_tuple(tp: Any) -> bool:
+    """A list field: ``tuple[str, ...]``, ``tuple[int, ...]`` or ``tuple[float, ...]``."""
     return typing.get_origin(tp) is tuple
+
+
+def _item_type(tp: Any) -> Any:
+    """The item type of a list field (``tuple[float, ...]`` -> ``float``)."""
+    args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+    return args[0] if args else str
+
+
+_SCALAR_NAMES = {int: "an int", float: "a number", bool: "a bool", str: "a str"}
 
 
 def _type_name(tp: Any) -> str:
     if _is_str_tuple(tp):
-        return "a comma list or a list of str"
-    return {int: "an int", float: "a number", bool: "a bool", str: "a str"}.get(
-        tp, getattr(tp, "__name__", str(tp))
-    )
+        return f"a comma list or a list of {_item_type(tp).__name__}"
+    return _SCALAR_NAMES.get(tp, getattr(tp, "__name__", str(tp)))
 
 
 def _comma_list(name: str, text: str) -> tuple[str, ...]:
@@ -192,6 +214,44 @@ def _comma_list(name: str, text: str) -> tuple[str, ...]:
     return items
 
 
+def _scalar(name: str, value: Any, tp: Any) -> Any:
+    """``value`` as a ``tp`` scalar (``bool`` never counts as a number), or ``_BAD``."""
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()  # numpy scalar
+    if tp is bool:
+        return value if isinstance(value, bool) else _BAD
+    if tp is int:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _BAD
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"Expected `{name}` to be finite, got {value!r}")
+            return value
+        return _BAD
+    if tp is str:
+        return value if isinstance(value, str) else _BAD
+    raise TypeError(f"Unsupported option type {tp!r} for `{name}`")  # a declaration error
+
+
+_BAD = object()
+
+
+def _parse_scalar(name: str, text: str, tp: Any) -> Any:
+    """One command-line word as a ``tp`` (``ValueError`` naming ``name`` and the text)."""
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"Expected `{name}` to be an int, got {text!r}") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"Expected `{name}` to be a number, got {text!r}") from None
+    return text
+
+
 def _coerce(name: str, value: Any, tp: Any, optional: bool) -> Any:
     """Check ``value``'s type and return it in canonical form (ints for float fields become
     floats, numpy scalars become Python scalars, a comma string becomes a tuple)."""
@@ -199,30 +259,18 @@ def _coerce(name: str, value: Any, tp: Any, optional: bool) -> Any:
         if optional:
             return None
         raise TypeError(f"Expected `{name}` to be {_type_name(tp)}, got None")
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        value = value.item()  # numpy scalar
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = float(value)
-            if not math.isfinite(value):
-                raise ValueError(f"Expected `{name}` to be finite, got {value!r}")
-            return value
-    elif tp is str:
+    if _is_str_tuple(tp):
+        item = _item_type(tp)
         if isinstance(value, str):
-            return value
-    elif _is_str_tuple(tp):
-        if isinstance(value, str):
-            value = _comma_list(name, value)
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-    else:  # pragma: no cover - a declaration error, not a user error
-        raise TypeError(f"Unsupported option type {tp!r} for `{name}`")
+            value = tuple(_parse_scalar(name, t, item) for t in _comma_list(name, value))
+        if isinstance(value, (list, tuple)):
+            items = tuple(_scalar(name, v, item) for v in value)
+            if all(v is not _BAD for v in items):
+                return items
+    else:
+        out = _scalar(name, value, tp)
+        if out is not _BAD:
+            return out
     raise TypeError(f"Expected `{name}` to be {_type_name(tp)}, got {value!r}")
 
 
@@ -257,7 +305,7 @@ class Options:
             value = _coerce(f.name, getattr(self, f.name), tp, optional)
             meta = f.metadata
             if value is not None:
-                choices = meta.get("choices")
+                choices = field_choices(f)
                 if choices is not None:
                     items = value if isinstance(value, tuple) else (value,)
                     for item in items:
@@ -353,6 +401,11 @@ class Options:
             if f.name in skip:
                 continue
             tp, optional = _field_type(hints[f.name])
+            if f.metadata.get("positional"):
+                parser.add_argument(f.name, type=_converter(f.name, tp, optional),
+                                    metavar=f.metadata.get("metavar") or f.name,
+                                    help=f.metadata.get("help", "").replace("%", "%%"))
+                continue
             kw: dict[str, Any] = {"dest": f.name, "default": None,
                                   "help": _help_text(f, hints[f.name])}
             if tp is bool:
@@ -387,51 +440,43 @@ def _flag(f: dataclasses.Field) -> str:
 
 
 def _metavar(f: dataclasses.Field, tp: Any) -> str:
-    choices = f.metadata.get("choices")
+    choices = field_choices(f)
     if choices and not _is_str_tuple(tp):
         return "{" + ",".join(choices) + "}"
     return {int: "INT", float: "X", str: "STR"}.get(tp, "LIST")
 
 
+def _default_text(default: Any) -> str:
+    if isinstance(default, tuple):
+        return ",".join(_default_text(v) for v in default)
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if default is None:
+        return "none"
+    return str(default)
+
+
 def _help_text(f: dataclasses.Field, annotation: Any) -> str:
     tp, _ = _field_type(annotation)
     text = f.metadata.get("help", "")
-    choices = f.metadata.get("choices")
+    choices = field_choices(f)
     if choices and _is_str_tuple(tp):
         text += f" (comma list of {', '.join(choices)})"
-    default = f.default
-    if isinstance(default, tuple):
-        default = ",".join(default)
-    elif isinstance(default, bool):
-        default = "true" if default else "false"
-    elif default is None:
-        default = "none"
     # argparse expands "%"; keep literal percent signs
-    return f"{text} (default: {default})".replace("%", "%%")
+    return f"{text} (default: {_default_text(f.default)})".replace("%", "%%")
 
 
 def _converter(name: str, tp: Any, optional: bool) -> Callable[[str], Any]:
     def convert(text: str) -> Any:
         if optional and text.strip().lower() in ("none", "null"):
             return GIVEN_NONE
-        if tp is int:
-            try:
-                return int(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(
-                    f"Expected `{name}` to be an int, got {text!r}") from None
-        if tp is float:
-            try:
-                return float(text)
-            except ValueError:
-                raise argparse.ArgumentTypeError(
-                    f"Expected `{name}` to be a number, got {text!r}") from None
-        if _is_str_tuple(tp):
-            try:
-                return _comma_list(name, text)
-            except ValueError as exc:
-                raise argparse.ArgumentTypeError(str(exc)) from None
-        return text
+        try:
+            if _is_str_tuple(tp):
+                item = _item_type(tp)
+                return tuple(_parse_scalar(name, t, item) for t in _comma_list(name, text))
+            return _parse_scalar(name, text, tp)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     convert.__name__ = name
     return convert

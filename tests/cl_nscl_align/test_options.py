@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 
 from cl_nscl_align.cli import ArgumentParser
-from empirics.options import (
+from cl_nscl_align.options import (
     Options,
     at_least,
     in_open_unit,
@@ -166,6 +166,11 @@ EXECUTION_KNOBS = {
         "max_memory_gib": "a refusal threshold checked before the run, not a number of it",
     },
     "StudyOptions": {},
+    "LaunchOptions": {
+        "executor": "how the runs are scheduled; each run's numbers are the same",
+        "workers": "how many run at once",
+        "device": "where the runs compute (as TrainConfig's device)",
+    },
     "CompareOptions": {
         "out": "where the comparison's files are written",
         "device": "where the models run",
@@ -225,7 +230,7 @@ def _alternatives(cls, cfg, name):
     import dataclasses
     import itertools
 
-    from empirics.options import _field_type
+    from cl_nscl_align.options import _field_type
 
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
     tp, optional = _field_type(cls._hints()[name])
