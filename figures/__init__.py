@@ -10,5 +10,6 @@
 
 Every ``plot_*`` function draws on a Matplotlib ``Axes`` it is given and reads saved
 results; only ``python -m figures`` launches runs: it asks the one planner
-(:mod:`empirics.studies.plan`) for the gallery's runs and the runs layer launches them. Nothing here imports torch or the trainer.
+(:mod:`empirics.studies.plan`) for the gallery's runs and the runs layer launches them.
+Nothing here imports torch or the trainer.
 """

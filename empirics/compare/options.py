@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cl_nscl_align.options import Options, at_least, in_open_unit, option, path_text, positive
 from empirics.data.catalog import DATASETS
 from empirics.metrics.knn import DEFAULT_K
 from empirics.metrics.knn import METRICS as KNN_METRICS
-from cl_nscl_align.options import Options, at_least, in_open_unit, option, path_text, positive
 from empirics.training.config import DEVICES, LOSS_GAP_FORMS
 
 __all__ = ["FEATURES", "FORMATS", "POOLS", "CompareOptions", "options_markdown"]

@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from bounds.schedules import LR_RULES, SCHEDULE_UNITS, SCHEDULES, lr_from_rule
-from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT, SYNTHETIC_SIZES
 from cl_nscl_align.options import (
     Options,
     at_least,
@@ -36,6 +35,7 @@ from cl_nscl_align.options import (
     path_text,
     positive,
 )
+from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT, SYNTHETIC_SIZES
 
 __all__ = [
     "ARCHS",

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from empirics.runs import RunResult
-from figures import __main__ as cli
 from empirics.studies import plan as runs
+from figures import __main__ as cli
 
 TINY = ["--size", "tiny", "--no-run", "--formats", "png", "--dpi", "30"]
 

@@ -1,4 +1,4 @@
-"""empirics.studies.plan: the gallery plan as run specs, and ensure() as a thin client of the launcher."""
+"""The gallery plan as run specs, and ensure() as a thin client of the launcher."""
 
 import pytest
 

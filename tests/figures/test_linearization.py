@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from empirics.data.catalog import CATALOG
-from figures import __main__ as cli
 from empirics.studies import plan as runs
+from figures import __main__ as cli
 from figures import io, linearization, style
 
 THRESHOLDS = (0.1, 1.0)

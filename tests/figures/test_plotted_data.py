@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from figures import __main__ as cli
 from empirics.studies import plan as runs
+from figures import __main__ as cli
 from figures import style
 
 PARTNERS = ("cl-nscl", "cl-scl", "cl-ce")

@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from bounds.schedules import LR_RULES
-from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT
 from cl_nscl_align.options import Options, at_least, in_open_unit, load_toml, option
+from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT
 
 __all__ = [
     "BUDGETS",
