@@ -62,7 +62,7 @@ def func_comparison(tr: LockstepTrainer, repeats: int) -> dict:
     """Forward+backward of the contrastive members: loop over models vs torch.func vmap."""
     from torch.func import functional_call, stack_module_state, vmap
 
-    from empirics.training.objectives import objective_loss
+    from empirics.objectives import objective_loss
 
     members = [m for m in tr.members if m.objective != "ce"]
     models = [m.module for m in members]

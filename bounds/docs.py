@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from cl_nscl_align.cli import ArgumentParser, one_line_warnings
+from cl_nscl_align.cli import command, one_line_warnings
+from cl_nscl_align.options import Options, option
 
-__all__ = ["DOC_PATH", "build_parser", "main", "render"]
+__all__ = ["DOC_PATH", "DocsCommand", "build_parser", "main", "render"]
 
 #: The committed document (``docs/bounds.md`` of the repository).
 DOC_PATH = Path(__file__).resolve().parents[1] / "docs" / "bounds.md"
@@ -264,26 +266,34 @@ def render() -> str:
     return "\n".join(L)
 
 
+@dataclass(frozen=True)
+class DocsCommand(Options):
+    """Where the document goes (without either, it is printed)."""
+
+    write: str | None = option(None, "write the document to PATH (atomically) instead of "
+                               "printing it", metavar="PATH", default_text="print on stdout",
+                               result=False)
+    # ``check`` is the name of Options' own rule method: the field is ``compare``
+    compare: str | None = option(None, "compare PATH with the generated document and exit 1 "
+                                 "if it differs", flag="--check", metavar="PATH",
+                                 const=str(DOC_PATH), default_text="off; PATH: docs/bounds.md",
+                                 result=False)
+
+    def check(self) -> None:
+        if self.write is not None and self.compare is not None:
+            raise ValueError("Expected one of --write and --check, got both")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``python -m bounds.docs``."""
-    p = ArgumentParser(
-        prog="python -m bounds.docs",
-        description=(
-            "Generate the bounds document (docs/bounds.md) from the registry: every "
-            "bound's LaTeX, source, provenance tag and caveat, the paper's numbers, "
-            "derivative signs and limits. Without options the document is printed on "
-            "stdout. Takes a few seconds (sympy)."),
+    """The argument parser of ``python -m bounds.docs``, generated from :class:`DocsCommand`."""
+    return command(
+        "python -m bounds.docs",
+        "Generate the bounds document (docs/bounds.md) from the registry: every bound's "
+        "LaTeX, source, provenance tag and caveat, the paper's numbers, derivative signs and "
+        "limits. Without options the document is printed on stdout. Takes a few seconds "
+        "(sympy).", DocsCommand,
         epilog="Exit status: 0 done or up to date, 1 --check found the file stale, 2 usage "
-               "error.",
-    )
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--write", metavar="PATH", default=None,
-                   help="write the document to PATH (atomically) instead of printing it "
-                        "(default: print on stdout)")
-    g.add_argument("--check", metavar="PATH", nargs="?", const=str(DOC_PATH), default=None,
-                   help="compare PATH with the generated document and exit 1 if it differs "
-                        "(default PATH: docs/bounds.md; default: off)")
-    return p
+               "error.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,12 +301,16 @@ def main(argv: list[str] | None = None) -> int:
     one_line_warnings("python -m bounds.docs")
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.check is not None:
-        path = Path(args.check)
+    try:
+        cmd = DocsCommand.from_dict(DocsCommand.given(args))
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    if cmd.compare is not None:
+        path = Path(cmd.compare)
         try:
             committed = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            parser.error(f"argument --check: cannot read {args.check!r} "
+            parser.error(f"argument --check: cannot read {cmd.compare!r} "
                          f"({type(exc).__name__})")
         if committed != render():
             print(f"{path} is out of date; run: python -m bounds.docs --write {path}",
@@ -304,17 +318,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     text = render()
-    if args.write is None:
+    if cmd.write is None:
         sys.stdout.write(text)
         return 0
     from cl_nscl_align.atomic import atomic_write_text
 
     try:
-        atomic_write_text(args.write, text)
+        atomic_write_text(cmd.write, text)
     except OSError as exc:
-        parser.error(f"argument --write: cannot write {args.write!r} ({type(exc).__name__})")
+        parser.error(f"argument --write: cannot write {cmd.write!r} ({type(exc).__name__})")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,101 +23,143 @@ import itertools
 import json
 import math
 import sys
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from cl_nscl_align.cli import ArgumentParser, one_line_warnings
+from cl_nscl_align.cli import command, one_line_warnings
+from cl_nscl_align.options import Options, option
 
-from .grid import OUTPUT_KEYS, evaluate_bounds
+from .grid import LOSS_FORMS, OUTPUT_KEYS, evaluate_bounds
 from .schedules import LR_RULES, SCHEDULE_UNITS, SCHEDULES
 from .validation import check_normal
 
-__all__ = ["build_parser", "main", "records"]
+__all__ = ["EvaluateCommand", "EvaluateOptions", "FORMATS", "build_parser", "main", "records"]
 
 FORMATS = ("table", "json", "csv", "latex", "analysis")
-
-# (flag, dest, evaluate_bounds keyword, default, integer?, help); a flag without a numeric
-# default says in its help what it defaults to.
-_NUMERIC = (
-    ("--C", "C", "C", "10", True, "number of classes C (balanced: pi_max = 1/C)"),
-    ("--tau", "tau", "tau", "0.5", False, "temperature tau"),
-    ("--B", "B", "B", "1024", True,
-     "batch size B; at most N when N sets the number of steps (no --steps)"),
-    ("--epochs", "epochs", "epochs", "300", True, "epochs; T = epochs * ceil(N/B)"),
-    ("--N", "N", "N", "50000", True, "training-set size N (CIFAR: 50000)"),
-    ("--steps", "steps", "T", None, True,
-     "number of steps T, overriding --epochs (default: epochs * ceil(N/B))"),
-    ("--lr", "lr", "lr", "0.3", False, "base learning rate before the batch-size rule"),
-    ("--warmup-epochs", "warmup_epochs", "warmup_epochs", "10", True,
-     "linear warm-up epochs before the cosine decay (with --steps: the same fraction of T)"),
-    ("--delta", "delta", "delta", "0.05", False, "failure probability delta in (0, 1)"),
-    ("--pi-max", "pi_max", "pi_max", None, False,
-     "largest class prior pi_max (default: 1/C, or n_max/N with --n-max)"),
-    ("--n-max", "n_max", "n_max", None, False,
-     "largest class size among the N samples, for the [P1] paper form of the loss gap and "
-     "pi_max = n_max/N (default: none, balanced classes)"),
-    ("--N-ref", "N_ref", "N_ref", None, True,
-     "reference-set size for the corollaries' NSCL-optimum normalisers (default: 10000; "
-     "with --features, the feature file's row count, and --N-ref is refused)"),
-    ("--sum-eta", "sum_eta", "sum_eta", None, False,
-     "sum of learning rates S, if known (default: the schedule's exact sum)"),
-    ("--K-norm", "K_norm", "K_norm", None, False,
-     "user-given ||K_CL||_F for Corollary 1 (default: N_ref/sqrt(C-1), the NSCL optimum, "
-     "or from --features)"),
-    ("--sigma-a", "sigma_a", "sigma_a", None, False,
-     "user-given sigma_a for Corollary 2 (default: the NSCL optimum, or from --features)"),
-    ("--G", "G", "G", None, False,
-     "Jacobian bound G for Theorem 2, needs --beta (default: none, Theorem 2 not shown)"),
-    ("--beta", "beta", "beta", None, False,
-     "smoothness beta for Theorem 2, needs --G (default: none, Theorem 2 not shown)"),
-)
-
-_INT_KEYS = {"C", "B", "T", "N_ref", "warmup_steps"}
-_BOOL_KEYS = {
-    "vacuous_sim_gap", "vacuous_cka", "vacuous_rsa", "trivial_sim_gap", "trivial_sim_gap_product",
-}
+_GRID = "X[,X...]"
 
 
-def _number_list(flag: str, integer: bool):
-    # Integrality is checked by the API, so the message matches the Python one.
-    del integer
-
-    def parse(text: str) -> list[float]:
-        out = []
-        for part in text.split(","):
-            try:
-                v = float(part)
-            except ValueError:
-                raise argparse.ArgumentTypeError(
-                    f"expected a comma-separated list of numbers, got {text!r}") from None
-            out.append(v)
-        return out
-    parse.__name__ = flag
-    return parse
+def _grid(name: str, value: tuple) -> None:
+    """A comma list of at least one number (``--C ''`` is no grid; the API checks the
+    values themselves, so that the messages are the Python ones)."""
+    if not value:
+        raise ValueError(f"Expected `{name}` to be a comma list of numbers, got ''")
 
 
-def _choice_list(choices):
-    def parse(text: str) -> list[str]:
-        parts = text.split(",")
-        for p in parts:
-            if p not in choices:
-                raise argparse.ArgumentTypeError(
-                    f"expected one of {', '.join(choices)}, got {p!r}")
-        return parts
-    return parse
+def _grid_option(default: tuple | None, help: str, default_text: str | None = None):  # noqa: A002
+    return option(default, help, check=_grid, metavar=_GRID, default_text=default_text)
+
+
+def _saturation(name: str, value: float) -> None:
+    """``0 < value < 1``, and not subnormal."""
+    if not 0 < value < 1:
+        raise ValueError(f"Expected `{name}` in (0, 1), got {value!r}")
+    check_normal(name, value)
+
+
+@dataclass(frozen=True)
+class EvaluateOptions(Options):
+    """The setting (comma lists sweep a grid, one row per combination, in flag order)."""
+
+    # Every number is a list (a grid axis); its integrality and range are checked by
+    # evaluate_bounds, whose keyword is the field's name (``steps``: ``T``).
+    C: tuple[float, ...] = _grid_option((10,), "number of classes C (balanced: pi_max = 1/C)")
+    tau: tuple[float, ...] = _grid_option((0.5,), "temperature tau")
+    B: tuple[float, ...] = _grid_option(
+        (1024,), "batch size B; at most N when N sets the number of steps (no --steps)")
+    epochs: tuple[float, ...] = _grid_option((300,), "epochs; T = epochs * ceil(N/B)")
+    N: tuple[float, ...] = _grid_option((50000,), "training-set size N (CIFAR: 50000)")
+    steps: tuple[float, ...] | None = _grid_option(
+        None, "number of steps T, overriding --epochs", "epochs * ceil(N/B)")
+    lr: tuple[float, ...] = _grid_option((0.3,), "base learning rate before the batch-size rule")
+    warmup_epochs: tuple[float, ...] = _grid_option(
+        (10,), "linear warm-up epochs before the cosine decay (with --steps: the same "
+        "fraction of T)")
+    delta: tuple[float, ...] = _grid_option((0.05,), "failure probability delta in (0, 1)")
+    pi_max: tuple[float, ...] | None = _grid_option(
+        None, "largest class prior pi_max", "1/C, or n_max/N with --n-max")
+    n_max: tuple[float, ...] | None = _grid_option(
+        None, "largest class size among the N samples, for the [P1] paper form of the loss "
+        "gap and pi_max = n_max/N", "none, balanced classes")
+    N_ref: tuple[float, ...] | None = _grid_option(
+        None, "reference-set size for the corollaries' NSCL-optimum normalisers",
+        "10000; with --features, the feature file's row count, and --N-ref is refused")
+    sum_eta: tuple[float, ...] | None = _grid_option(
+        None, "sum of learning rates S, if known", "the schedule's exact sum")
+    K_norm: tuple[float, ...] | None = _grid_option(
+        None, "user-given ||K_CL||_F for Corollary 1",
+        "N_ref/sqrt(C-1), the NSCL optimum, or from --features")
+    sigma_a: tuple[float, ...] | None = _grid_option(
+        None, "user-given sigma_a for Corollary 2", "the NSCL optimum, or from --features")
+    G: tuple[float, ...] | None = _grid_option(
+        None, "Jacobian bound G for Theorem 2, needs --beta", "none, Theorem 2 not shown")
+    beta: tuple[float, ...] | None = _grid_option(
+        None, "smoothness beta for Theorem 2, needs --G", "none, Theorem 2 not shown")
+
+    lr_rule: tuple[str, ...] = option(
+        ("linear",), "batch-size rule: linear lr*B/256, sqrt lr*sqrt(B)/256, fourth-root "
+        "lr*B^(1/4)/256, constant lr", choices=LR_RULES, metavar="RULE[,RULE...]")
+    schedule: tuple[str, ...] = option(
+        ("cosine",), "learning-rate schedule: cosine (with linear warm-up) or constant",
+        choices=SCHEDULES, metavar="KIND[,KIND...]")
+    schedule_unit: tuple[str, ...] | None = option(
+        None, "how often the schedule moves: step, or epoch (each rate held for the "
+        "ceil(N/B) steps of an epoch and the warm-up in whole epochs, as the official code "
+        "of [P2] steps it); S follows the choice exactly; rows then carry schedule_unit",
+        choices=SCHEDULE_UNITS, metavar="UNIT[,UNIT...]", default_text="step")
+    tight: bool = option(False, "Corollary 2 in the sqrt(2)-tight form (one triangle holds "
+                         "half the off-diagonal mass) instead of the paper form",
+                         switch=True, default_text="off, paper form")
+    loss_form: str | None = option(None, "[P1] loss-gap form", choices=LOSS_FORMS,
+                                   default_text="balanced, or paper with --n-max")
+    features: str | None = option(None, "saved feature matrix (N, d): the corollaries' "
+                                  "normalisers ||K||_F and sigma_a are computed from it (sets "
+                                  "N_ref)", metavar="PATH.npy",
+                                  default_text="none, NSCL-optimum normalisers")
+
+    def check(self) -> None:
+        if self.features is not None and self.N_ref is not None:
+            given = ",".join(f"{v:g}" for v in self.N_ref)
+            raise ValueError(f"argument --N-ref: not allowed with argument --features (the "
+                             f"feature file's row count is N_ref), got --N-ref {given}")
+
+    def grid(self) -> dict[str, tuple[float, ...]]:
+        """The numeric axes given (or defaulted), by their :func:`evaluate_bounds` keyword."""
+        return {_KEYWORDS.get(f.name, f.name): getattr(self, f.name)
+                for f in fields(self) if f.metadata.get("check") is _grid
+                and getattr(self, f.name) is not None}
+
+
+#: Fields whose :func:`evaluate_bounds` keyword is another name.
+_KEYWORDS = {"steps": "T"}
+
+
+@dataclass(frozen=True)
+class EvaluateCommand(Options):
+    """What is printed."""
+
+    format: str = option("table", "output: table, json, csv, latex or analysis",
+                         choices=FORMATS, metavar="FMT", result=False)
+    saturation: float = option(0.01, "analysis: the class count C* beyond which more classes "
+                               "stop helping is the smallest C with Delta(C) <= (1+F) "
+                               "Delta(C->oo)", check=_saturation, metavar="F", result=False)
+    list: bool = option(False, "list the registry of bounds (name, source, tag) and exit",
+                        switch=True, default_text="off", result=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser; defaults are the paper's setting (THEORY.md sections 11-12)."""
-    p = ArgumentParser(
-        prog="python -m bounds.evaluate",
-        description=(
-            "Evaluate every bound of [P1] and [P2] (docs/bounds.md): the [P1] loss gap, eps and "
-            "Delta, Theorem 1 and its exact unrolled recurrence, the CKA/RSA corollaries "
-            "(NSCL-optimum normalisers unless given) and Theorem 2 (with --G, --beta). "
-            "Comma lists sweep a grid. Defaults follow the paper: B=1024, lr 0.3 with the "
-            "linear rule (0.3*B/256), 10 warm-up epochs then cosine, 300 epochs, N=50000, "
-            "delta=0.05, pi_max=1/C."),
+    """The argument parser, generated from :class:`EvaluateOptions` and
+    :class:`EvaluateCommand`; defaults are the paper's setting (THEORY.md sections 11-12)."""
+    return command(
+        "python -m bounds.evaluate",
+        "Evaluate every bound of [P1] and [P2] (docs/bounds.md): the [P1] loss gap, eps and "
+        "Delta, Theorem 1 and its exact unrolled recurrence, the CKA/RSA corollaries "
+        "(NSCL-optimum normalisers unless given) and Theorem 2 (with --G, --beta). "
+        "Comma lists sweep a grid. Defaults follow the paper: B=1024, lr 0.3 with the "
+        "linear rule (0.3*B/256), 10 warm-up epochs then cosine, 300 epochs, N=50000, "
+        "delta=0.05, pi_max=1/C.",
+        EvaluateOptions, EvaluateCommand,
         epilog=(
             "Output: one row per grid point; VACUOUS marks a bound that says nothing "
             "(pi_max+eps >= 1, rho >= 1 or r >= 1; then CKA >= 0 and RSA >= -1 are reported). "
@@ -125,64 +167,28 @@ def build_parser() -> argparse.ArgumentParser:
             "twins keep the magnitude. Usage errors exit with status 2. "
             "Examples: python -m bounds.evaluate --C 100 --tau 0.5 ; "
             "python -m bounds.evaluate --C 10,100,1000 --tau 0.1,0.5 --format json ; "
-            "python -m bounds.evaluate --C 100 --tau 0.5 --format analysis"),
-    )
-    for flag, dest, _kw, default, integer, help_ in _NUMERIC:
-        p.add_argument(flag, dest=dest, type=_number_list(flag, integer),
-                       default=None if default is None else _number_list(flag, integer)(default),
-                       metavar="X[,X...]",
-                       help=help_ if default is None else f"{help_} (default: {default})")
-    p.add_argument("--lr-rule", type=_choice_list(LR_RULES), default=["linear"],
-                   metavar="RULE[,RULE...]",
-                   help="batch-size rule: linear lr*B/256, sqrt lr*sqrt(B)/256, "
-                        "fourth-root lr*B^(1/4)/256, constant lr (default: linear)")
-    p.add_argument("--schedule", type=_choice_list(SCHEDULES), default=["cosine"],
-                   metavar="KIND[,KIND...]",
-                   help="learning-rate schedule: cosine (with linear warm-up) or constant "
-                        "(default: cosine)")
-    p.add_argument("--schedule-unit", type=_choice_list(SCHEDULE_UNITS), default=None,
-                   metavar="UNIT[,UNIT...]",
-                   help="how often the schedule moves: step, or epoch (each rate held for "
-                        "the ceil(N/B) steps of an epoch and the warm-up in whole epochs, as "
-                        "the official code of [P2] steps it); S follows the choice exactly; "
-                        "rows then carry schedule_unit (default: step)")
-    p.add_argument("--tight", action="store_true",
-                   help="Corollary 2 in the sqrt(2)-tight form (one triangle holds half the "
-                        "off-diagonal mass) instead of the paper form (default: off, paper "
-                        "form)")
-    p.add_argument("--loss-form", choices=("paper", "tight", "balanced", "balanced-linear"),
-                   default=None,
-                   help="[P1] loss-gap form (default: balanced, or paper with --n-max)")
-    p.add_argument("--features", default=None, metavar="PATH.npy",
-                   help="saved feature matrix (N, d): the corollaries' normalisers "
-                        "||K||_F and sigma_a are computed from it (sets N_ref) (default: "
-                        "none, NSCL-optimum normalisers)")
-    p.add_argument("--format", default="table", choices=None, metavar="FMT",
-                   help="output: table, json, csv, latex or analysis (default: table)")
-    p.add_argument("--saturation", type=float, default=0.01, metavar="F",
-                   help="analysis: the class count C* beyond which more classes stop helping "
-                        "is the smallest C with Delta(C) <= (1+F) Delta(C->oo) "
-                        "(default: 0.01)")
-    p.add_argument("--list", action="store_true",
-                   help="list the registry of bounds (name, source, tag) and exit "
-                        "(default: off)")
-    return p
+            "python -m bounds.evaluate --C 100 --tau 0.5 --format analysis"))
 
 
-def records(args: argparse.Namespace) -> list[dict]:
-    """Evaluate the grid described by parsed ``args``; one dict per combination."""
-    grid_keys = [(dest, kw) for _f, dest, kw, _d, _i, _h in _NUMERIC
-                 if getattr(args, dest) is not None]
-    lists = [getattr(args, dest) for dest, _kw in grid_keys]
-    combos = list(itertools.product(*lists))
+_INT_KEYS = {"C", "B", "T", "N_ref", "warmup_steps"}
+_BOOL_KEYS = {
+    "vacuous_sim_gap", "vacuous_cka", "vacuous_rsa", "trivial_sim_gap", "trivial_sim_gap_product",
+}
+
+
+
+def records(opts: EvaluateOptions) -> list[dict]:
+    """Evaluate the grid described by ``opts``; one dict per combination."""
+    grid = opts.grid()
+    combos = list(itertools.product(*grid.values()))
     cols = {kw: np.array([c[i] for c in combos], dtype=np.float64)
-            for i, (_dest, kw) in enumerate(grid_keys)}
+            for i, kw in enumerate(grid)}
     rows: list[dict] = []
-    units = args.schedule_unit or ["step"]
-    for rule, kind, unit in itertools.product(args.lr_rule, args.schedule, units):
+    units = opts.schedule_unit or ("step",)
+    for rule, kind, unit in itertools.product(opts.lr_rule, opts.schedule, units):
         out = evaluate_bounds(lr_rule=rule, schedule=kind, schedule_unit=unit,
-                              tight=args.tight, loss_form=args.loss_form,
-                              features=args.features, **cols)
+                              tight=opts.tight, loss_form=opts.loss_form,
+                              features=opts.features, **cols)
         n = len(combos)
         for i in range(n):
             rec = {}
@@ -193,9 +199,9 @@ def records(args: argparse.Namespace) -> list[dict]:
                 rec[k] = bool(v) if k in _BOOL_KEYS else float(v)
             rec["lr_rule"] = rule
             rec["schedule"] = kind
-            if args.schedule_unit is not None:  # absent by default: default output unchanged
+            if opts.schedule_unit is not None:  # absent by default: default output unchanged
                 rec["schedule_unit"] = unit
-            rec["corollary_form"] = "tight" if args.tight else "paper"
+            rec["corollary_form"] = "tight" if opts.tight else "paper"
             rows.append(rec)
     return rows
 
@@ -316,86 +322,64 @@ def _latex_values(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _join_negative_numbers(argv: list[str]) -> list[str]:
-    """``--tau -1e-3`` -> ``--tau=-1e-3``: argparse (Python < 3.13) reads a value such as
-    ``-1e-3`` or ``-inf`` as an unknown option and answers "expected one argument", without
-    the value; joined to its flag, the value reaches the checks that name it."""
-    numeric = {f for f, *_ in _NUMERIC} | {"--saturation"}
-    out: list[str] = []
-    for tok in argv:
-        if out and out[-1] in numeric and tok.startswith("-") and _looks_numeric(tok):
-            out[-1] = f"{out[-1]}={tok}"
-        else:
-            out.append(tok)
-    return out
-
-
-def _looks_numeric(tok: str) -> bool:
-    try:
-        [float(p) for p in tok.split(",")]
-    except ValueError:
-        return False
-    return True
-
-
-def _name_the_flag(message: str, args: argparse.Namespace) -> str:
+def _name_the_flag(message: str, opts: EvaluateOptions) -> str:
     """Prefix ``argument --steps:`` where the API's name (``T``) is not the flag's."""
-    if message.startswith("Expected `T`") and args.steps is not None:
+    if message.startswith("Expected `T`") and opts.steps is not None:
         return f"argument --steps: {message}"
     return message
+
+
+def _render(opts: EvaluateOptions, cmd: EvaluateCommand) -> str:
+    """The text of ``cmd.format`` for the grid of ``opts``."""
+    rows = records(opts)
+    if cmd.format == "analysis":
+        from .analysis import analysis_report
+
+        v = {f.name: (getattr(opts, f.name) or (None,))[0] for f in fields(opts)
+             if f.metadata.get("check") is _grid}
+        text = analysis_report(v["C"], v["tau"], v["B"], epochs=v["epochs"], N=v["N"],
+                               lr=v["lr"], T=v["steps"], warmup_epochs=v["warmup_epochs"],
+                               delta=v["delta"], schedule=opts.schedule[0],
+                               saturation=cmd.saturation,
+                               N_ref=10000 if v["N_ref"] is None else v["N_ref"])
+        if len(rows) > 1:
+            text += "\n\n(analysis shown for the first value of each comma list)"
+        if "epoch" in (opts.schedule_unit or ()):
+            text += ("\n\n(the batch-size readings above step the schedule per step; "
+                     "--schedule-unit epoch applies to the other formats)")
+        return text
+    if cmd.format == "json":
+        return json.dumps([{k: _json_value(k, v) for k, v in r.items()} for r in rows],
+                          indent=1, allow_nan=False)
+    if cmd.format == "csv":
+        return _csv(rows)
+    if cmd.format == "latex":
+        from .analysis import latex_statements
+
+        return latex_statements() + "\n\n" + _latex_values(rows)
+    return _table(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (2 on a usage error)."""
     one_line_warnings("python -m bounds.evaluate")
     parser = build_parser()
-    args = parser.parse_args(_join_negative_numbers(sys.argv[1:] if argv is None else argv))
-    if args.format not in FORMATS:
-        parser.error(f"argument --format: expected one of {', '.join(FORMATS)}, "
-                     f"got {args.format!r}")
-    if args.list:
-        from .registry import REGISTRY
-        for e in REGISTRY.values():
-            print(f"{e.name:24s} {e.source:32s} [{e.tag}]  {e.title}")
-        return 0
-    if not 0 < args.saturation < 1:
-        parser.error(f"argument --saturation: expected a number in (0, 1), "
-                     f"got {args.saturation!r}")
+    args = parser.parse_args(argv)
     try:
-        check_normal("saturation", args.saturation)
-    except ValueError as exc:
-        parser.error(f"argument --saturation: {exc}")
-    if args.features is not None and args.N_ref is not None:
-        given = ",".join(f"{v:g}" for v in args.N_ref)
-        parser.error(f"argument --N-ref: not allowed with argument --features (the feature "
-                     f"file's row count is N_ref), got --N-ref {given}")
-    try:
-        rows = records(args)
-        if args.format == "analysis":
-            from .analysis import analysis_report
-            v = {dest: (getattr(args, dest) or [None])[0] for _f, dest, *_r in _NUMERIC}
-            text = analysis_report(v["C"], v["tau"], v["B"], epochs=v["epochs"], N=v["N"],
-                                   lr=v["lr"], T=v["steps"], warmup_epochs=v["warmup_epochs"],
-                                   delta=v["delta"], schedule=args.schedule[0],
-                                   saturation=args.saturation,
-                                   N_ref=10000 if v["N_ref"] is None else v["N_ref"])
-            if len(rows) > 1:
-                text += "\n\n(analysis shown for the first value of each comma list)"
-            if "epoch" in (args.schedule_unit or []):
-                text += ("\n\n(the batch-size readings above step the schedule per step; "
-                         "--schedule-unit epoch applies to the other formats)")
-        elif args.format == "json":
-            text = json.dumps([{k: _json_value(k, v) for k, v in r.items()} for r in rows],
-                              indent=1, allow_nan=False)
-        elif args.format == "csv":
-            text = _csv(rows)
-        elif args.format == "latex":
-            from .analysis import latex_statements
-            text = latex_statements() + "\n\n" + _latex_values(rows)
-        else:
-            text = _table(rows)
+        cmd = EvaluateCommand.from_dict(EvaluateCommand.given(args))
+        if cmd.list:
+            from .registry import REGISTRY
+
+            for e in REGISTRY.values():
+                print(f"{e.name:24s} {e.source:32s} [{e.tag}]  {e.title}")
+            return 0
+        opts = EvaluateOptions.from_dict(EvaluateOptions.given(args))
     except (ValueError, TypeError) as exc:
-        parser.error(_name_the_flag(str(exc), args))
+        parser.error(str(exc))
+    try:
+        text = _render(opts, cmd)
+    except (ValueError, TypeError) as exc:
+        parser.error(_name_the_flag(str(exc), opts))
     print(text)
     return 0
 

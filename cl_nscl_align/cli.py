@@ -35,9 +35,10 @@ class ArgumentParser(argparse.ArgumentParser):
 
     #: What reads as a negative number (a value, not a flag): argparse's own pattern
     #: knows ``-1`` and ``-.5`` but not ``-1e-3``, ``-inf`` or ``-nan``, so ``--tau -1e-3``
-    #: would fail with "expected one argument" instead of naming the bad value.
-    _NEGATIVE = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$",
-                           re.IGNORECASE)
+    #: would fail with "expected one argument" instead of naming the bad value. A comma
+    #: list of numbers starting with a negative one (``--C -1,2``) is a value too.
+    _NUMBER = r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|inf|infinity|nan"
+    _NEGATIVE = re.compile(rf"^-({_NUMBER})(,\s*[-+]?({_NUMBER}))*$", re.IGNORECASE)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -141,8 +142,7 @@ def commands(prog: str, description: str,
     {'command': 'draw', 'out': 'x'}
     """
     p = ArgumentParser(prog=prog, description=description, epilog=epilog)
-    sub = p.add_subparsers(dest=dest, metavar="{" + ",".join(subcommands) + "}",
-                           parser_class=ArgumentParser)
+    sub = p.add_subparsers(dest=dest, parser_class=ArgumentParser)
     sub.required = True
     for name, (help_line, classes) in subcommands.items():
         sp = sub.add_parser(name, help=help_line, description=help_line,

@@ -126,6 +126,10 @@ def at_least(lo: float) -> Check:
 
 
 # ----------------------------------------------------------------------------- fields
+#: ``option(const=...)`` not given: the flag takes a value.
+_UNSET = object()
+
+
 def option(
     default: Any,
     help: str,  # noqa: A002 - the word every CLI library uses
@@ -136,6 +140,10 @@ def option(
     flag: str | None = None,
     metavar: str | None = None,
     positional: bool = False,
+    const: Any = _UNSET,
+    switch: bool = False,
+    default_text: str | None = None,
+    words: bool = False,
 ) -> Any:
     """Declare one field: its default, one line of help, and its checks.
 
@@ -150,6 +158,14 @@ def option(
         flag: the command-line flag (default ``--`` + the name with ``_`` as ``-``).
         metavar: the value's name in ``--help``.
         positional: a positional command-line argument (``compare A B``) instead of a flag.
+        const: the value of the flag given without one: its value is then optional
+            (``--resume [DIR]``; argparse's ``nargs="?"``).
+        switch: a ``bool`` flag that only turns on (``--json``), without the ``--no-`` form.
+        default_text: how ``--help`` shows the default (e.g. ``"off"``), when its value
+            says less than words would.
+        words: a ``tuple[str, ...]`` field given as one or more words after its flag
+            (``--grid tau=0.1,0.5 C=10``; argparse's ``nargs="+"``), each word one item
+            kept whole (commas included), instead of one comma list.
     """
     if choices is not None and not callable(choices):
         choices = tuple(choices)
@@ -161,6 +177,10 @@ def option(
         "result": bool(result),
         "flag": flag,
         "metavar": metavar,
+        "const": const,
+        "switch": bool(switch),
+        "default_text": default_text,
+        "words": bool(words),
     }
     return dataclasses.field(default=default, metadata=meta)
 
@@ -409,10 +429,18 @@ class Options:
             kw: dict[str, Any] = {"dest": f.name, "default": None,
                                   "help": _help_text(f, hints[f.name])}
             if tp is bool:
-                kw["action"] = argparse.BooleanOptionalAction
+                switch = f.metadata.get("switch")
+                kw["action"] = "store_true" if switch else argparse.BooleanOptionalAction
+            elif f.metadata.get("words"):
+                if not _is_str_tuple(tp):
+                    raise TypeError(f"Expected a tuple[str, ...] field for words=True, got "
+                                    f"`{f.name}`: {hints[f.name]}")
+                kw.update(nargs="+", metavar=f.metadata.get("metavar") or "WORD")
             else:
                 kw["type"] = _converter(f.name, tp, optional)
                 kw["metavar"] = f.metadata.get("metavar") or _metavar(f, tp)
+                if f.metadata.get("const", _UNSET) is not _UNSET:
+                    kw.update(nargs="?", const=f.metadata["const"])
             parser.add_argument(_flag(f), **kw)
 
     @classmethod
@@ -463,7 +491,8 @@ def _help_text(f: dataclasses.Field, annotation: Any) -> str:
     if choices and _is_str_tuple(tp):
         text += f" (comma list of {', '.join(choices)})"
     # argparse expands "%"; keep literal percent signs
-    return f"{text} (default: {_default_text(f.default)})".replace("%", "%%")
+    shown = f.metadata.get("default_text") or _default_text(f.default)
+    return f"{text} (default: {shown})".replace("%", "%%")
 
 
 def _converter(name: str, tp: Any, optional: bool) -> Callable[[str], Any]:

@@ -8,8 +8,9 @@ toolkit adds its own by declaring an entry point in the registry's group
 else reads the registry, so nothing else lists the names.
 
 Plugins are loaded once, on the first look-up that needs them, and in a fixed order
-(built-ins first, then plugins by name). A plugin that fails to load, or whose name is
-already taken, is left out with one warning naming it and why; it never breaks the
+(built-ins first, then plugins by name). A plugin that fails to load, whose name is
+already taken, or whose name is not an identifier (it becomes a CSV column and a
+comma-list item) is left out with one warning naming it and why; it never breaks the
 built-ins.
 
 >>> reg = Registry("demo.group", [("a", 1), ("b", 2)], name_of=lambda e: e[0],
@@ -27,11 +28,12 @@ ValueError: Expected a demo entry among a, b, got 'c'
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import fields
 from importlib import metadata
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "plugin_fields"]
 
 E = TypeVar("E")
 
@@ -74,6 +76,9 @@ class Registry(Generic[E]):
                               stacklevel=3)
                 continue
             try:
+                if not ep.name.isidentifier():  # a CSV column, a JSON key, a comma-list item
+                    raise ValueError(f"Expected a name of letters, digits and underscores, "
+                                     f"got {ep.name!r}")
                 plugins.append(self._from_plugin(ep.name, ep.load()))
             except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the rest
                 warnings.warn(f"the {self.what} plugin {ep.name!r} ({ep.value}) of group "
@@ -124,3 +129,43 @@ def _entry_points(group: str) -> list[metadata.EntryPoint]:
         warnings.warn(f"entry points of group {group} could not be read: {exc}", RuntimeWarning,
                       stacklevel=4)
         return []
+
+
+def plugin_fields(cls: type, obj: Any, *, call: str, defaults: dict[str, Any],
+                  forced: dict[str, Any], what: str) -> dict[str, Any]:
+    """The fields of a registry entry of dataclass ``cls`` read from a plugin's object:
+    an instance of ``cls``, a dict of its fields, or a bare callable (then field ``call``).
+    Fields the plugin leaves out (or sets to None) take ``defaults``; ``forced`` always wins.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class E:
+    ...     name: str
+    ...     f: object = None
+    ...     label: str = ""
+    >>> plugin_fields(E, len, call="f", defaults={"label": "x"}, forced={"name": "n"},
+    ...               what="a function").keys()
+    dict_keys(['label', 'f', 'name'])
+    >>> plugin_fields(E, {"g": 1}, call="f", defaults={}, forced={}, what="a function")
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected E fields, got unknown key(s) ['g']
+    """
+    names = {f.name for f in fields(cls)}
+    if isinstance(obj, cls):
+        meta = {n: getattr(obj, n) for n in names}
+    elif isinstance(obj, Mapping):
+        meta = dict(obj)
+    elif callable(obj):
+        meta = {call: obj}
+    else:
+        article = "an" if cls.__name__[0] in "AEIOU" else "a"
+        raise TypeError(f"Expected {what}, {article} {cls.__name__} or a dict, got "
+                        f"{type(obj).__name__}")
+    unknown = sorted(set(meta) - names)
+    if unknown:
+        raise ValueError(f"Expected {cls.__name__} fields, got unknown key(s) {unknown}")
+    meta = {**defaults, **{k: v for k, v in meta.items() if v is not None}, **forced}
+    if not callable(meta.get(call)):
+        raise TypeError(f"Expected a callable `{call}`, got {type(meta.get(call)).__name__}")
+    return meta

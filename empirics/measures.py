@@ -33,13 +33,15 @@ from __future__ import annotations
 
 import importlib
 import math
+import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from cl_nscl_align.registry import Registry
+from cl_nscl_align.registry import Registry, plugin_fields
 
-__all__ = ["BASES", "DIRECTIONS", "MEASURES", "Measure", "moment_measures", "row_measures"]
+__all__ = ["BASES", "DIRECTIONS", "MEASURES", "Measure", "moment_measures", "row_measures",
+           "row_values"]
 
 DIRECTIONS = ("higher", "lower")
 BASES = ("moments", "rows")
@@ -97,9 +99,16 @@ class Measure:
         """``+1`` when higher is more aligned, ``-1`` when lower is."""
         return 1 if self.direction == "higher" else -1
 
-    def of_rows(self, X, Y) -> float:
-        """The measure of two ``(N, d)`` arrays (row measures)."""
-        return float(_resolve(self.function)(X, Y, **dict(self.options)))
+    def of_rows(self, X, Y, labels=None) -> float:
+        """The measure of two ``(N, d)`` arrays (row measures): ``function(X, Y, **options)``,
+        plus ``labels=`` (the ``(N,)`` class labels) for a measure that needs them."""
+        extra = {"labels": labels} if self.needs_labels else {}
+        return float(self.row_function()(X, Y, **dict(self.options), **extra))
+
+    def row_function(self) -> Callable[..., Any] | None:
+        """The function of a row measure (``"module:function"`` imported), ``None`` for a
+        moment measure."""
+        return None if self.function is None else _resolve(self.function)
 
     def per_sample_function(self) -> Callable[..., Any] | None:
         return None if self.per_sample is None else _resolve(self.per_sample)
@@ -133,32 +142,16 @@ _BUILTINS = (
     Measure("mutual_knn", "mutual kNN overlap", (0.0, 1.0), "higher", "rows",
             "Huh, Cheung, Wang, Isola, ICML 2024, s3 (m_NN): mean |N_k^X(i) ∩ N_k^Y(i)| / k",
             "cosine neighbours of the features", function="empirics.metrics.knn:mutual_knn",
-            per_sample="empirics.metrics.knn:knn_overlaps", options={"k": 10}),
+            per_sample="empirics.metrics.knn:overlap_fractions", options={"k": 10}),
 )
 
 
 def _plugin(name: str, obj: Any) -> Measure:
     """An entry point's object as a row :class:`Measure` (see the module docstring)."""
-    base = {"name": name, "label": name, "range": (-math.inf, math.inf),
-            "direction": "higher", "basis": "rows", "source": "plugin", "plugin": True}
-    if isinstance(obj, Measure):
-        meta = {f.name: getattr(obj, f.name) for f in fields(Measure)}
-    elif isinstance(obj, Mapping):
-        meta = dict(obj)
-    elif callable(obj):
-        meta = {"function": obj}
-    else:
-        raise TypeError(f"Expected a function f(X, Y), a Measure or a dict, got "
-                        f"{type(obj).__name__}")
-    unknown = sorted(set(meta) - {f.name for f in fields(Measure)})
-    if unknown:
-        raise ValueError(f"Expected Measure fields, got unknown key(s) {unknown}")
-    meta = {**base, **{k: v for k, v in meta.items() if v is not None}, "name": name,
-            "plugin": True, "basis": "rows"}
-    if "range" in meta:
-        meta["range"] = tuple(meta["range"])
-    if not callable(meta.get("function")):
-        raise TypeError(f"Expected a callable `function`, got {type(meta.get('function'))}")
+    meta = plugin_fields(Measure, obj, call="function", what="a function f(X, Y)", defaults={
+        "name": name, "label": name, "range": (-math.inf, math.inf), "direction": "higher",
+        "source": "plugin"}, forced={"name": name, "plugin": True, "basis": "rows"})
+    meta["range"] = tuple(meta["range"])
     return Measure(**meta)
 
 
@@ -177,3 +170,28 @@ def moment_measures() -> tuple[Measure, ...]:
 def row_measures() -> tuple[Measure, ...]:
     """The measures computed from the rows of a bounded reference set."""
     return tuple(m for m in MEASURES if m.basis == "rows")
+
+
+def row_values(X, Y, labels=None) -> dict[str, float]:
+    """Every row measure of two ``(N, d)`` float64 numpy arrays, by name (the
+    ``metrics.csv`` columns of the row measures; ``labels``: the rows' classes, for a
+    measure that needs them).
+
+    A measure that is undefined on these rows (e.g. ``mutual_knn`` with ``N - 1 <= k``) or
+    that fails is NaN, with one ``RuntimeWarning`` naming it and why: a plugin's bug never
+    ends a training run.
+
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).normal(size=(30, 4))
+    >>> row_values(X, 2.0 * X)["mutual_knn"]
+    1.0
+    """
+    out: dict[str, float] = {}
+    for m in row_measures():
+        try:
+            out[m.name] = m.of_rows(X, Y, labels)
+        except Exception as exc:  # noqa: BLE001 - one measure's failure is one NaN
+            warnings.warn(f"{m.name} is NaN: {type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())}", RuntimeWarning, stacklevel=2)
+            out[m.name] = math.nan
+    return out

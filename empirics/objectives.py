@@ -33,11 +33,11 @@ This module imports no torch: the figures read labels and colours from it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from cl_nscl_align.registry import Registry
+from cl_nscl_align.registry import Registry, plugin_fields
 
 __all__ = ["OBJECTIVES", "Objective", "THEOREM_PAIR", "canonical_objectives", "contrastive",
            "objective_loss", "pair_color", "pair_name", "paper_objectives"]
@@ -114,26 +114,11 @@ def _plugin(name: str, obj: Any) -> Objective:
     colour, unless declared, is one of :data:`_PLUGIN_COLORS` chosen by its name (stable
     whatever else is installed)."""
     color = _PLUGIN_COLORS[sum(map(ord, name)) % len(_PLUGIN_COLORS)]
-    base = {"name": name, "label": name, "color": color, "order": _PLUGIN_ORDER,
-            "needs_labels": True, "source": "plugin", "plugin": True}
-    if isinstance(obj, Objective):
-        meta = {f.name: getattr(obj, f.name) for f in fields(Objective)}
-    elif isinstance(obj, Mapping):
-        meta = dict(obj)
-    elif callable(obj):
-        meta = {"loss": obj}
-    else:
-        raise TypeError(f"Expected a loss function, an Objective or a dict, got "
-                        f"{type(obj).__name__}")
-    unknown = sorted(set(meta) - {f.name for f in fields(Objective)})
-    if unknown:
-        raise ValueError(f"Expected Objective fields, got unknown key(s) {unknown}")
-    meta = {**base, **{k: v for k, v in meta.items() if v is not None}, "name": name,
-            "plugin": True, "kind": "contrastive"}
-    fn = meta.get("loss")
-    if not callable(fn):
-        raise TypeError(f"Expected a callable `loss`, got {type(fn).__name__}")
-    meta["loss"] = _plain(fn)
+    meta = plugin_fields(Objective, obj, call="loss", what="a loss function", defaults={
+        "name": name, "label": name, "color": color, "order": _PLUGIN_ORDER,
+        "needs_labels": True, "source": "plugin"}, forced={
+        "name": name, "plugin": True, "kind": "contrastive", "in_paper": False})
+    meta["loss"] = _plain(meta["loss"])
     return Objective(**meta)
 
 
@@ -186,10 +171,14 @@ def canonical_objectives(objectives: Any) -> tuple[str, ...]:
 def paper_objectives() -> tuple[str, ...]:
     """The four objectives [P2] trains and compares (CL, NSCL, SCL, CE), in canonical order.
 
+    The built-ins alone (a plugin is never one of them), so no plugin is loaded for it:
+    it is :class:`~empirics.training.config.TrainConfig`'s default, read at import.
+
     >>> paper_objectives()
     ('cl', 'nscl', 'scl', 'ce')
     """
-    return tuple(o.name for o in OBJECTIVES if o.in_paper)
+    return tuple(o.name for o in sorted(_BUILTINS, key=lambda o: (o.order, o.name))
+                 if o.in_paper)
 
 
 def contrastive(names: Any = None) -> tuple[str, ...]:

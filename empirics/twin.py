@@ -26,12 +26,13 @@ Every ``every`` steps it writes, to a run directory of the toolkit's format
 (:mod:`empirics.runs`: ``config.json``, ``metrics.csv``, ``losses.csv``,
 ``checkpoints/last.pt``, ``summary.json``):
 
-- ``metrics.csv``: the evaluator's columns (:data:`empirics.training.evaluator.
-  METRICS_COLUMNS`) for the pair ``cl-nscl`` on the fixed reference set (split ``test``):
-  CKA (cosine and linear), RSA, similarity gap, rho, r, the corollaries' lower bounds, the
-  weight gap (toolkit's and official), the weight and representation angles (and
-  ``procrustes``, ``mutual_knn`` wherever those columns are among the evaluator's); one row
-  for ``z`` (projector output) and one for ``h`` (encoder output) when a projector is given;
+- ``metrics.csv``: the evaluator's columns (:func:`empirics.training.evaluator.
+  metrics_columns`) for the pair ``cl-nscl`` on the fixed reference set (split ``test``):
+  every similarity measure of :data:`empirics.measures.MEASURES` (CKA cosine and linear,
+  RSA, similarity gap, rho, r, Procrustes, mutual kNN and any installed plugin), the
+  corollaries' lower bounds, the weight gaps (toolkit's, official, and the distance
+  ``||w_CL - w_NSCL||``), the weight and representation angles; one row for ``z``
+  (projector output) and one for ``h`` (encoder output) when a projector is given;
 - ``losses.csv``: both models' ``L_CL``, ``L_NSCL``, their gap and the [P1] bound on the
   last training batch (split ``train``), and the leave-one-out NCC accuracy of each model
   on the reference set.
@@ -69,7 +70,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from empirics.objectives import THEOREM_PAIR, pair_name
+
 __all__ = ["PRODUCER", "NSCLTwin"]
+
+#: Your model and its twin: the theorems' pair.
+CL, NSCL = THEOREM_PAIR
 
 #: ``config.json``'s ``producer`` of a twin run (what ``empirics.compare`` looks for).
 PRODUCER = "empirics.twin"
@@ -121,7 +127,7 @@ class NSCLTwin:
                  cl_optimizer: torch.optim.Optimizer | None = None,
                  loss_gap_form: str = "tight") -> None:
         from empirics.runs.writer import RunWriter
-        from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS
+        from empirics.training.evaluator import LOSSES_COLUMNS, metrics_columns
 
         for name, m in (("encoder", encoder), ("projector", projector)):
             if m is not None and not isinstance(m, nn.Module):
@@ -150,10 +156,10 @@ class NSCLTwin:
             raise TypeError(f"Expected `optimizer` to return a torch.optim.Optimizer, got "
                             f"{type(self.optimizer).__name__}")
         self.cl_optimizer = cl_optimizer
-        self.writer = RunWriter(out, kind="train", columns={"metrics": METRICS_COLUMNS,
+        self.writer = RunWriter(out, kind="train", columns={"metrics": metrics_columns(),
                                                             "losses": LOSSES_COLUMNS})
         self.config = {
-            "producer": PRODUCER, "objectives": ["cl", "nscl"], "tau": self.tau,
+            "producer": PRODUCER, "objectives": list(THEOREM_PAIR), "tau": self.tau,
             "eval_every": every, "pairs": pairs, "positive_in_denominator": self.pid,
             "loss_gap_form": loss_gap_form, "reference_size": int(self.x_ref.shape[0]),
             "classes": int(self.y_ref.max()) + 1, "eval_features": self._kinds_text(),
@@ -236,7 +242,7 @@ class NSCLTwin:
     def reference_features(self) -> dict[str, dict[str, torch.Tensor]]:
         """``{"cl": {"z", "h"}, "nscl": {...}}``: float64 features of the reference set."""
         out = {}
-        for name, model in (("cl", self.cl), ("nscl", self.nscl)):
+        for name, model in ((CL, self.cl), (NSCL, self.nscl)):
             was = model.training
             model.eval()
             hs, zs = [], []
@@ -251,31 +257,22 @@ class NSCLTwin:
         return out
 
     def _metric_rows(self, feats) -> list[dict[str, Any]]:
-        from bounds import cka_lower, rsa_lower
+        """The evaluator's rows of the pair (:func:`empirics.training.evaluator.
+        alignment_columns`, :func:`~empirics.training.evaluator.weight_columns`)."""
+        from empirics.measures import row_values
         from empirics.metrics import AlignmentAccumulator
-        from empirics.training.evaluator import METRICS_COLUMNS
-        from empirics.training.weights import weight_gap, weight_gap_official
+        from empirics.training.evaluator import alignment_columns, weight_columns
 
-        wg = weight_gap(self.cl, self.nscl)
-        official = weight_gap_official(self.cl, self.nscl)["weight_gap_official"]
+        weights = weight_columns(self.cl, self.nscl)
+        labels = self.y_ref.cpu().numpy()
         rows = []
-        for kind in feats["cl"]:
-            acc = AlignmentAccumulator("cosine", linear=True)
-            al = acc.update(feats["cl"][kind], feats["nscl"][kind]).compute()
-            rho, r = float(al["rho"]), float(al["r"])
-            rows.append({
-                "step": self.t, "epoch": None, "pair": "cl-nscl", "split": "test",
-                "features": kind, "n": int(al["n"]), "cka": float(al["cka"]),
-                "cka_linear": float(al["cka_linear"]), "rsa": float(al["rsa"]),
-                "sim_gap": float(al["sim_gap"]), "rho": rho, "r": r,
-                "cka_lower_from_rho": cka_lower(rho), "rsa_lower_from_r": rsa_lower(r),
-                "weight_gap": float(wg["weight_gap_mean"]),
-                "weight_gap_sum": float(wg["weight_gap_sum"]),
-                "weight_angle": float(wg["weight_angle"]), "repr_angle": float(al["repr_angle"]),
-                "weight_gap_official": official,
-            })  # fmt: skip
-            rows[-1].update(_new_measures(feats["cl"][kind], feats["nscl"][kind],
-                                          METRICS_COLUMNS))
+        for kind in feats[CL]:
+            x, y = feats[CL][kind], feats[NSCL][kind]
+            al = AlignmentAccumulator("cosine", linear=True).update(x, y).compute()
+            rows.append({"step": self.t, "epoch": None, "pair": pair_name(CL, NSCL),
+                         "split": "test", "features": kind,
+                         **alignment_columns(al, row_values(x.numpy(), y.numpy(), labels)),
+                         **weights})
         return rows
 
     def _loss_rows(self, feats) -> list[dict[str, Any]]:
@@ -286,7 +283,7 @@ class NSCLTwin:
         views, y = self._last
         K, B = views.shape[0], views.shape[1]
         rows = []
-        for name, model in (("cl", self.cl), ("nscl", self.nscl)):
+        for name, model in ((CL, self.cl), (NSCL, self.nscl)):
             was = model.training
             model.eval()
             with torch.no_grad(), _own_rng(model):
@@ -295,7 +292,7 @@ class NSCLTwin:
             z = z.double().reshape(K, B, -1)
             gap = loss_gap(iter([(z, y)]), tau=self.tau, pairs=self.pairs,
                            positive_in_denominator=self.pid, form=self.form)
-            own = gap["loss_cl"] if name == "cl" else gap["loss_nscl"]
+            own = gap["loss_cl"] if name == CL else gap["loss_nscl"]
             f = feats[name]
             rows.append({
                 "step": self.t, "epoch": None, "model": name, "split": "train",
@@ -325,8 +322,8 @@ class NSCLTwin:
     def _state(self, feats) -> dict[str, Any]:
         return {
             "format": _FORMAT, "step": self.t, "config": self.config,
-            "nscl": self.nscl.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "cl": self.cl.state_dict(),
+            NSCL: self.nscl.state_dict(), "optimizer": self.optimizer.state_dict(),
+            CL: self.cl.state_dict(),
             "cl_optimizer": None if self.cl_optimizer is None else self.cl_optimizer.state_dict(),
             "last_batch": None if self._last is None else {"views": self._last[0].cpu(),
                                                            "labels": self._last[1].cpu()},
@@ -334,9 +331,9 @@ class NSCLTwin:
         }  # fmt: skip
 
     def _load(self, state: dict[str, Any]) -> None:
-        self.nscl.load_state_dict(state["nscl"])
+        self.nscl.load_state_dict(state[NSCL])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.cl.load_state_dict(state["cl"])
+        self.cl.load_state_dict(state[CL])
         if self.cl_optimizer is not None and state.get("cl_optimizer") is not None:
             self.cl_optimizer.load_state_dict(state["cl_optimizer"])
         last = state.get("last_batch")
@@ -347,31 +344,16 @@ class NSCLTwin:
 
     def _summary(self) -> dict[str, Any]:
         from empirics.runs.reader import read_table
+        from empirics.training.evaluator import alignment_keys
 
         metrics = read_table(self.writer.metrics)
         last = metrics[metrics["step"] == self.t]
-        keys = ("cka", "cka_linear", "rsa", "sim_gap", "rho", "r", "weight_gap",
-                "weight_angle", "repr_angle", "weight_gap_official")
-        alignment = {"cl-nscl": {"test": {r["features"]: {k: _num(r[k]) for k in keys}
-                                          for r in last.to_dict("records")}}}
+        keys = alignment_keys()
+        alignment = {pair_name(CL, NSCL): {"test": {
+            r["features"]: {k: _num(r.get(k)) for k in keys} for r in last.to_dict("records")}}}
         return {"run_dir": str(self.writer.path), "producer": PRODUCER, "steps": self.t,
-                "tau": self.tau, "objectives": ["cl", "nscl"], "alignment": alignment,
+                "tau": self.tau, "objectives": list(THEOREM_PAIR), "alignment": alignment,
                 "N_ref": int(self.x_ref.shape[0])}
-
-
-def _new_measures(x: torch.Tensor, y: torch.Tensor, columns) -> dict[str, float]:
-    """``procrustes`` and ``mutual_knn`` of the pair, for the columns of ``metrics.csv`` that
-    hold them (none until the evaluator's columns gain them: rows keep its columns)."""
-    from empirics.metrics.knn import DEFAULT_K, mutual_knn
-    from empirics.metrics.procrustes import procrustes_distance
-
-    out: dict[str, float] = {}
-    if "procrustes" in columns:
-        out["procrustes"] = procrustes_distance(x, y)
-    if "mutual_knn" in columns:
-        n = int(x.shape[0])
-        out["mutual_knn"] = mutual_knn(x, y, k=min(DEFAULT_K, n - 2)) if n >= 3 else math.nan
-    return out
 
 
 def _check_state(state: dict[str, Any]) -> None:
@@ -385,6 +367,8 @@ def _check_state(state: dict[str, Any]) -> None:
 
 
 def _num(v: Any) -> float | None:
+    if v is None:
+        return None
     v = float(v)
     return None if math.isnan(v) else v
 

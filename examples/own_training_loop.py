@@ -112,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     for kind, m in summary["alignment"]["cl-nscl"]["test"].items():
         name = {"z": "projection z", "h": "encoder h"}[kind]
         print(f"  {name:<13} CKA {m['cka']:.3f} (linear {m['cka_linear']:.3f}), RSA "
-              f"{m['rsa']:.3f}, similarity gap {m['sim_gap']:.2f}, representation angle "
-              f"{m['repr_angle']:.1f} deg, weight angle {m['weight_angle']:.1f} deg")
+              f"{m['rsa']:.3f}, similarity gap {m['sim_gap']:.2f}, Procrustes "
+              f"{m['procrustes']:.3f} rad, mutual 10-NN {m['mutual_knn']:.3f}, "
+              f"representation angle {m['repr_angle']:.1f} deg, weight angle "
+              f"{m['weight_angle']:.1f} deg, weight distance {m['weight_distance']:.2f}")
     print(f"run directory: {run}\n  python -m empirics.compare {run}:cl {run}:nscl\n"
           f"  python -m figures fig2 --runs {run} --out figures-own-loop")
     return 0

@@ -12,9 +12,11 @@ configuration, so a second call trains nothing. With --no-run nothing is launche
 missing run is an error. Drawing from saved runs needs neither torch nor the trainer.
 
 Three sources of runs, one per call: the built-in plan (--quick / --size, --cache,
---dataset, --device, --workers apply to it), --runs DIR, or --claims DIR. --runs and
---claims launch nothing, so the plan's options are refused with them (one line, exit
-status 2), as is giving both.
+--dataset, --executor, --workers, --device apply to it), --runs DIR, or --claims DIR.
+--runs and --claims launch nothing, so the plan's options are refused with them (one line,
+exit status 2), as is giving both. The plan's missing runs are launched by the runs layer
+(--workers none: a pool of min(runs, CPU cores); --executor: serial for one worker, else
+local, unless given).
 
 A figure averages over seeds only, and says so in its title. Runs that fall on one point
 of a figure but differ in another setting (a sweep over classes and tau, drawn as Fig. 3)
@@ -30,40 +32,198 @@ stderr naming the argument and the value, or the file and line).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import importlib
+import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
-from cl_nscl_align.cli import ArgumentParser, one_line_warnings, terminate_as_interrupt
+from cl_nscl_align.cli import command, one_line_warnings, terminate_as_interrupt
+from cl_nscl_align.options import Options, option
 
 matplotlib.use("Agg")  # files only; never opens a window
 
 from empirics.data.catalog import CATALOG  # noqa: E402
-from empirics.runs import RunFileError, RunSpec, check_out_dir  # noqa: E402
-from empirics.studies import plan as runs  # noqa: E402 - the one planner
+from empirics.runs import LaunchOptions, RunFileError, RunSpec, check_out_dir  # noqa: E402
+from empirics.studies import plan  # noqa: E402 - the one planner
 from figures import io, selection, style  # noqa: E402
 
 PROG = "python -m figures"
 FORMATS = ("png", "pdf", "svg")
 #: The catalog's data sets that need no local path (the choices of --dataset).
 BUNDLED = tuple(name for name, info in CATALOG.items() if not info.needs_root)
-#: Defaults of the plan's options (None in the parser, so that a given one is seen).
-PLAN_DEFAULTS = {"dataset": "synthetic", "device": "auto"}
-#: The options that apply to the built-in plan only: refused with --runs or --claims.
-PLAN_ONLY = (("cache", "--cache"), ("dataset", "--dataset"), ("quick", "--quick"),
-             ("size", "--size"), ("device", "--device"), ("workers", "--workers"))
+
+
+# ----------------------------------------------------------------------------- options
+def _known_name(name: str, value: str) -> None:
+    if value not in ("all", "list", "claims") and ALIASES.get(value, value) not in FIGURES:
+        raise ValueError(f"Expected `{name}` to be 'all', 'list' or one of "
+                         f"{', '.join(FIGURES)}, got {value!r}")
+
+
+def _folder(name: str, value: str) -> None:
+    if not value.strip():
+        raise ValueError(f"Expected `{name}` to name a folder, got {value!r}")
+
+
+def _formats(name: str, value: str) -> None:
+    items = [f.strip() for f in value.split(",")]
+    if not all(items) or any(f not in FORMATS for f in items):
+        raise ValueError(f"Expected `{name}` as a comma list of {', '.join(FORMATS)}, got "
+                         f"{value!r}")
+
+
+def _dpi(name: str, value: int) -> None:
+    style.check_dpi(value, name)
+
+
+@dataclass(frozen=True)
+class Figure(Options):
+    """which figure"""
+
+    name: str = option("all", "'all', 'list', or a figure name or alias (listed below)",
+                       check=_known_name, positional=True)
+
+
+@dataclass(frozen=True)
+class Output(Options):
+    """the figure files"""
+
+    out: str = option("figures-out", "folder the figure files are written to",
+                      check=_folder, result=False, metavar="DIR")
+    formats: str = option(",".join(FORMATS[:2]), "comma list of output formats among "
+                          f"{', '.join(FORMATS)}", check=_formats, result=False, metavar="LIST")
+    dpi: int = option(style.PNG_DPI, "resolution of the PNG files in dots per inch, "
+                      f"{style.DPI_RANGE[0]} to {style.DPI_RANGE[1]}", check=_dpi,
+                      result=False)
+
+    def format_list(self) -> list[str]:
+        return list(dict.fromkeys(f.strip() for f in self.formats.split(",")))
+
+
+@dataclass(frozen=True)
+class Sources(Options):
+    """where the runs come from (one source per call)"""
+
+    runs: str | None = option(
+        None, "draw from these runs instead of the plan: a sweep folder (its results.csv) or "
+        "any folder of run directories; launches nothing, so the built-in plan's options "
+        "(--cache, --dataset, --quick, --size, --executor, --workers, --device) are refused "
+        "with it", default_text="none, the built-in plan", result=False, metavar="DIR")
+    claims: str | None = option(
+        None, "draw from a claims-study folder (python -m empirics.claims --out DIR): "
+        "'claims' is its summary, 'all' also redraws the gallery from its runs "
+        "(figures/claims.py); launches nothing, so the plan's options and --runs are refused "
+        "with it", metavar="DIR", result=False)
+    select: tuple[str, ...] = option(
+        (), "with --runs: keep only the runs whose setting KEY (a configuration field: tau, "
+        "classes, batch_size, objectives as cl+nscl, ...) is VALUE; repeat (or give a comma "
+        "list) for several keys. Needed when the runs of one point of a figure differ in a "
+        "setting it does not show", metavar="KEY=VALUE", default_text="none, every run",
+        result=False)
+    no_run: bool = option(False, "never launch a run; a missing run is an error naming it "
+                          "(--runs and --claims launch nothing anyway)", switch=True,
+                          default_text="off", result=False)
+
+
+@dataclass(frozen=True)
+class Gallery(Options):
+    """the built-in plan (empirics/studies/plan.py); refused with --runs or --claims"""
+
+    quick: bool = option(False, "the quick plan: small synthetic runs, the whole gallery in "
+                         "minutes", switch=True, default_text="off, the full plan")
+    size: str | None = option(None, "plan size ('tiny' is for smoke tests); with --quick it "
+                              "must be quick", choices=tuple(plan.GALLERY_SIZES),
+                              default_text="full, or quick with --quick")
+    cache: str | None = option(None, "run cache folder, shared by every call",
+                               default_text="OUT/runs", result=False, metavar="DIR")
+    dataset: str = option("synthetic", "bundled data set of the training runs (the Appendix "
+                          "D runs use digits when this is synthetic); for CIFAR or image "
+                          "folders run a sweep and pass it with --runs", choices=BUNDLED)
+
+    def resolved_size(self) -> str:
+        return self.size or ("quick" if self.quick else "full")
+
+
+class Launch(LaunchOptions):
+    """The launcher's options (:class:`empirics.runs.LaunchOptions`), for the plan's missing
+    runs."""
+
+    cli_title = "how the plan's missing runs are launched (built-in plan only)"
+
+
+#: The options of the built-in plan only: refused with --runs or --claims.
+PLAN_ONLY = (*Gallery.field_names(), *Launch.field_names())
+CLASSES = (Figure, Output, Sources, Gallery, Launch)
+
+
+def _flag_of(name: str) -> str:
+    for cls in CLASSES:
+        for f in dataclasses.fields(cls):
+            if f.name == name and not f.metadata.get("positional"):
+                return f.metadata.get("flag") or "--" + name.replace("_", "-")
+    return name
+
+
+def _flagged(message: str) -> str:
+    """An option's message with each field it names as the flag a user typed
+    (``Expected `workers` ...`` -> ``Expected `--workers` ...``)."""
+    for cls in CLASSES:
+        for name in cls.field_names():
+            message = message.replace(f"`{name}`", f"`{_flag_of(name)}`")
+    return message
+
+
+def _joined(argv: Sequence[str], flag: str = "--select") -> list[str]:
+    """``--select A --select B`` as ``--select A,B``: a list option may be repeated (its
+    values are then joined, in order, where the first one stood)."""
+    out: list[str] = []
+    values: list[str] = []
+    at = None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == flag and i + 1 < len(argv):
+            values.append(argv[i + 1])
+            i += 2
+        elif a.startswith(flag + "="):
+            values.append(a[len(flag) + 1:])
+            i += 1
+        else:
+            out.append(a)
+            i += 1
+            continue
+        if at is None:
+            at = len(out)
+    if at is None or len(values) < 2:
+        return list(argv)
+    return [*out[:at], flag, ",".join(values), *out[at:]]
 
 
 @dataclass(frozen=True)
 class FigureDef:
-    groups: tuple[str, ...]  # run groups of the plan it reads
-    build: Callable  # (Context) -> matplotlib Figure
+    """A figure of the gallery: the plan's run groups it reads, its one builder and what it
+    shows. The builder (``module.function`` of figures/, imported when the figure is drawn)
+    gets the runs of its first group, nothing when it reads none, or the context itself
+    (``context``: figures drawn from evaluations, or from two groups)."""
+
+    groups: tuple[str, ...]
+    builder: str
     what: str
+    context: bool = False
+
+    def build(self, ctx: Context):
+        module, _, name = self.builder.partition(".")
+        fn = getattr(importlib.import_module(f"figures.{module}"), name)
+        if self.context:
+            return fn(ctx)
+        return fn(ctx.group(self.groups[0])) if self.groups else fn()
 
 
 class Context:
@@ -77,7 +237,7 @@ class Context:
     instead of launching it.
     """
 
-    def __init__(self, plan: runs.Plan, paths: dict[str, Path],
+    def __init__(self, plan: plan.Plan, paths: dict[str, Path],
                  given: list[io.Run] | None = None, *, allow_run: bool = True):
         self.plan = plan
         self.paths = paths
@@ -110,110 +270,36 @@ class Context:
         return found
 
 
-def _fig1(ctx):
-    from figures import training
-
-    return training.figure_angles(ctx.group("base")[0])
-
-
-def _fig2(ctx):
-    from figures import training
-
-    return training.figure_alignment(ctx.group("base")[0])
-
-
-def _fig3(ctx):
-    from figures import sweeps
-
-    return sweeps.figure_classes(ctx.group("classes"))
-
-
-def _fig4(ctx):
-    from figures import sweeps
-
-    return sweeps.figure_tau(ctx.group("tau"))
-
-
-def _fig5(ctx):
-    from figures import sweeps
-
-    return sweeps.figure_batch(ctx.group("batch"))
-
-
-def _fig6(ctx):
-    from figures import training
-
-    return training.figure_weight_gap(ctx.group("base")[0])
-
-
-def _landscape(ctx):
-    from figures import landscapes
-
-    return landscapes.figure_landscape()
-
-
-def _bvm(ctx):
-    from figures import measured
-
-    sur = ctx.group("surrogate")[0]
-    return measured.figure_bound_vs_measured(ctx.group("base")[0], io.surrogate_trace(sur),
-                                             surrogate=sur)
-
-
-def _p1(ctx):
-    from figures import measured
-
-    return measured.figure_p1(ctx.group("classes"))
-
-
-def _accuracy(ctx):
-    from figures import experiments
-
-    return experiments.build_accuracy(ctx)
-
-
-def _fewshot(ctx):
-    from figures import experiments
-
-    return experiments.build_fewshot(ctx)
-
-
-def _merging(ctx):
-    from figures import experiments
-
-    return experiments.build_merging(ctx)
-
-
-def _fig12(ctx):
-    from figures import experiments
-
-    return experiments.build_alignment_accuracy(ctx)
-
-
-def _appendix_d(ctx):
-    from figures import linearization
-
-    return linearization.figure_linearization(ctx.group("linearization"))
-
-
+# ----------------------------------------------------------------------------- figures
+# Each hands its runs to the one builder of its figure (the claims study hands its own runs
+# to the same builders: figures/claims.py).
 FIGURES: dict[str, FigureDef] = {
-    "fig1-angles": FigureDef(("base",), _fig1, "weight- vs representation-space angle"),
-    "fig2-alignment": FigureDef(("base",), _fig2, "CKA and RSA of CL vs NSCL, SCL, CE"),
-    "fig3-classes": FigureDef(("classes",), _fig3, "CL-NSCL CKA heatmap, classes x epoch"),
-    "fig4-tau": FigureDef(("tau",), _fig4, "temperature tau in {0.1, 0.5, 1.0}"),
-    "fig5-batch": FigureDef(("batch",), _fig5, "batch size with three learning-rate rules"),
-    "fig6-weight-gap": FigureDef(("base",), _fig6, "weight gap vs similarity gap"),
-    "bound-landscape": FigureDef((), _landscape, "Theorem 1, CKA and RSA bounds vs C, tau, B"),
-    "bound-vs-measured": FigureDef(("base", "surrogate"), _bvm,
-                                   "measured gaps against the bounds"),
-    "p1-loss-gap": FigureDef(("classes",), _p1, "[P1] loss gap vs C with its bound"),
-    "table1-accuracy": FigureDef(("base", "tau"), _accuracy,
-                                 "NCC / LP accuracy, LP vs tau, m-shot accuracy"),
-    "p1-fewshot": FigureDef(("base",), _fewshot, "[P1] few-shot bound vs m-shot error"),
-    "fig17-merging": FigureDef(("base",), _merging, "accuracy along CL -> NSCL weight paths"),
-    "fig12-align-acc": FigureDef(("classes", "tau", "base"), _fig12,
-                                 "CL-NSCL CKA vs accuracy gap across settings"),
-    "appendix-d": FigureDef(("linearization",), _appendix_d,
+    "fig1-angles": FigureDef(("base",), "training.figure_angles",
+                             "weight- vs representation-space angle"),
+    "fig2-alignment": FigureDef(("base",), "training.figure_alignment",
+                                "every alignment measure of CL vs NSCL, SCL, CE"),
+    "fig3-classes": FigureDef(("classes",), "sweeps.figure_classes",
+                              "CL-NSCL CKA heatmap, classes x epoch"),
+    "fig4-tau": FigureDef(("tau",), "sweeps.figure_tau", "temperature tau in {0.1, 0.5, 1.0}"),
+    "fig5-batch": FigureDef(("batch",), "sweeps.figure_batch",
+                            "batch size with three learning-rate rules"),
+    "fig6-weight-gap": FigureDef(("base",), "training.figure_weight_gap",
+                                 "weight gap vs similarity gap"),
+    "bound-landscape": FigureDef((), "landscapes.figure_landscape",
+                                 "Theorem 1, CKA and RSA bounds vs C, tau, B"),
+    "bound-vs-measured": FigureDef(("base", "surrogate"), "measured.build_bound_vs_measured",
+                                   "measured gaps against the bounds", context=True),
+    "p1-loss-gap": FigureDef(("classes",), "measured.figure_p1",
+                             "[P1] loss gap vs C with its bound"),
+    "table1-accuracy": FigureDef(("base", "tau"), "accuracy.build_accuracy",
+                                 "NCC / LP accuracy, LP vs tau, m-shot accuracy", context=True),
+    "p1-fewshot": FigureDef(("base",), "accuracy.build_fewshot",
+                            "[P1] few-shot bound vs m-shot error", context=True),
+    "fig17-merging": FigureDef(("base",), "accuracy.build_merging",
+                               "accuracy along CL -> NSCL weight paths", context=True),
+    "fig12-align-acc": FigureDef(("classes", "tau", "base"), "accuracy.build_alignment_accuracy",
+                                 "CL-NSCL CKA vs accuracy gap across settings", context=True),
+    "appendix-d": FigureDef(("linearization",), "linearization.figure_linearization",
                             "[P2] App. D: L_Sigma, one step's remainder"),
 }
 
@@ -222,107 +308,51 @@ ALIASES = {"fig1": "fig1-angles", "fig2": "fig2-alignment", "fig3": "fig3-classe
            "landscape": "bound-landscape", "bvm": "bound-vs-measured", "p1": "p1-loss-gap",
            "table1": "table1-accuracy", "fewshot": "p1-fewshot", "fig17": "fig17-merging",
            "fig12": "fig12-align-acc", "linearization": "appendix-d"}
+CLAIMS_LINE = "the claims study's verdicts (with --claims DIR)"
 
 
+# ----------------------------------------------------------------------------- command line
 def _epilog() -> str:
     alias = {v: k for k, v in ALIASES.items()}
     lines = ["figures (alias):"]
     lines += [f"  {name:18s} {alias.get(name, ''):13s} {fd.what}" for name, fd in FIGURES.items()]
-    lines.append(f"  {'claims':18s} {'':13s} the claims study's verdicts (with --claims DIR)")
+    lines.append(f"  {'claims':18s} {'':13s} {CLAIMS_LINE}")
     return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=PROG, description=__doc__,
-                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_epilog())
-    p.add_argument("name", help="'all', 'list', or a figure name or alias (listed below)")
-    p.add_argument("--out", default="figures-out",
-                   help="folder the figure files are written to (default: %(default)s)")
-    p.add_argument("--quick", action="store_true",
-                   help="the quick plan: small synthetic runs, the whole gallery in minutes; "
-                        "built-in plan only (default: off, the full plan)")
-    p.add_argument("--size", choices=tuple(runs.GALLERY_SIZES), default=None,
-                   help="plan size ('tiny' is for smoke tests); with --quick it must be "
-                        "quick; built-in plan only (default: full, or quick with --quick)")
-    p.add_argument("--cache", default=None,
-                   help="run cache folder, shared by every call; built-in plan only "
-                        "(default: OUT/runs)")
-    p.add_argument("--dataset", default=None, choices=BUNDLED,
-                   help="bundled data set of the training runs (the Appendix D runs use "
-                        "digits when this is synthetic); for CIFAR or image folders run a "
-                        "sweep and pass it with --runs; built-in plan only (default: "
-                        f"{PLAN_DEFAULTS['dataset']})")
-    p.add_argument("--device", default=None, choices=("auto", "cpu", "cuda"),
-                   help="device of the launched runs; auto leaves each kind of run its own "
-                        "default (the trainer uses CUDA when present); built-in plan only "
-                        f"(default: {PLAN_DEFAULTS['device']})")
-    p.add_argument("--workers", type=int, default=None,
-                   help="runs launched in parallel, a local process pool when > 1; built-in "
-                        f"plan only (default: {runs.default_workers()} here, at most 2)")
-    p.add_argument("--no-run", action="store_true",
-                   help="never launch a run; a missing run is an error naming it (--runs "
-                        "and --claims launch nothing anyway) (default: off)")
-    p.add_argument("--runs", default=None,
-                   help="draw from these runs instead of the plan: a sweep folder (its "
-                        "results.csv) or any folder of run directories; launches nothing, "
-                        "so --cache, --dataset, --quick, --size, --device and --workers are "
-                        "refused with it (default: none, the built-in plan)")
-    p.add_argument("--select", action="append", default=None, metavar="KEY=VALUE",
-                   help="with --runs: keep only the runs whose setting KEY (a configuration "
-                        "field: tau, classes, batch_size, objectives as cl+nscl, ...) is "
-                        "VALUE; repeat for several keys. Needed when the runs of one point "
-                        "of a figure differ in a setting it does not show (default: none, "
-                        "every run)")
-    p.add_argument("--claims", default=None, metavar="DIR",
-                   help="draw from a claims-study folder (python -m empirics.claims --out "
-                        "DIR): 'claims' is its summary, 'all' also redraws the gallery from "
-                        "its runs (figures/claims.py); launches nothing, so the plan's "
-                        "options and --runs are refused with it (default: none)")
-    p.add_argument("--formats", default="png,pdf",
-                   help=f"comma list of output formats among {', '.join(FORMATS)} "
-                        "(default: %(default)s)")
-    lo, hi = style.DPI_RANGE
-    p.add_argument("--dpi", type=int, default=style.PNG_DPI,
-                   help=f"resolution of the PNG files in dots per inch, {lo} to {hi} "
-                        "(default: %(default)s)")
+    """The command line, generated from the declarations (:data:`CLASSES`)."""
+    p = command(PROG, __doc__, *CLASSES, epilog=_epilog())
+    p.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the listing's columns
     return p
 
 
-def _given(a: argparse.Namespace, dest: str) -> bool:
-    value = getattr(a, dest)
-    return value is not None and value is not False
-
-
-def _conflict(a: argparse.Namespace) -> str | None:
-    """The first pair of options that cannot go together (one sentence), or None."""
-    if a.claims is not None and a.runs is not None:
-        return (f"Expected one source of runs, got both `--claims` {a.claims!r} and `--runs` "
-                f"{a.runs!r}")
-    source = "--runs" if a.runs is not None else "--claims" if a.claims is not None else None
-    if source is not None:
-        for dest, flag in PLAN_ONLY:
-            if _given(a, dest):
-                value = "" if getattr(a, dest) is True else f" {getattr(a, dest)!r}"
+def _conflict(source: Sources, given: dict) -> str | None:
+    """The first pair of options that cannot go together (one sentence), or None;
+    ``given``: the options given on the command line."""
+    if source.claims is not None and source.runs is not None:
+        return (f"Expected one source of runs, got both `--claims` {source.claims!r} and "
+                f"`--runs` {source.runs!r}")
+    flag = ("--runs" if source.runs is not None else
+            "--claims" if source.claims is not None else None)
+    if flag is not None:
+        for dest in PLAN_ONLY:
+            if given.get(dest) not in (None, False):
+                value = "" if given[dest] is True else f" {given[dest]!r}"
+                opt = _flag_of(dest)
                 hint = (f"; to keep the runs of one data set, --select dataset="
-                        f"{a.dataset}" if dest == "dataset" and source == "--runs" else "")
-                return (f"Expected `{source}` without `{flag}`, got `{flag}`{value}: "
-                        f"{source} draws from saved runs and launches nothing, so the "
-                        f"built-in plan's options do not apply{hint}")
-    if a.quick and a.size not in (None, "quick"):
-        return f"Expected `--size` quick with `--quick`, got `--quick` and `--size` {a.size!r}"
-    if a.select and a.runs is None:
-        return (f"Expected `--select` with `--runs`, got `--select` {a.select[0]!r} without "
-                "it (the built-in plan and a claims study keep each figure's runs apart)")
+                        f"{given[dest]}" if dest == "dataset" and flag == "--runs" else "")
+                return (f"Expected `{flag}` without `{opt}`, got `{opt}`{value}: {flag} draws "
+                        "from saved runs and launches nothing, so the built-in plan's "
+                        f"options do not apply{hint}")
+    if given.get("quick") and given.get("size") not in (None, "quick"):
+        return (f"Expected `--size` quick with `--quick`, got `--quick` and `--size` "
+                f"{given['size']!r}")
+    if source.select and source.runs is None:
+        return (f"Expected `--select` with `--runs`, got `--select` {source.select[0]!r} "
+                "without it (the built-in plan and a claims study keep each figure's runs "
+                "apart)")
     return None
-
-
-def _cuda_available() -> bool:
-    """Whether torch sees a CUDA device (imports torch: only asked for --device cuda)."""
-    try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
 
 
 def _error(message: str) -> int:
@@ -336,80 +366,74 @@ def _message(exc: BaseException) -> str:
     return " ".join(str(text).split())  # one line
 
 
+def _declared(p: argparse.ArgumentParser, args: argparse.Namespace, cls):
+    """``cls`` from the options given on the command line; a bad value is one line naming
+    its flag (exit status 2)."""
+    try:
+        return cls.from_dict(cls.given(args))
+    except (ValueError, TypeError) as e:  # one line, the value as given (blanks kept)
+        p.error(_flagged(str(e).replace("\n", " ")))
+
+
 def main(argv=None) -> int:
     one_line_warnings(PROG)
     p = _parser()
-    a = p.parse_args(argv)
-    name = ALIASES.get(a.name, a.name)
-    if name not in ("all", "list", "claims") and name not in FIGURES:
-        p.error(f"Expected `name` to be 'all', 'list' or one of {', '.join(FIGURES)}, "
-                f"got {a.name!r}")
-    if a.workers is not None and a.workers < 1:
-        p.error(f"Expected `--workers` >= 1, got {a.workers!r}")
-    lo, hi = style.DPI_RANGE
-    if not lo <= a.dpi <= hi:
-        p.error(f"Expected `--dpi` in {lo}..{hi}, got {a.dpi!r}")
-    items = [f.strip() for f in a.formats.split(",")]
-    if not all(items) or any(f not in FORMATS for f in items):
-        p.error(f"Expected `--formats` as a comma list of {', '.join(FORMATS)}, got "
-                f"{a.formats!r}")
-    formats = list(dict.fromkeys(items))
-    if not a.out.strip():
-        p.error(f"Expected `--out` to name a folder, got {a.out!r}")
-    conflict = _conflict(a)
+    args = p.parse_args(_joined(sys.argv[1:] if argv is None else list(argv)))
+    name = ALIASES.get(_declared(p, args, Figure).name, args.name)
+    output = _declared(p, args, Output)
+    source = _declared(p, args, Sources)
+    gallery = _declared(p, args, Gallery)
+    given = {**Gallery.given(args), **Launch.given(args)}
+    conflict = _conflict(source, given)
     if conflict:
         p.error(conflict)
     try:
-        selected = selection.parse_selection(a.select)
+        selected = selection.parse_selection(source.select)
     except selection.FigureInputError as e:
         p.error(str(e))
     if name == "list":
         for n, fd in FIGURES.items():
             print(f"{n:18s} {fd.what}")
-        print(f"{'claims':18s} the claims study's verdicts (with --claims DIR)")
+        print(f"{'claims':18s} {CLAIMS_LINE}")
         return 0
-    if a.claims is not None or name == "claims":  # the claims study's figures
-        from figures import claims as claims_figures
-
-        return claims_figures.main(a, name, formats)
-    size = a.size or ("quick" if a.quick else "full")
-    dataset = a.dataset or PLAN_DEFAULTS["dataset"]
-    device = a.device or PLAN_DEFAULTS["device"]
-    if device == "cuda" and not _cuda_available():  # once, before any run starts
-        p.error("Expected a CUDA device for `--device` 'cuda', got none (use --device auto "
-                "or cpu)")
+    if source.claims is not None or name == "claims":  # the claims study's figures
+        return _claims(name, output, source.claims)
+    launch = _declared(p, args, Launch)  # CUDA checked once, before any run starts
     names = list(FIGURES) if name == "all" else [name]
     try:
-        out = check_out_dir(a.out, "--out")
+        out = check_out_dir(output.out, "--out")
     except ValueError as e:
         p.error(str(e))
     t0 = time.perf_counter()
-    plan = runs.gallery_plan(size, dataset=dataset)
-    given, paths = None, {}
+    size = gallery.resolved_size()
+    gallery_plan = plan.gallery_plan(size, dataset=gallery.dataset)
+    given_runs, paths, needed = None, {}, []
     try:
-        if a.runs is not None:
-            given = io.runs_from(a.runs)
-            if not given:
+        if source.runs is not None:
+            given_runs = io.runs_from(source.runs)
+            if not given_runs:
                 raise FileNotFoundError(f"Expected run directories under `--runs`, got none "
-                                        f"in {a.runs!r}")
-            given = selection.select_runs(given, selected)
+                                        f"in {source.runs!r}")
+            given_runs = selection.select_runs(given_runs, selected)
         else:
-            needed = runs.unique(s for n in names for g in FIGURES[n].groups
-                                 for s in plan.groups()[g])
-            cache = Path(a.cache) if a.cache else out / "runs"
-            if needed and not a.no_run:
+            needed = plan.unique(s for n in names for g in FIGURES[n].groups
+                                 for s in gallery_plan.groups()[g])
+            cache = Path(gallery.cache) if gallery.cache else out / "runs"
+            if needed and not source.no_run:
                 check_out_dir(cache, "--cache")
+            workers = launch.workers or max(1, min(len(needed), os.cpu_count() or 1))
             previous = signal.signal(signal.SIGTERM, terminate_as_interrupt)
             try:  # a scheduler's stop is a Ctrl+C: the launcher stops its workers
-                paths = runs.ensure(cache, needed, allow_run=not a.no_run,
-                                    device=None if device == "auto" else device,
-                                    workers=a.workers or runs.default_workers())
+                paths = plan.ensure(cache, needed, allow_run=not source.no_run,
+                                    device=None if launch.device == "auto" else launch.device,
+                                    workers=workers, executor=Launch.given(args).get(
+                                        "executor"))
             finally:
                 signal.signal(signal.SIGTERM, previous)
-        ctx = Context(plan, paths, given, allow_run=not a.no_run)
-        for spec in needed if given is None else ():
+        ctx = Context(gallery_plan, paths, given_runs, allow_run=not source.no_run)
+        for spec in needed:
             ctx.load(spec)  # every run read once, before anything is drawn
-    except runs.RunFailedError as e:
+    except plan.RunFailedError as e:
         print(f"{PROG}: {_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -418,21 +442,72 @@ def main(argv=None) -> int:
         return 130
     except (RunFileError, FileNotFoundError, ValueError) as e:
         return _error(_message(e))
+    rc, _ = _draw(names, lambda n: FIGURES[n].build(ctx), out, output,
+                  (RunFileError, FileNotFoundError, KeyError, selection.FigureInputError))
+    if rc:
+        return rc
+    print(f"figures: done in {time.perf_counter() - t0:.1f}s ({size} plan)")
+    return 0
+
+
+def _claims(name: str, output: Output, folder: str | None) -> int:
+    """``NAME --claims DIR``: the claims study's figures (:mod:`figures.claims`: its summary,
+    and its runs handed to the gallery's builders) and ``figure-captions.md``; under ``all``
+    a figure the study cannot make is skipped with one line, else it is an error."""
+    from figures import claims
+
+    if name != "all" and name not in claims.CLAIMS_FIGURES:
+        return _error(f"Expected a figure of the claims study ('all' or one of "
+                      f"{', '.join(claims.CLAIMS_FIGURES)}) with `--claims`, got {name!r}")
+    if folder is None:
+        return _error(f"Expected `--claims DIR` (a claims-study folder) for the figure "
+                      f"{name!r}, got none")
+    try:
+        out = check_out_dir(output.out, "--out")
+        study = claims.load_study(folder)
+    except (ValueError, FileNotFoundError, RunFileError, KeyError) as e:
+        return _error(_message(e))
+    t0 = time.perf_counter()
+    names = list(claims.CLAIMS_FIGURES) if name == "all" else [name]
+    rc, drawn = _draw(names, lambda n: claims.CLAIMS_FIGURES[n][0](study), out, output,
+                      (FileNotFoundError, RunFileError, KeyError, ValueError),
+                      skip=name == "all")
+    if rc:
+        return rc
+    if name == "all" or len(drawn) > 1:
+        from cl_nscl_align.atomic import atomic_write_text
+
+        atomic_write_text(out / "figure-captions.md", claims.captions(study, drawn))
+    skipped = [n for n in names if n not in drawn]
+    print(f"figures: done in {time.perf_counter() - t0:.1f}s (claims study {study.path}"
+          + (f"; skipped {', '.join(skipped)}" if skipped else "") + ")")
+    return 0
+
+
+def _draw(names: Sequence[str], build, out: Path, output: Output,
+          refused: tuple[type[BaseException], ...], *, skip: bool = False
+          ) -> tuple[int, list[str]]:
+    """Build and save each figure, one line each: ``(exit status, the names drawn)``. A
+    figure whose input is ``refused`` is one error line (exit status 2), or, with ``skip``,
+    one line saying it was skipped."""
+    drawn = []
     with style.style():
         for n in names:
             t1 = time.perf_counter()
             try:
-                fig = FIGURES[n].build(ctx)
-            except (RunFileError, FileNotFoundError, KeyError,
-                    selection.FigureInputError) as e:
-                return _error(f"{n}: {_message(e)}")
-            rc = _save(fig, out, n, formats, a.dpi)
+                fig = build(n)
+            except refused as e:
+                if not skip:
+                    return _error(f"{n}: {_message(e)}"), drawn
+                print(f"{n:18s} skipped: {_message(e)}")
+                continue
+            rc = _save(fig, out, n, output.format_list(), output.dpi)
             if rc:
-                return rc
+                return rc, drawn
+            drawn.append(n)
             print(f"{n:18s} {time.perf_counter() - t1:5.1f}s  "
-                  + ", ".join(str(w) for w in (out / f"{n}.{f}" for f in formats)))
-    print(f"figures: done in {time.perf_counter() - t0:.1f}s ({size} plan)")
-    return 0
+                  + ", ".join(str(out / f"{n}.{f}") for f in output.format_list()))
+    return 0, drawn
 
 
 def _save(fig, out: Path, name: str, formats, dpi: int) -> int:

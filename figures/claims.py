@@ -2,76 +2,79 @@
 from the study's runs (real data where C <= 10, bands over seeds).
 
 ``python -m figures claims --claims DIR --out DIR`` draws the summary (``claims.png`` /
-``.pdf``): every statistic of ``DIR/claims.csv`` with its 95% interval over seeds, the
-verdict marked (colour and text), the paper's value where it reports one.
+``.pdf``) from ``DIR/claims.csv`` (docs/claims.md): the six **primaries** (one per claim
+C1-C6) apart from the **secondaries**, each statistic with its estimate and 95% interval
+over seeds, coloured by its verdict (:data:`figures.style.VERDICT_COLORS`), the paper's
+value where it gives one; each primary also with its equivalence region ``+-delta``
+(shaded), its Holm-adjusted p and both seed sets' verdicts (``replication``). The counts of
+``DIR/theorem_checks.csv`` close the title.
 ``python -m figures all --claims DIR --out docs/figures`` also redraws the gallery from the
 runs the study lists in ``DIR/runs.csv`` and writes ``figure-captions.md`` beside the
 figures: each caption carries the verdicts and numbers of the claims its figure shows.
 
+This module only **selects** the runs of each figure (claim and run group of the manifest)
+and hands them to the one builder of that figure, the gallery's own
+(:mod:`figures.training`, :mod:`figures.sweeps`, :mod:`figures.measured`), with a title
+that carries the claim's verdict:
+
 =================  ======================================  ==================================
-figure             runs (claim, run group of runs.csv)     panels
+figure             runs (claim, run group of runs.csv)     builder
 =================  ======================================  ==================================
-fig1-angles        C5 long runs                            weight and representation angle
-fig2-alignment     C1 base runs (4 objectives)             CKA / RSA with CL, train and test
-fig3-classes       C2 real runs (seeded C-way subsets)     CKA heatmap, C x training time
-fig4-tau           C3 runs                                 CKA over training and vs tau
-fig5-batch         C4 runs, each budget                    final CKA and gap vs B, per rule
-fig6-weight-gap    C5 long runs and curvature tasks        weight gap, rho, Theorem 2 vs S
-p1-loss-gap        C2 real and synthetic runs              [P1] gap vs C with its bound
-bound-landscape    none                                    the bounds (as in the plan mode)
+fig1-angles        C5 long runs                            ``training.figure_angles``
+fig2-alignment     C1 base runs (4 objectives)             ``training.figure_alignment``
+fig3-classes       C2 real runs (seeded C-way subsets)     ``sweeps.figure_classes``
+fig4-tau           C3 runs                                 ``sweeps.figure_tau``
+fig5-batch         C4 runs, one row per budget             ``sweeps.figure_batch``
+fig6-weight-gap    C5 long runs and their C5 tasks         ``training.figure_weight_gap``
+p1-loss-gap        C7 real and synthetic runs              ``measured.figure_p1``
+bound-landscape    none                                    ``landscapes.figure_landscape``
 =================  ======================================  ==================================
 
-Bands are the mean over seeds and its 95% Student-t interval (the study's interval), except
-Fig. 3 (the mean), Fig. 4 and Fig. 5 (mean +- one standard deviation, the plan mode's plot
-functions). Reads files only: never trains, never imports torch.
+A line of Fig. 1, 2 and 6 is the mean over seeds with its 95% Student-t band (the study's
+interval); Fig. 3 the mean, Fig. 4, 5 and [P1] the mean +- one standard deviation. Reads
+files only: never trains, never imports torch.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
-import sys
-import time
-import warnings
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from figures import io, selection, style
+from figures import io, landscapes, measured, selection, style, sweeps, training
 
 __all__ = [
     "CLAIMS_FIGURES",
     "ClaimsStudy",
-    "VERDICT_COLORS",
     "captions",
     "figure_summary",
     "load_study",
-    "main",
-    "plot_band",
     "plot_summary",
 ]
 
-#: Colour of each verdict (Okabe-Ito); any other verdict is grey and still counted.
-VERDICT_COLORS = {"holds": style.OKABE_ITO["bluish_green"],
-                  "reversed": style.OKABE_ITO["vermillion"],
-                  "inconclusive": "#888888",
-                  "absent": style.OKABE_ITO["sky_blue"],
-                  "unstable": style.OKABE_ITO["orange"]}
-#: The verdicts every summary names, even at a count of 0.
+#: The verdicts every summary names, even at a count of 0 (a primary can take any of the
+#: last two as well: they are named in the primaries' tally).
 ALWAYS_NAMED = ("holds", "reversed", "inconclusive")
+PRIMARY_VERDICTS = (*ALWAYS_NAMED, "absent", "unstable")
 REQUIRED = ("claim", "setting", "statistic", "estimate", "ci_low", "ci_high", "n_seeds",
             "verdict", "paper")
+CHECKS = ("check", "rows", "violations", "worst_ratio")
+#: The colour of the equivalence region ``+-delta`` of a primary.
+DELTA_STYLE = {"color": "#BBBBBB", "alpha": 0.45, "linewidth": 0}
 
 
 # ----------------------------------------------------------------------------- inputs
 class ClaimsStudy:
-    """A claims-study folder: its table, its manifest, and its runs (read once each)."""
+    """A claims-study folder: its table, its manifest, its theorem checks, and its runs
+    (read once each)."""
 
-    def __init__(self, path: Path, table: pd.DataFrame, manifest: pd.DataFrame | None):
-        self.path, self.table, self.manifest = path, table, manifest
+    def __init__(self, path: Path, table: pd.DataFrame, manifest: pd.DataFrame | None,
+                 checks: pd.DataFrame | None = None):
+        self.path, self.table, self.manifest, self.checks = path, table, manifest, checks
         self._runs: dict[str, io.Run] = {}
 
     def run(self, run_dir: str) -> io.Run:
@@ -97,6 +100,11 @@ class ClaimsStudy:
                                     + f" in {str(self.path / 'runs.csv')!r}, got none")
         return rows
 
+    def has(self, claim: str, setting: str) -> bool:
+        """Whether the manifest lists runs of ``claim`` in run group ``setting``."""
+        m = self.manifest
+        return m is not None and bool((m["claim"].eq(claim) & m["setting"].eq(setting)).any())
+
     def runs(self, claim: str, setting: str | None = None) -> list[io.Run]:
         """The distinct finished runs of one claim (and run group)."""
         dirs = list(dict.fromkeys(self.uses(claim, setting)["run_dir"].astype(str)))
@@ -111,8 +119,15 @@ class ClaimsStudy:
                                        else prefix + "/")
         return t[(t["claim"] == claim) & (under | (setting == prefix))]
 
+    def check(self, name: str) -> Mapping | None:
+        """The row of ``theorem_checks.csv`` named ``name`` (None without one)."""
+        if self.checks is None:
+            return None
+        rows = self.checks[self.checks["check"].astype(str) == name]
+        return rows.iloc[0] if len(rows) else None
+
     def curvature(self) -> list[dict]:
-        """C5's curvature summaries (``runs/curvature__*/summary.json``)."""
+        """C5's long-run summaries (``runs/curvature__*/summary.json``)."""
         out = []
         for f in sorted((self.path / "runs").glob("curvature__*/summary.json")):
             try:
@@ -123,12 +138,14 @@ class ClaimsStudy:
 
 
 def load_study(path: str | Path) -> ClaimsStudy:
-    """The study folder ``path`` (or its ``claims.csv``): table, manifest (if any).
+    """The study folder ``path`` (or its ``claims.csv``): table, manifest and theorem
+    checks (each if present).
 
     Raises:
         FileNotFoundError: no ``claims.csv``.
         RunFileError: an unreadable table (names the file and the line).
-        KeyError: ``claims.csv`` without a required column (names it).
+        KeyError: ``claims.csv`` (or ``runs.csv``, ``theorem_checks.csv``) without a
+            required column (names it).
     """
     p = Path(path)
     folder = p.parent if p.is_file() else p
@@ -138,38 +155,85 @@ def load_study(path: str | Path) -> ClaimsStudy:
                                 "-m empirics.claims --out DIR first), got no file")
     table = io.reader.read_table(table_path)
     io.require(table, REQUIRED, str(table_path))
-    manifest = None
+    manifest = checks = None
     if (folder / "runs.csv").is_file():
         manifest = io.reader.read_table(folder / "runs.csv")
         io.require(manifest, ["claim", "setting", "seed", "run_dir"], str(folder / "runs.csv"))
-    return ClaimsStudy(folder, table, manifest)
+    if (folder / "theorem_checks.csv").is_file():
+        checks = io.reader.read_table(folder / "theorem_checks.csv")
+        io.require(checks, CHECKS, str(folder / "theorem_checks.csv"))
+    return ClaimsStudy(folder, table, manifest, checks)
 
 
-# ----------------------------------------------------------------------------- summary
+# ----------------------------------------------------------------------------- numbers
+def _float(x) -> float:
+    try:
+        return float(x)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _num(x) -> str:
+    v = _float(x)
+    return f"{v:+.3g}" if np.isfinite(v) else "-"
+
+
+def _is_primary(row: Mapping) -> bool:
+    return str(row.get("role", "")) == "primary"
+
+
 def _scale(row: Mapping) -> float:
-    vals = [abs(float(row[k])) for k in ("estimate", "ci_low", "ci_high", "paper_value")
-            if k in row and row[k] is not None and np.isfinite(float(row[k]))]
+    """The largest magnitude a row shows (estimate, interval, paper's value, ``delta`` of a
+    primary): each line of the summary is scaled by it."""
+    keys = ("estimate", "ci_low", "ci_high", "paper_value") + (
+        ("delta",) if _is_primary(row) else ())
+    vals = [abs(_float(row[k])) for k in keys if k in row]
+    vals = [v for v in vals if np.isfinite(v)]
     m = max(vals) if vals else 1.0
     return m if m > 0 else 1.0
 
 
-def _num(x) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "-"
-    return f"{v:+.3g}" if np.isfinite(v) else "-"
+def _replication(text) -> str:
+    """``discovery holds (3 seeds), replication absent (3 seeds)`` -> ``discovery holds,
+    replication absent``."""
+    return re.sub(r"\s*\(\d+ seeds?\)", "", str(text)) if isinstance(text, str) else ""
 
 
+def _row_text(r: Mapping) -> str:
+    text = (f"{_num(r['estimate'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]  "
+            f"n={int(_float(r['n_seeds'])) if np.isfinite(_float(r['n_seeds'])) else '-'}")
+    if _is_primary(r):
+        p = _float(r.get("p_holm"))
+        text += (f"  p_Holm={p:.2g}" if np.isfinite(p) else "") + f"  {r['verdict']}"
+        rep = _replication(r.get("replication"))
+        return text + (f"\n({rep})" if rep else "")
+    return f"{text}  {r['verdict']}"
+
+
+def _verdicts(table: pd.DataFrame, named: Sequence[str] = ALWAYS_NAMED) -> list[str]:
+    """The verdicts a summary names: ``named``, then every other one present (coloured
+    ones first)."""
+    present = list(dict.fromkeys(table["verdict"].astype(str)))
+    return [*named, *(v for v in style.VERDICT_COLORS if v in present and v not in named),
+            *(v for v in present if v not in style.VERDICT_COLORS and v not in named)]
+
+
+def _tally(table: pd.DataFrame, named: Sequence[str] = ALWAYS_NAMED) -> str:
+    counts = table["verdict"].astype(str).value_counts()
+    return ", ".join(f"{int(counts.get(v, 0))} {v}" for v in _verdicts(table, named))
+
+
+# ----------------------------------------------------------------------------- summary
 def plot_summary(ax, table: pd.DataFrame) -> None:
-    """Every statistic of ``table`` (claims.csv) as its estimate and interval, one line each.
+    """Every statistic of ``table`` (claims.csv rows) as its estimate and interval, one line
+    each, with the numbers written on the right.
 
     Each line is scaled to its own range (the statistics have different units) around a
-    common zero, so the side of zero and the interval's reach are comparable; the numbers
-    are written beside each line. Colour: the verdict. Diamond: the paper's value.
+    common zero, so the side of zero and the interval's reach are comparable. Colour: the
+    verdict. Diamond: the paper's value. A primary (``role``) also shows its equivalence
+    region ``+-delta`` (shaded), its Holm-adjusted p and both seed sets' verdicts.
     """
     io.require(table, REQUIRED, "the claims table")
-    n = len(table)
     ys, labels, y, last = [], [], 0.0, None
     for claim in table["claim"]:
         if last is not None and claim != last:
@@ -180,120 +244,100 @@ def plot_summary(ax, table: pd.DataFrame) -> None:
     ax.axvline(0.0, color="#444444", linewidth=0.8, linestyle="--", zorder=0)
     for yi, (_, r) in zip(ys, table.iterrows(), strict=True):
         m = _scale(r)
-        color = VERDICT_COLORS.get(str(r["verdict"]), "#888888")
-        est, lo, hi = (float(r[k]) / m for k in ("estimate", "ci_low", "ci_high"))
+        color = style.VERDICT_COLORS.get(str(r["verdict"]), "#888888")
+        delta = _float(r.get("delta")) / m if _is_primary(r) else float("nan")
+        if np.isfinite(delta) and delta > 0:
+            ax.fill_between([-delta, delta], yi - 0.4, yi + 0.4, zorder=0, **DELTA_STYLE)
+        est, lo, hi = (_float(r[k]) / m for k in ("estimate", "ci_low", "ci_high"))
         if np.isfinite(lo) and np.isfinite(hi):
             ax.plot([lo, hi], [yi, yi], color=color, linewidth=2.2, solid_capstyle="butt")
         if np.isfinite(est):
             ax.plot([est], [yi], "o", color=color, markersize=5)
-        pv = float(r["paper_value"]) if "paper_value" in r and r["paper_value"] is not None \
-            else float("nan")
+        pv = _float(r.get("paper_value"))
         if np.isfinite(pv):
             ax.plot([pv / m], [yi], "D", markerfacecolor="none", markeredgecolor="black",
                     markersize=5)
-        ax.text(1.04, yi, f"{_num(r['estimate'])} [{_num(r['ci_low'])}, {_num(r['ci_high'])}]"
-                f"  n={int(r['n_seeds'])}  {r['verdict']}", va="center", ha="left",
-                fontsize=7, color=color, transform=ax.get_yaxis_transform())
+        ax.text(1.04, yi, _row_text(r), va="center", ha="left", fontsize=7, color=color,
+                transform=ax.get_yaxis_transform())
         labels.append(f"{r['claim']}  {r['setting']}")
     ax.set_yticks(ys, labels, fontsize=7)
     ax.set_ylim(max(ys) + 0.8 if ys else 1, -0.8)
     ax.set_xlim(-1.08, 1.08)
     ax.set_xticks([-1, 0, 1], ["-", "0", "+"])
     ax.grid(False)
-    ax.set_xlabel("estimate and 95% interval over seeds, each line scaled to its own range "
-                  "(numbers on the right)")
-    from matplotlib.lines import Line2D
 
-    handles = [Line2D([], [], color=VERDICT_COLORS.get(v, "#888888"), linewidth=2.2,
-                      marker="o", markersize=4, label=v) for v in _verdicts(table)]
+
+def _handles(table: pd.DataFrame, named: Sequence[str], *, delta: bool) -> list:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color=style.VERDICT_COLORS.get(v, "#888888"), linewidth=2.2,
+                      marker="o", markersize=4, label=v) for v in _verdicts(table, named)]
     handles.append(Line2D([], [], linestyle="none", marker="D", markerfacecolor="none",
                           markeredgecolor="black", label="paper's value"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 1.0 + 0.9 / max(n, 1)),
-              ncol=len(handles) if len(handles) <= 7 else 4, fontsize=7, frameon=False)
+    if delta:
+        handles.append(Patch(label="±delta (equivalence region)", **DELTA_STYLE))
+    return handles
 
 
-def figure_summary(table: pd.DataFrame, *, title: str = ""):
-    """The summary figure: :func:`plot_summary` of the whole table."""
-    n = len(table)
-    fig, axes = style.new_figure(1, 1, width=7.8, height=0.9 + 0.24 * n + 0.1 *
-                                 table["claim"].nunique())
-    plot_summary(axes[0, 0], table)
-    counts = table["verdict"].astype(str).value_counts()
-    tally = ", ".join(f"{int(counts.get(v, 0))} {v}" for v in _verdicts(table))
-    fig.suptitle((title + "\n" if title else "") + f"Claims C1-C7: {tally} (of {n})")
+XLABEL = ("estimate and 95% interval over seeds, each line scaled to its own range "
+          "(numbers on the right)")
+
+
+def figure_summary(table: pd.DataFrame, *, title: str = "", checks: pd.DataFrame | None = None):
+    """The summary figure: the primaries (``role`` primary) in a panel of their own above the
+    secondaries (:func:`plot_summary` each); a table without ``role`` in one panel. The
+    title tallies the verdicts, the primaries' apart, and ``checks`` (theorem_checks.csv)."""
+    top = title + "\n" if title else ""
+    if "role" not in table.columns:
+        n = len(table)
+        fig, axes = style.new_figure(1, 1, width=7.8, height=0.9 + 0.24 * n + 0.1 *
+                                     table["claim"].nunique())
+        plot_summary(axes[0, 0], table)
+        axes[0, 0].set_xlabel(XLABEL)
+        handles = _handles(table, ALWAYS_NAMED, delta=False)
+        axes[0, 0].legend(handles=handles, loc="lower left", ncol=len(handles) if
+                          len(handles) <= 7 else 4, fontsize=7, frameon=False,
+                          bbox_to_anchor=(0.0, 1.0 + 0.9 / max(n, 1)))
+        fig.suptitle(top + f"Claims C1-C7: {_tally(table)} (of {n})")
+        return fig
+    is_primary = table["role"].astype(str) == "primary"
+    parts = [(t, named, what) for t, named, what in (
+        (table[is_primary], PRIMARY_VERDICTS, "Primaries: one per claim, Holm-adjusted over "
+         "the six, verdict on two disjoint seed sets (replication)"),
+        (table[~is_primary], ALWAYS_NAMED, "Secondaries: unadjusted, no replication, never "
+         "tallied with the primaries")) if len(t)]
+    sizes = [0.3 + (0.36 if t is parts[0][0] and is_primary.any() else 0.24) * len(t)
+             + 0.1 * t["claim"].nunique() for t, _, _ in parts]
+    fig, axes = style.new_figure(len(parts), 1, width=9.6, height=sum(sizes) / len(parts) + 0.5,
+                                 gridspec_kw={"height_ratios": sizes})
+    for ax, (t, _, what) in zip(axes[:, 0], parts, strict=True):
+        plot_summary(ax, t)
+        ax.set_title(what, fontsize=8, loc="left")
+    axes[-1, 0].set_xlabel(XLABEL)
+    handles = _handles(table, PRIMARY_VERDICTS, delta=bool(is_primary.any()))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4),
+               fontsize=7, frameon=False)
+    tally = "; ".join(f"{'primaries' if t is parts[0][0] and is_primary.any() else 'secondaries'}"
+                      f": {_tally(t, named)} (of {len(t)})" for t, named, _ in parts)
+    fig.suptitle(top + tally + _checks_line(checks))
     return fig
 
 
-# ----------------------------------------------------------------------------- bands
-def _t_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and 95% Student-t half-width along axis 0 (NaN half-width for one row)."""
-    from scipy import stats
-
-    n = np.sum(np.isfinite(values), axis=0)
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        # a step no seed evaluated: NaN, a point left out (numpy would warn "empty slice")
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(values, axis=0)
-        sd = np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1 else np.full_like(mean,
-                                                                                   np.nan)
-        half = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n),
-                        np.nan)
-    return mean, half
+def _checks_line(checks: pd.DataFrame | None) -> str:
+    """``\\ntheorem checks: p1_bound 0 of 1176 rows violated, ...`` (empty without them)."""
+    if checks is None or checks.empty:
+        return ""
+    items = [f"{r['check']} {int(_float(r['violations']))} of {int(_float(r['rows']))}"
+             for _, r in checks.iterrows()
+             if np.isfinite(_float(r["violations"])) and np.isfinite(_float(r["rows"]))]
+    return "\ntheorem checks, rows violated: " + ", ".join(items) if items else ""
 
 
-def plot_band(ax, runs: Sequence[io.Run], pair: str, column: str, *, split: str | None,
-              features: str | None, color: str, label: str, x: str = "t") -> None:
-    """Mean of ``column`` over the runs (seeds) and its 95% t band, against training time
-    (``x = "t"``: epochs or steps) or the sum of learning rates (``x = "S"``).
-
-    Raises:
-        FigureInputError: a run without ``pair`` rows, or runs that differ in more than
-            the seed (the band averages over seeds only).
-    """
-    for run in runs:
-        selection.require_pair(run, pair)
-    selection.check_not_pooled(runs)
-    frames = []
-    for run in runs:
-        s = io.pair_series(run, pair, column, split=split, features=features)
-        if x == "S":
-            b = run.bounds
-            S = dict(zip(b["step"], b["sum_eta_so_far"], strict=True)) if (
-                not b.empty and "sum_eta_so_far" in b.columns) else {}
-            S[0] = 0.0
-            s = s.assign(t=[S.get(int(k), np.nan) for k in s["step"]])
-        frames.append(s.set_index("step"))
-    if not frames:
-        return
-    steps = sorted(set().union(*(f.index for f in frames)))
-    V = np.array([f["value"].reindex(steps).to_numpy(float) for f in frames])
-    T = np.array([f["t"].reindex(steps).to_numpy(float) for f in frames])
-    with warnings.catch_warnings():  # a step without a time: NaN, left out
-        warnings.simplefilter("ignore", RuntimeWarning)
-        t = np.nanmean(T, axis=0)
-    mean, half = _t_band(V)
-    ax.plot(t, mean, color=color, marker="o", markersize=2.5, label=f"{label} (n={len(runs)})")
-    if np.isfinite(half).any():
-        ax.fill_between(t, mean - half, mean + half, color=color, alpha=0.2, linewidth=0)
-
-
-def _verdict_text(study: ClaimsStudy, claim: str, prefix: str = "") -> str:
-    rows = study.rows(claim, prefix)
-    return "; ".join(f"{r['setting']}: {_num(r['estimate'])} [{_num(r['ci_low'])}, "
-                     f"{_num(r['ci_high'])}] {r['verdict']}" for _, r in rows.iterrows())
-
-
+# ----------------------------------------------------------------------------- titles
 def _join(title: str, short: str) -> str:
-    """``title; short``, or ``title`` alone when the study has no such row."""
-    return f"{title}; {short}" if short else title
-
-
-def _verdicts(table: pd.DataFrame) -> list[str]:
-    """The verdicts a summary names: :data:`ALWAYS_NAMED`, then every other one present."""
-    present = list(dict.fromkeys(table["verdict"].astype(str)))
-    return [*ALWAYS_NAMED, *(v for v in VERDICT_COLORS if v in present and v not in
-                             ALWAYS_NAMED),
-            *(v for v in present if v not in VERDICT_COLORS)]
+    """``title`` and, on a line of its own, ``short`` (``title`` alone without it)."""
+    return f"{title}\n{short}" if short else title
 
 
 def _short(study: ClaimsStudy, claim: str, prefix: str, metric: str | None = None) -> str:
@@ -310,219 +354,120 @@ def _short(study: ClaimsStudy, claim: str, prefix: str, metric: str | None = Non
            f"{_num(r['ci_high'])}], {r['verdict']}"
 
 
-def _describe(run: io.Run) -> str:
-    parts = [str(io.setting(run, "dataset") or "")]
-    for key, fmt in (("classes", "C = {}"), ("tau", "τ = {:g}"), ("batch_size", "B = {}"),
-                     ("steps", "{} steps")):
-        v = io.setting(run, key)
-        if v is not None:
-            parts.append(fmt.format(v))
-    return ", ".join(p for p in parts if p)
+def _p1_check(study: ClaimsStudy) -> str:
+    """The [P1] bound's theorem check (theorem_checks.csv), for the [P1] figure's title."""
+    r = study.check("p1_bound")
+    if r is None:
+        return ""
+    ratio = _float(r["worst_ratio"])
+    return (f"bound violated in {int(_float(r['violations']))} of {int(_float(r['rows']))} "
+            "evaluations" + (f", largest gap/bound {ratio:.3g}" if np.isfinite(ratio) else ""))
 
 
-# ----------------------------------------------------------------------------- gallery
-def figure_angles(study: ClaimsStudy):
-    """Fig. 1 analogue (C5): weight-space and representation-space angle, CL vs NSCL."""
+# ----------------------------------------------------------------------------- selection
+def _fig1(study: ClaimsStudy):
     runs = study.runs("C5", "long")
-    fig, axes = style.new_figure(1, 2, width=3.8)
-    plot_band(axes[0, 0], runs, "cl-nscl", "weight_angle", split="test", features="h",
-              color=style.PAIR_COLORS["cl-nscl"], label="weight angle")
-    plot_band(axes[0, 0], runs, "cl-nscl", "repr_angle", split="test", features="h",
-              color=style.OKABE_ITO["black"], label="representation angle (test, h)")
-    plot_band(axes[0, 1], runs, "cl-nscl", "repr_angle", split="test", features="z",
-              color=style.OKABE_ITO["sky_blue"], label="representation angle (test, z)")
-    plot_band(axes[0, 1], runs, "cl-nscl", "repr_angle", split="test", features="h",
-              color=style.OKABE_ITO["black"], label="representation angle (test, h)")
-    for ax, title in ((axes[0, 0], "Weight vs representation angle, CL vs NSCL"),
-                      (axes[0, 1], "Representation angle, h and z")):
-        _, tlabel = io.time_axis(runs[0].metrics)
-        ax.set_xlabel(tlabel)
-        ax.set_ylabel("angle (degrees)")
-        ax.set_ylim(bottom=0)
-        ax.set_title(title)
-        ax.legend(loc="best")
-    fig.suptitle(_join(f"Fig. 1 analogue, long runs ({_describe(runs[0])})",
-                       _short(study, 'C5', 'long/angles')))
-    return fig
+    return training.figure_angles(runs, title=_join(
+        f"Fig. 1 analogue, long runs ({io.describe(runs)})",
+        _short(study, "C5", "long/angles")))
 
 
-def figure_alignment(study: ClaimsStudy):
-    """Fig. 2 analogue (C1): CKA and RSA of CL with NSCL, SCL and CE, train and test, h."""
+def _fig2(study: ClaimsStudy):
     runs = study.runs("C1", "base")
-    pairs = selection.require_cl_pairs(runs[0])
-    fig, axes = style.new_figure(2, 2)
-    for i, split in enumerate(("train", "test")):
-        for j, metric in enumerate(("cka", "rsa")):
-            ax = axes[i, j]
-            for pair in pairs:
-                plot_band(ax, runs, pair, metric, split=split, features=io.PAPER_FEATURES,
-                          color=style.method_color(pair), label=style.pair_label(pair))
-            _, tlabel = io.time_axis(runs[0].metrics)
-            ax.set_xlabel(tlabel)
-            ax.set_ylabel(f"{metric.upper()} with CL")
-            ax.set_title(f"{metric.upper()}, {split} set, features h")
-            ax.legend(loc="best")
-    fig.suptitle(_join(f"Fig. 2 analogue ({_describe(runs[0])})",
-                       _short(study, 'C1', 'base/test/h/cka')))
-    return fig
+    return training.figure_alignment(runs, title=_join(
+        f"Fig. 2 analogue ({io.describe(runs)})", _short(study, "C1", "base/test/h/cka")))
 
 
-def figure_classes(study: ClaimsStudy):
-    """Fig. 3 analogue (C2): CL-NSCL CKA over seeded C-way subsets of the real set."""
-    from figures import sweeps
-
+def _fig3(study: ClaimsStudy):
     runs = study.runs("C2", "real")
-    fig = sweeps.figure_classes(runs)
-    fig.suptitle(_join(f"Fig. 3 analogue, {io.setting(runs[0], 'dataset')} C-way subsets "
-                       f"({selection.seed_note(runs)}, features h)",
-                       _short(study, 'C2', 'real/h', 'cka')))
-    return fig
+    return sweeps.figure_classes(runs, title=_join(
+        f"Fig. 3 analogue, {io.setting(runs[0], 'dataset')} C-way subsets "
+        f"({io.seed_note(runs)}, features h)", _short(study, "C2", "real/h", "cka")))
 
 
-def figure_tau(study: ClaimsStudy):
-    """Fig. 4 analogue (C3): CL-NSCL alignment for each temperature."""
-    from figures import sweeps
-
+def _fig4(study: ClaimsStudy):
     runs = study.runs("C3", "tau")
-    fig = sweeps.figure_tau(runs)
-    fig.suptitle(_join(f"Fig. 4 analogue ({io.setting(runs[0], 'dataset')}, test set, "
-                       f"features h, {selection.seed_note(runs, 'mean ± sd')})",
-                       _short(study, 'C3', 'tau/h', 'cka')))
-    return fig
+    return sweeps.figure_tau(runs, title=_join(
+        f"Fig. 4 analogue ({io.setting(runs[0], 'dataset')}, test set, features h, "
+        f"{io.seed_note(runs, 'mean ± sd')})", _short(study, "C3", "tau/h", "cka")))
 
 
-def figure_batch(study: ClaimsStudy):
-    """Fig. 5 analogue (C4): final CL-NSCL CKA and gap vs B under each rule, each budget."""
-    from figures import sweeps
+#: Fig. 5's rows: the budget (the second segment of a C4 run group) as a panel title says it.
+BUDGETS = {"steps": "equal steps", "epochs": "equal samples seen"}
 
+
+def _fig5(study: ClaimsStudy):
+    """The C4 runs of each budget, at the (rule, batch size) of their manifest point, as one
+    summary table (:func:`figures.sweeps.summary_table`) with a budget column."""
     uses = study.uses("C4")
-    budgets = list(dict.fromkeys(str(s).split("/")[1] for s in uses["setting"]))
-    fig, axes = style.new_figure(len(budgets), 2)
-    for i, budget in enumerate(budgets):
-        rows, members, cells = [], [], []
-        for _, u in uses[uses["setting"].astype(str).str.endswith(f"/{budget}")].iterrows():
+    frames = []
+    for budget in dict.fromkeys(str(s).split("/")[1] for s in uses["setting"]):
+        mine = uses[uses["setting"].astype(str).str.endswith(f"/{budget}")]
+        members, cells, points = [], [], []
+        for _, u in mine.iterrows():
             run = study.run(str(u["run_dir"]))
-            selection.require_pair(run, "cl-nscl")
+            selection.require_pair(run, io.THEOREM)
             point = dict(kv.split("=", 1) for kv in str(u["point"]).split(";") if "=" in kv)
             members.append(run)
             cells.append((point.get("lr_rule"), point.get("batch_size")))
-            rows.append({"lr_rule": point.get("lr_rule"),
-                         "batch_size": int(point.get("batch_size", 0)),
-                         "cka": io.final_value(run, "cl-nscl", "cka", features="h"),
-                         "sim_gap": io.final_value(run, "cl-nscl", "sim_gap", features="h")})
+            points.append(point)
         selection.check_not_pooled(members, ("lr_rule", "batch_size"), cells=cells)
-        table = pd.DataFrame(rows)
-        for j, metric in enumerate(("cka", "sim_gap")):
-            sweeps.plot_final_vs(axes[i, j], table, "batch_size", metric=metric, hue="lr_rule",
-                                 logx=True)
-            axes[i, j].set_xlabel("batch size B")
-            length = "equal steps" if budget == "steps" else "equal samples seen"
-            axes[i, j].set_title(f"final {'CKA' if metric == 'cka' else 'similarity gap'}, "
-                                 f"{length}")
-    fig.suptitle(_join("Fig. 5 analogue (test set, features h, mean +- sd over seeds)",
-                       _short(study, 'C4', 'linear/', 'cka')))
-    return fig
+        table = sweeps.summary_table(members)[["seed", *style.measures_in(
+            members[0].metrics.columns)]]
+        frames.append(table.assign(
+            lr_rule=[p.get("lr_rule") for p in points],
+            batch_size=[int(p.get("batch_size", 0)) for p in points],
+            budget=BUDGETS.get(budget, budget)))
+    return sweeps.figure_batch(table=pd.concat(frames, ignore_index=True), title=_join(
+        "Fig. 5 analogue (test set, features h, mean +- sd over seeds)",
+        _short(study, "C4", "linear/", "cka")))
 
 
-def plot_theorem2(ax, study: ClaimsStudy, runs: Sequence[io.Run]) -> None:
-    """Theorem 2 with the run's own ``beta`` and ``G`` against ``S``, and the measured
-    ``||w_CL - w_NSCL||`` at the end (log10 scale)."""
-    import bounds
-
-    curv = {int(c.get("seed", -1)): c for c in study.curvature()}
-    drawn = False
-    for run in runs:
-        c = curv.get(int(io.setting(run, "seed", -1)))
-        if not c or run.bounds.empty or "log10_Delta" not in run.bounds.columns:
-            continue
-        b = run.bounds.sort_values("step", kind="stable")
-        S = b["sum_eta_so_far"].to_numpy(float)
-        log_d = b["log10_Delta"].to_numpy(float) * math.log(10)
-        ok = np.isfinite(log_d) & (S > 0)
-        if not ok.any():
-            continue
-        y = bounds.log_theorem2(c["G"], c["beta"], c["tau"], log_d[ok], S[ok]) / math.log(10)
-        ax.plot(S[ok], y, color=style.BOUND_STYLES["theorem1"]["color"], linestyle=":",
-                linewidth=1.6, label=None if drawn else "Theorem 2, run's beta and G")
-        ax.plot([float(c["sum_eta"])], [math.log10(float(c["weight_distance"]))], "o",
-                color=style.PAIR_COLORS["cl-nscl"],
-                label=None if drawn else r"measured $\|w_{CL}-w_{NSCL}\|$")
-        drawn = True
-    if not drawn:
-        ax.text(0.5, 0.5, "no curvature estimate", ha="center", va="center",
-                transform=ax.transAxes)
-    ax.set_xlabel(r"$S=\sum_t \eta_t$")
-    ax.set_ylabel("log10 of the weight distance")
-    ax.set_title("Theorem 2 vs the measured distance")
-    ax.legend(loc="best")
-
-
-def figure_weight_gap(study: ClaimsStudy):
-    """Fig. 6 analogue (C5): the weight gap grows while the similarity gap stays small;
-    Theorem 2 drawn with the run's own constants."""
+def _fig6(study: ClaimsStudy):
     runs = study.runs("C5", "long")
-    fig, axes = style.new_figure(1, 3, width=3.5)
-    plot_band(axes[0, 0], runs, "cl-nscl", "weight_gap", split="test", features="z",
-              color=style.PAIR_COLORS["cl-nscl"], label="weight gap", x="S")
-    plot_band(axes[0, 1], runs, "cl-nscl", "rho", split="test", features="z",
-              color=style.OKABE_ITO["black"], label=r"$\rho$ (test, z)", x="S")
-    plot_band(axes[0, 1], runs, "cl-nscl", "rho", split="test", features="h",
-              color=style.OKABE_ITO["sky_blue"], label=r"$\rho$ (test, h)", x="S")
-    axes[0, 0].set_ylabel(r"mean of $\|W_{CL}-W_{NSCL}\|/\|W_{NSCL}\|$")
-    axes[0, 0].set_title("Relative weight gap")
-    axes[0, 1].set_ylabel(r"$\|K_{CL}-K_{NSCL}\|_F/\|K_{CL}\|_F$")
-    axes[0, 1].set_title("Relative similarity gap")
-    for ax in axes[0, :2]:
-        ax.set_xlabel(r"$S=\sum_t \eta_t$")
-        ax.set_ylim(bottom=0)
-        ax.legend(loc="best")
-    plot_theorem2(axes[0, 2], study, runs)
-    fig.suptitle(_join(f"Fig. 6 analogue, long runs ({_describe(runs[0])})",
-                       _short(study, 'C5', 'long/weight_gap')))
-    return fig
+    return training.figure_weight_gap(runs, x="S", curvature=study.curvature(), title=_join(
+        f"Fig. 6 analogue, long runs ({io.describe(runs)})",
+        _short(study, "C5", "long/weight_gap")))
 
 
-def figure_p1(study: ClaimsStudy):
-    """[P1] (C7): the CL-NSCL loss gap of trained encoders vs C, real and synthetic."""
-    from figures import measured
-
-    groups = [(g, study.runs("C7", g)) for g in ("real", "synthetic")
-              if (study.manifest["claim"].eq("C7") & study.manifest["setting"].eq(g)).any()]
-    fig, axes = style.new_figure(1, len(groups), width=4.6, height=3.6)
-    for ax, (g, runs) in zip(axes[0], groups, strict=True):
-        measured.plot_loss_gap_vs_classes(ax, runs)
-        # Two short lines: one long line per panel ran into its neighbour's title.
-        ax.set_title(f"{io.setting(runs[0], 'dataset')}: final test batches, "
-                     f"{selection.seed_note(runs, 'mean ± sd')}\n{_short(study, 'C7', g + '/')}",
-                     fontsize=8)
-    fig.suptitle(_join("[P1]: CL-NSCL loss gap vs C with its bound",
-                       _short(study, 'C7', 'all-runs/slack')))
-    return fig
+def _p1(study: ClaimsStudy):
+    groups = {g: study.runs("C7", g) for g in ("real", "synthetic") if study.has("C7", g)}
+    # Two short lines: one long line per panel ran into its neighbour's title.
+    titles = {g: f"{io.setting(runs[0], 'dataset')}: final test batches, "
+                 f"{io.seed_note(runs, 'mean ± sd')}\n{_short(study, 'C7', g + '/')}"
+              for g, runs in groups.items()}
+    return measured.figure_p1(groups, titles=titles, title=_join(
+        "[P1]: CL-NSCL loss gap vs C with its bound", _p1_check(study)))
 
 
 def _landscape(study: ClaimsStudy):
-    from figures import landscapes
-
     return landscapes.figure_landscape()
 
 
-#: name -> (build, the claims whose rows its caption carries, what).
-CLAIMS_FIGURES: dict[str, tuple[Callable, tuple[str, ...], str]] = {
-    "claims": (None, ("C1", "C2", "C3", "C4", "C5", "C6", "C7"),
+def _summary(study: ClaimsStudy):
+    return figure_summary(study.table, title=f"Claims study: {study.path.name}",
+                          checks=study.checks)
+
+
+#: name -> (the figure of the study, the claims whose rows its caption carries, what).
+CLAIMS_FIGURES: dict[str, tuple[Callable[[ClaimsStudy], object], tuple[str, ...], str]] = {
+    "claims": (_summary, ("C1", "C2", "C3", "C4", "C5", "C6", "C7"),
                "every claim's statistic, 95% interval and verdict"),
-    "fig1-angles": (figure_angles, ("C5",), "C5: weight vs representation angle"),
-    "fig2-alignment": (figure_alignment, ("C1",), "C1: CKA and RSA of CL vs NSCL, SCL, CE"),
-    "fig3-classes": (figure_classes, ("C2",), "C2: CKA over C-way subsets x epoch"),
-    "fig4-tau": (figure_tau, ("C3",), "C3: temperature"),
-    "fig5-batch": (figure_batch, ("C4",), "C4: batch size under three rules"),
-    "fig6-weight-gap": (figure_weight_gap, ("C5", "C6"), "C5, C6: weight gap and Theorem 2"),
-    "p1-loss-gap": (figure_p1, ("C7",), "C7: [P1] loss gap vs C"),
+    "fig1-angles": (_fig1, ("C5",), "C5: weight vs representation angle"),
+    "fig2-alignment": (_fig2, ("C1",), "C1: every alignment measure of CL vs NSCL, SCL, CE"),
+    "fig3-classes": (_fig3, ("C2",), "C2: CKA over C-way subsets x epoch"),
+    "fig4-tau": (_fig4, ("C3",), "C3: temperature"),
+    "fig5-batch": (_fig5, ("C4",), "C4: batch size under three rules"),
+    "fig6-weight-gap": (_fig6, ("C5", "C6"), "C5, C6: weight gap and Theorem 2"),
+    "p1-loss-gap": (_p1, ("C7",), "C7: [P1] loss gap vs C"),
     "bound-landscape": (_landscape, (), "the bounds (no runs)"),
 }
 
 
 def captions(study: ClaimsStudy, names: Sequence[str]) -> str:
-    """``figure-captions.md``: for each figure, the verdicts and numbers of its claims."""
+    """``figure-captions.md``: for each figure, the verdicts and numbers of its claims (a
+    primary with its Holm-adjusted p and replication), and for the [P1] figure the theorem
+    check of its bound."""
     t = study.table
     lines = ["# Captions of the claims figures", "",
              f"From `{study.path / 'claims.csv'}`: estimate [95% interval over seeds] and "
@@ -533,73 +478,17 @@ def captions(study: ClaimsStudy, names: Sequence[str]) -> str:
         lines.append("")
         for claim in claims:
             for _, r in t[t["claim"] == claim].iterrows():
-                lines.append(f"- {r['claim']} `{r['setting']}` ({r['statistic']}): "
+                role = ""
+                if _is_primary(r):
+                    p = _float(r.get("p_holm"))
+                    role = (" primary" + (f", p_Holm = {p:.2g}" if np.isfinite(p) else "")
+                            + (f", {_replication(r.get('replication'))}"
+                               if _replication(r.get("replication")) else "") + ";")
+                lines.append(f"- {r['claim']} `{r['setting']}` ({r['statistic']}):{role} "
                              f"{_num(r['estimate'])} [{_num(r['ci_low'])}, "
-                             f"{_num(r['ci_high'])}], n = {int(r['n_seeds'])}, "
+                             f"{_num(r['ci_high'])}], n = {int(_float(r['n_seeds']))}, "
                              f"**{r['verdict']}**; paper: {r['paper']}")
+        if name == "p1-loss-gap" and _p1_check(study):
+            lines.append(f"- theorem check `p1_bound`: {_p1_check(study)}")
         lines.append("")
     return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- command
-def main(a: argparse.Namespace, name: str, formats: Sequence[str]) -> int:
-    """``python -m figures NAME --claims DIR``: the claims figures (called by
-    :mod:`figures.__main__`); 0 when every figure was written, 2 on an unusable input."""
-    from empirics.runs import RunFileError, check_out_dir
-
-    prog = "python -m figures"
-    if name != "all" and name not in CLAIMS_FIGURES:
-        print(f"{prog}: error: Expected a figure of the claims study ('all' or one of "
-              f"{', '.join(CLAIMS_FIGURES)}) with `--claims`, got {name!r}", file=sys.stderr)
-        return 2
-    if a.claims is None:
-        print(f"{prog}: error: Expected `--claims DIR` (a claims-study folder) for the figure "
-              f"{name!r}, got none", file=sys.stderr)
-        return 2
-    try:
-        out = check_out_dir(a.out, "--out")
-        study = load_study(a.claims)
-    except (ValueError, FileNotFoundError, RunFileError, KeyError) as e:
-        text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"{prog}: error: {' '.join(str(text).split())}", file=sys.stderr)
-        return 2
-    names = list(CLAIMS_FIGURES) if name == "all" else [name]
-    t0 = time.perf_counter()
-    drawn, skipped = [], []
-    with style.style():
-        for n in names:
-            t1 = time.perf_counter()
-            build = CLAIMS_FIGURES[n][0]
-            try:
-                if build is None:
-                    fig = figure_summary(study.table, title=f"Claims study: {study.path.name}")
-                else:
-                    fig = build(study)
-            except (FileNotFoundError, RunFileError, KeyError, ValueError) as e:
-                text = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-                if name != "all":
-                    print(f"{prog}: error: {n}: {' '.join(str(text).split())}", file=sys.stderr)
-                    return 2
-                skipped.append(n)
-                print(f"{n:18s} skipped: {' '.join(str(text).split())}")
-                continue
-            try:
-                written = style.save(fig, out, n, formats=formats, dpi=a.dpi)
-            except OSError as e:
-                print(f"{prog}: could not write {n} into {str(out)!r}: "
-                      f"{' '.join(str(e).split())}", file=sys.stderr)
-                return 1
-            except ValueError as e:  # too large to draw at this --dpi
-                print(f"{prog}: error: {n}: `--dpi` {a.dpi}: {' '.join(str(e).split())}",
-                      file=sys.stderr)
-                return 2
-            drawn.append(n)
-            print(f"{n:18s} {time.perf_counter() - t1:5.1f}s  "
-                  + ", ".join(str(w) for w in written))
-    if name == "all" or len(drawn) > 1:
-        from cl_nscl_align.atomic import atomic_write_text
-
-        atomic_write_text(out / "figure-captions.md", captions(study, drawn))
-    print(f"figures: done in {time.perf_counter() - t0:.1f}s (claims study {study.path}"
-          + (f"; skipped {', '.join(skipped)}" if skipped else "") + ")")
-    return 0

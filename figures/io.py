@@ -14,6 +14,7 @@ naming the column and the file.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from empirics.objectives import OBJECTIVES, THEOREM_PAIR, pair_name
 from empirics.runs import reader
 from empirics.runs.reader import Run
 from empirics.runs.tables import RunFileError
@@ -31,8 +33,10 @@ __all__ = [
     "PAPER_FEATURES",
     "SETTINGS",
     "SURROGATE_COLUMNS",
+    "THEOREM",
     "Run",
     "bounds_series",
+    "describe",
     "final_value",
     "find_runs",
     "finite",
@@ -46,6 +50,7 @@ __all__ = [
     "pick_features",
     "require",
     "runs_from",
+    "seed_note",
     "setting",
     "splits_in",
     "surrogate_trace",
@@ -64,6 +69,9 @@ SETTINGS: dict[str, dict[str, str]] = {
     "classes": {"train": "classes", "surrogate": "C"},
     "batch_size": {"train": "batch_size", "surrogate": "B"},
 }
+
+#: The pair the theorems are about (``cl-nscl``), as ``metrics.csv`` names it.
+THEOREM = pair_name(*THEOREM_PAIR)
 
 #: Per-step bound columns of a surrogate run (``metrics.csv``, else ``bounds.csv``).
 SURROGATE_COLUMNS = ("certificate", "certificate_lipschitz", "recurrence", "theorem1")
@@ -134,6 +142,37 @@ def setting(run: Run, name: str, default: Any = None) -> Any:
     """A setting of the run's configuration (``classes``, ``batch_size``, ``tau``, ...),
     under the field name its kind uses (:data:`SETTINGS`)."""
     return run.cfg(SETTINGS.get(name, {}).get(run.kind, name), default)
+
+
+#: How a title shows each setting (:func:`describe`).
+SETTING_TEXT = {"dataset": "{}", "classes": "C = {}", "N": "N = {}", "tau": "τ = {:g}",
+                "batch_size": "B = {}", "steps": "{} steps", "seed": "seed {}"}
+#: The settings a title names: a training run's (the paper-figure analogues), the
+#: bound-vs-measured network's, a surrogate run's.
+TRAIN_SETTINGS = ("dataset", "classes", "tau", "batch_size", "steps", "seed")
+NETWORK_SETTINGS = ("dataset", "classes", "tau", "batch_size", "seed")
+SURROGATE_SETTINGS = ("classes", "N", "batch_size", "tau", "seed")
+
+
+def describe(runs: Run | Iterable[Run], keys: Iterable[str] = TRAIN_SETTINGS) -> str:
+    """The settings ``keys`` of the first run, as a title shows them (``synthetic, C = 10,
+    τ = 0.5, B = 32, 12 steps, seed 0``); of several runs (seeds of one setting), how many
+    seeds instead of the seed."""
+    runs = [runs] if isinstance(runs, Run) else list(runs)
+    parts = []
+    for key in keys:
+        value = setting(runs[0], key)
+        if key == "seed" and len(runs) > 1:
+            parts.append(seed_note(runs))
+        elif value is not None:
+            parts.append(SETTING_TEXT.get(key, f"{key} = {{}}").format(value))
+    return ", ".join(parts) or runs[0].name
+
+
+def seed_note(runs: Iterable[Run], what: str = "mean") -> str:
+    """``"1 seed"`` or ``"mean over 3 seeds"``: how many seeds a point averages."""
+    n = len({json.dumps(r.cfg("seed"), sort_keys=True, default=str) for r in runs})
+    return "1 seed" if n <= 1 else f"{what} over {n} seeds"
 
 
 def load_table(path: str | os.PathLike) -> pd.DataFrame:
@@ -208,16 +247,18 @@ def pair_series(run: Run, pair: str, column: str, *, split: str | None = "test",
                          "value": pd.to_numeric(rows[column], errors="coerce").to_numpy(float)})
 
 
-def pairs_in(run: Run, *, anchor: str | None = "cl") -> list[str]:
-    """The pairs recorded in ``metrics.csv`` that involve ``anchor`` (all if None), CL-NSCL
-    first."""
+def pairs_in(run: Run, *, anchor: str | None = THEOREM_PAIR[0]) -> list[str]:
+    """The pairs recorded in ``metrics.csv`` that involve ``anchor`` (all if None): the
+    theorem pair (:data:`THEOREM`) first, then the others in the canonical order of their
+    partners (:data:`empirics.objectives.OBJECTIVES`), unknown ones last."""
     if "pair" not in run.metrics.columns:
         return []
-    order = ["cl-nscl", "cl-scl", "cl-ce", "cl-ntxent"]
     found = list(dict.fromkeys(run.metrics["pair"].astype(str)))
     if anchor is not None:
         found = [p for p in found if p.split("-")[0] == anchor]
-    return [p for p in order if p in found] + [p for p in found if p not in order]
+    rank = {name: i for i, name in enumerate(OBJECTIVES.names())}
+    return sorted(found, key=lambda p: (p != THEOREM, rank.get(p.partition("-")[2],
+                                                                len(rank))))
 
 
 def splits_in(run: Run) -> list[str | None]:
@@ -273,13 +314,13 @@ def surrogate_trace(run: Run) -> pd.DataFrame:
     ``event_held``.
 
     ``measured`` is the surrogate's ``sim_gap`` (``||Sigma^CL_t - Sigma^NSCL_t||_F``, pair
-    ``cl-nscl`` of ``metrics.csv``); a bound of :data:`SURROGATE_COLUMNS` comes from
+    :data:`THEOREM` of ``metrics.csv``); a bound of :data:`SURROGATE_COLUMNS` comes from
     ``metrics.csv`` or, per step, from ``bounds.csv``.
     """
     m = run.metrics
     require(m, ["step", "sim_gap"], str(run.path / "metrics.csv"))
     if "pair" in m.columns:
-        m = m[m["pair"] == "cl-nscl"]
+        m = m[m["pair"] == THEOREM]
     m = m.sort_values("step", kind="stable")
     steps = m["step"].to_numpy()
     out = pd.DataFrame({"step": steps,

@@ -25,12 +25,21 @@ from figures import style
 BASE = dict(C=100, tau=0.5, B=1024, epochs=1, N=50000, lr=0.3, lr_rule="linear",
             schedule="cosine", warmup_epochs=0, delta=0.05, N_ref=10000)
 
-QUANTITIES = {
-    "sim_gap": ("log10_sim_gap", r"$\log_{10}$ Theorem 1 bound"),
-    "cka": ("cka_lower", "CKA lower bound (Corollary)"),
-    "rsa": ("rsa_lower", "RSA lower bound (Corollary)"),
-}
-VACUOUS_KEY = {"sim_gap": "vacuous_sim_gap", "cka": "vacuous_cka", "rsa": "vacuous_rsa"}
+#: The quantity Theorem 1 bounds (its measure's name), drawn as ``log10`` of the bound.
+THEOREM1 = "sim_gap"
+
+
+def quantities() -> dict[str, tuple[str, str]]:
+    """Each row of the landscape: the Theorem 1 bound, then the lower bound of every measure
+    a corollary bounds (:func:`figures.measured.corollaries`): ``{quantity: (the key of
+    bounds.evaluate_bounds, the axis label)}``; the vacuous flag is ``vacuous_<quantity>``.
+    """
+    from figures.measured import corollaries
+
+    out = {THEOREM1: (f"log10_{THEOREM1}", r"$\log_{10}$ Theorem 1 bound")}
+    out.update({m: (f"{m}_lower", f"{style.measure(m).label} lower bound (Corollary)")
+                for m in corollaries()})
+    return out
 
 
 def evaluate(**kw) -> dict[str, np.ndarray]:
@@ -85,21 +94,23 @@ XLABELS = {"C": "number of classes C", "tau": "temperature τ",
 
 
 def plot_landscape(ax, quantity: str = "sim_gap", vary: str = "C", *, legend: bool = True):
-    """One bound (``sim_gap``, ``cka``, ``rsa``) against one setting (C, tau, B, epochs)."""
-    if quantity not in QUANTITIES:
-        raise ValueError(f"Expected `quantity` in {tuple(QUANTITIES)}, got {quantity!r}")
+    """One bound (:func:`quantities`: ``sim_gap``, ``cka``, ``rsa``) against one setting (C,
+    tau, B, epochs)."""
+    known = quantities()
+    if quantity not in known:
+        raise ValueError(f"Expected `quantity` in {tuple(known)}, got {quantity!r}")
     x, lines = _curves(vary)
-    key, ylabel = QUANTITIES[quantity]
+    key, ylabel = known[quantity]
     all_vac = np.ones(x.shape, dtype=bool)
     for label, kw, ls in lines:
         out = evaluate(**{vary: x, **kw})
         y = np.asarray(out[key], dtype=float)
         y = np.where(np.isfinite(y), y, np.nan)
-        vac = np.asarray(out[VACUOUS_KEY[quantity]], dtype=bool)
+        vac = np.asarray(out[f"vacuous_{quantity}"], dtype=bool)
         all_vac &= vac
         ax.plot(x, y, label=label, **ls)
     ax.set_xscale("log")
-    if quantity == "sim_gap":
+    if quantity == THEOREM1:
         from bounds.numeric import log_largest_sim_gap
 
         trivial = float(log_largest_sim_gap(BASE["N_ref"])) / np.log(10.0)
@@ -110,7 +121,8 @@ def plot_landscape(ax, quantity: str = "sim_gap", vary: str = "C", *, legend: bo
         ax.set_ylim(top=top)
     else:
         style.shade_vacuous(ax, x, all_vac, label="vacuous for every line")
-        ax.set_ylim(-0.02 if quantity == "cka" else -1.05, 1.02)
+        lo, hi = style.measure(quantity).range  # the measure's range, a little room
+        ax.set_ylim(lo - (0.05 if lo < 0 else 0.02), hi + 0.02)
     ax.set_xlabel(XLABELS[vary])
     ax.set_ylabel(ylabel)
     if legend:
@@ -120,14 +132,16 @@ def plot_landscape(ax, quantity: str = "sim_gap", vary: str = "C", *, legend: bo
 def figure_landscape():
     """A 3 x 4 grid: Theorem 1, CKA and RSA bounds vs C, tau, B and training length."""
     cols = ("C", "tau", "B", "epochs")
-    fig, axes = style.new_figure(3, 4, width=3.0, height=2.4)
+    rows = quantities()
+    fig, axes = style.new_figure(len(rows), 4, width=3.0, height=2.4)
     for j, vary in enumerate(cols):
-        for i, q in enumerate(QUANTITIES):
+        for i, q in enumerate(rows):
             plot_landscape(axes[i, j], q, vary, legend=(i == 0 or vary == "B" and i == 0))
         axes[0, j].set_title(f"vs {XLABELS[vary].split(' (')[0]}")
     b = BASE
     fig.suptitle(
-        "Where the [P2] bounds bite: Theorem 1, CKA and RSA lower bounds\n"
+        "Where the [P2] bounds bite: Theorem 1, "
+        f"{' and '.join(style.measure(m).label for m in list(rows)[1:])} lower bounds\n"
         f"(base: C={b['C']}, τ={b['tau']}, B={b['B']}, {b['epochs']} epoch of N={b['N']}, "
         f"lr {b['lr']}·B/256 cosine, δ={b['delta']}, N_ref={b['N_ref']})")
     return fig

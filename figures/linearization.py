@@ -39,6 +39,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from empirics.objectives import THEOREM_PAIR
 from figures import io, style
 
 __all__ = [
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 #: The models Appendix D compares with the surrogate (the trainer measures these).
-MODELS = ("cl", "nscl")
+MODELS = THEOREM_PAIR
 #: Reference levels of the relative remainder: reading aids, not a theorem.
 THRESHOLDS = (0.1, 1.0)
 #: Columns of :func:`step_budget` (after ``t`` steps, ``t = 0..T``).
@@ -237,7 +238,7 @@ def run_labels(runs: Sequence[io.Run]) -> list[str]:
 
 def series_label(model: str, run_label: str) -> str:
     """Legend label of one model's series in one run, e.g. ``CL, τ = 0.5``."""
-    return f"{style.METHOD_LABELS.get(model, model.upper())}, {run_label}"
+    return f"{style.objective_label(model)}, {run_label}"
 
 
 def budget_label(column: str, run_label: str) -> str:
@@ -251,7 +252,7 @@ def _models(table: pd.DataFrame) -> list[str]:
 
 
 def _color(model: str) -> str:
-    return style.METHOD_COLORS.get(model, style.OKABE_ITO["black"])
+    return style.objective_color(model, style.OKABE_ITO["black"])
 
 
 def _legend(ax) -> None:
@@ -337,7 +338,7 @@ def plot_step_budget(ax, runs: Sequence[io.Run], *, threshold: float = THRESHOLD
                             > threshold)]
             if rows.empty:
                 continue
-            label = (f"{style.METHOD_LABELS.get(model, model.upper())}: remainder > "
+            label = (f"{style.objective_label(model)}: remainder > "
                      f"{threshold:g}")
             ax.plot(rows["step"].to_numpy(),
                     io.finite(at.reindex(rows["step"]).to_numpy(float), positive=True),

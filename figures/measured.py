@@ -13,21 +13,43 @@
 Every y axis here is logarithmic. A measured value it cannot show (a gap of exactly 0, e.g.
 at step 0 from one initialisation, or at large C where no batch holds two samples of a
 class; or a value below 0) is drawn as a marker at the axis floor, counted in the legend
-(:func:`figures.style.floor_marks`), never dropped without a word. A run without CL-NSCL
-rows (one objective) gets a panel saying so where a panel needs them.
+(:func:`figures.style.floor_marks`), never dropped without a word. A bound beyond float range
+(``inf`` in ``bounds.csv``, its magnitude in the ``log10_`` twin) is a marker at the top of
+the axes, its largest ``log10`` in the legend (:func:`figures.style.ceiling_marks`). A run
+without CL-NSCL rows (one objective) gets a panel saying so where a panel needs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from empirics.measures import MEASURES
+from empirics.objectives import paper_objectives
 from figures import io, selection, style
 
 #: Surrogate trace columns and their display (in drawing order: loosest last).
 SURROGATE_SERIES = ("measured", "certificate", "certificate_lipschitz", "recurrence", "theorem1")
+
+
+def corollaries() -> dict[str, str]:
+    """The lower bounds [P2]'s corollaries put on a registered measure (THEORY.md s7), read
+    from the bounds registry (the bounds ``<measure>_lower`` of one parameter): measure ->
+    the statistic ``s`` its bound ``(1 - s) / (1 + s)`` is a function of.
+
+    >>> corollaries()
+    {'cka': 'rho', 'rsa': 'r'}
+    """
+    from bounds.registry import REGISTRY
+
+    out = {}
+    for name, b in REGISTRY.items():
+        measure = name.removesuffix("_lower")
+        if measure != name and measure in MEASURES and len(b.params) == 1:
+            out[measure] = b.params[0]
+    return out
 
 
 def plot_surrogate(ax, trace: pd.DataFrame, *, title: str | None = None) -> None:
@@ -38,13 +60,16 @@ def plot_surrogate(ax, trace: pd.DataFrame, *, title: str | None = None) -> None
     """
     io.require(trace, ["step", "measured"], "the surrogate trace")
     t = trace["step"].to_numpy(dtype=float)
-    ax.plot(t, io.finite(trace["measured"], positive=True), color=style.PAIR_COLORS["cl-nscl"],
+    color = style.method_color(io.THEOREM)
+    ax.plot(t, io.finite(trace["measured"], positive=True), color=color,
             label=r"measured $\|\Sigma^{CL}_t-\Sigma^{NSCL}_t\|_F$")
-    floor = style.floor_marks(ax, t, trace["measured"], color=style.PAIR_COLORS["cl-nscl"])
+    floor = style.floor_marks(ax, t, trace["measured"], color=color)
     for name in SURROGATE_SERIES[1:]:
         if name in trace.columns:
             ax.plot(t, io.finite(trace[name], positive=True), label=style.BOUND_LABELS[name],
                     **style.BOUND_STYLES[name])
+            style.ceiling_marks(ax, t, trace[name], color=style.BOUND_STYLES[name]["color"],
+                                what=style.BOUND_LABELS[name])
     style.floor_note(ax, *floor, "measured gap")
     ax.set_yscale("log")
     ax.set_xlabel("surrogate step t")
@@ -77,13 +102,14 @@ def plot_surrogate_ratios(ax, trace: pd.DataFrame) -> None:
     ax.legend(loc="best")
 
 
-def plot_network_gap(ax, run: io.Run, *, pair: str = "cl-nscl",
+def plot_network_gap(ax, run: io.Run, *, pair: str = io.THEOREM,
                      splits: Sequence[str] = ("train", "test")) -> None:
     """Real networks: measured ``sim_gap`` on the reference sets vs the run's own bounds.
 
     The bounds (``sim_gap`` = Theorem 1, ``sim_gap_product`` = exact recurrence) come from
     the run's bounds file, evaluated for its own C, tau, B and running sum of learning rates.
-    They do not depend on the reference-set size ``N``; the measured gap does.
+    They do not depend on the reference-set size ``N``; the measured gap does. A bound
+    beyond float range is marked at the top of the axes from its ``log10_`` column.
     """
     title = "Network: measured gap vs Theorem 1"
     if not selection.has_pair(run, pair):
@@ -106,6 +132,11 @@ def plot_network_gap(ax, run: io.Run, *, pair: str = "cl-nscl",
                 b = io.bounds_series(run, col)
                 ax.plot(b["t"], io.finite(b["value"], positive=True),
                         label=style.BOUND_LABELS[name], **style.BOUND_STYLES[name])
+                log10 = (io.bounds_series(run, f"log10_{col}")["value"]
+                         if f"log10_{col}" in run.bounds.columns else None)
+                style.ceiling_marks(ax, b["t"], b["value"], log10,
+                                    color=style.BOUND_STYLES[name]["color"],
+                                    what=style.BOUND_LABELS[name])
         if "sim_gap" in run.bounds.columns and "train" in io.splits_in(run):
             # The run's bounds use the train reference set: flag evaluations where the
             # measured train gap is above Theorem 1 (possible: it is a surrogate theorem).
@@ -128,7 +159,7 @@ def plot_network_gap(ax, run: io.Run, *, pair: str = "cl-nscl",
     ax.legend(loc="lower right", fontsize=7)
 
 
-def plot_lower_bound(ax, run: io.Run, metric: str = "cka", *, pair: str = "cl-nscl",
+def plot_lower_bound(ax, run: io.Run, metric: str = "cka", *, pair: str = io.THEOREM,
                      split: str = "train") -> None:
     """Measured CKA (or RSA) against its corollary lower bounds (THEORY.md s7).
 
@@ -137,16 +168,18 @@ def plot_lower_bound(ax, run: io.Run, metric: str = "cka", *, pair: str = "cl-ns
     Theorem 1 (``cka_lower`` / ``rsa_lower``; the trivial 0 / -1 when vacuous). The run's
     bounds use the train reference set (its size and normalisers), hence ``split="train"``.
     """
-    if metric not in ("cka", "rsa"):
-        raise ValueError(f"Expected `metric` in ('cka', 'rsa'), got {metric!r}")
-    name = metric.upper()
+    bounded = corollaries()
+    if metric not in bounded:
+        raise ValueError(f"Expected `metric` in {tuple(bounded)}, got {metric!r}")
+    name = style.measure(metric).label
     if not selection.has_pair(run, pair):
         style.notice(ax, f"no {pair} rows in {run.name}/metrics.csv (objectives "
                          f"{selection.objectives_of(run)})",
                      f"{name} vs its lower bounds, {split} set")
         return
-    from_col = "cka_lower_from_rho" if metric == "cka" else "rsa_lower_from_r"
-    stat = r"\rho" if metric == "cka" else "r"
+    of = bounded[metric]
+    stat = f"\\{of}" if len(of) > 1 else of  # TeX: rho -> \rho
+    from_col = f"{metric}_lower_from_{of}"
     s = io.pair_series(run, pair, metric, split=split)
     ax.plot(s["t"], s["value"], color=style.method_color(pair), marker="o", markersize=3,
             label=f"measured {name}")
@@ -155,9 +188,9 @@ def plot_lower_bound(ax, run: io.Run, metric: str = "cka", *, pair: str = "cl-ns
     else:  # derive from the measured rho / r (not drawn where the bound is trivial)
         import bounds
 
-        q = io.pair_series(run, pair, "rho" if metric == "cka" else "r", split=split)
+        q = io.pair_series(run, pair, of, split=split)
         v = q["value"].to_numpy(float)
-        lower = bounds.cka_lower if metric == "cka" else bounds.rsa_lower
+        lower = getattr(bounds, f"{metric}_lower")
         lb = q.assign(value=np.where(v < 1, lower(v), np.nan))
     ax.plot(lb["t"], lb["value"], label=f"$(1-{stat})/(1+{stat})$, measured ${stat}$",
             **style.BOUND_STYLES["lower_bound"])
@@ -172,27 +205,36 @@ def plot_lower_bound(ax, run: io.Run, metric: str = "cka", *, pair: str = "cl-ns
             style.shade_vacuous(ax, b["t"], vv, label="Theorem 1 bound vacuous")
     _, tlabel = io.time_axis(run.metrics)
     ax.set_xlabel(tlabel)
-    ax.set_ylabel(f"{name} (CL vs NSCL)")
-    ax.set_ylim(-1.05 if metric == "rsa" else -0.02, 1.02)
+    ax.set_ylabel(f"{name} ({style.pair_label(pair)})")
+    lo, hi = style.measure(metric).range
+    ax.set_ylim(lo - (0.05 if lo < 0 else 0.02), hi + 0.02)
     ax.set_title(f"{name} vs its lower bounds, {split} set")
     ax.legend(loc="best")
 
 
+def _models(table: pd.DataFrame, models: Sequence[str] | None) -> list[str]:
+    """The models a [P1] panel draws: ``models``, else the paper's objectives and every
+    other one the table holds, in the registry's order."""
+    if models is not None:
+        return list(models)
+    return style.in_order(table["model"].astype(str), keep=paper_objectives())
+
+
 def plot_p1_over_training(ax, run: io.Run, *, split: str = "test",
-                          models: Sequence[str] = ("cl", "nscl", "scl", "ce")) -> None:
-    """[P1] at every evaluation: each model's ``L_CL - L_NSCL`` and its per-run bound."""
+                          models: Sequence[str] | None = None) -> None:
+    """[P1] at every evaluation: each model's ``L_CL - L_NSCL`` and its per-run bound
+    (``models``: default every model of ``losses.csv``)."""
     lg = io.loss_gap_table(run, split=split)
     tcol, tlabel = io.time_axis(lg)
     floor = (0, 0)
-    for model in models:
+    for model in _models(lg, models):
         sub = lg[lg["model"] == model]
         if sub.empty:
             continue
+        color = style.objective_color(model)
         ax.plot(sub[tcol], io.finite(sub["loss_gap"], positive=True), marker="o",
-                markersize=3, color=style.METHOD_COLORS.get(model),
-                label=f"{style.METHOD_LABELS.get(model, model)} encoder")
-        z, n = style.floor_marks(ax, sub[tcol], sub["loss_gap"],
-                                 color=style.METHOD_COLORS.get(model, "#555555"))
+                markersize=3, color=color, label=f"{style.objective_label(model)} encoder")
+        z, n = style.floor_marks(ax, sub[tcol], sub["loss_gap"], color=color)
         floor = (floor[0] + z, floor[1] + n)
     style.floor_note(ax, *floor, "loss gap")
     if "loss_gap_bound" in lg.columns:
@@ -219,29 +261,24 @@ def figure_bound_vs_measured(run: io.Run, trace: pd.DataFrame | None, *,
             ax.set_axis_off()
             ax.text(0.5, 0.5, "no surrogate run", ha="center", va="center")
     plot_network_gap(axes[0, 2], run)
-    plot_lower_bound(axes[1, 0], run, "cka")
-    plot_lower_bound(axes[1, 1], run, "rsa")
+    for ax, metric in zip(axes[1, :2], corollaries(), strict=True):
+        plot_lower_bound(ax, run, metric)
     plot_p1_over_training(axes[1, 2], run)
     fig.suptitle("Measured CL-NSCL gaps against the bounds that must hold: surrogate "
                  "(top left, top middle), lockstep networks (the rest; features z)\n"
-                 f"network: {_describe(run, ('dataset', 'classes', 'tau', 'batch_size', 'seed'))}"
-                 + (f"; surrogate: {_describe_surrogate(surrogate)}" if surrogate is not None
+                 f"network: {io.describe(run, io.NETWORK_SETTINGS)}"
+                 + (f"; surrogate: {io.describe(surrogate, io.SURROGATE_SETTINGS)}"
+                    if surrogate is not None
                     else ""))
     return fig
 
 
-def _describe(run: io.Run, keys: Sequence[str]) -> str:
-    names = {"classes": "C", "tau": "τ", "batch_size": "B"}
-    parts = [f"{names.get(k, k)} = {io.setting(run, k)}" if k in names else
-             f"{k} {io.setting(run, k)}" if k == "seed" else str(io.setting(run, k))
-             for k in keys if io.setting(run, k) is not None]
-    return ", ".join(parts) or run.name
-
-
-def _describe_surrogate(run: io.Run) -> str:
-    fmt = {"C": "C = {}", "N": "N = {}", "B": "B = {}", "tau": "τ = {:g}", "seed": "seed {}"}
-    return ", ".join(f.format(run.cfg(k)) for k, f in fmt.items()
-                     if run.cfg(k) is not None) or run.name
+def build_bound_vs_measured(ctx):
+    """The gallery's bound-vs-measured view: the ``base`` run of ``python -m figures``'s
+    context and the trace of its ``surrogate`` run."""
+    sur = ctx.group("surrogate")[0]
+    return figure_bound_vs_measured(ctx.group("base")[0], io.surrogate_trace(sur),
+                                    surrogate=sur)
 
 
 # --- [P1] -------------------------------------------------------------------------------
@@ -266,7 +303,7 @@ def loss_gap_by_classes(runs: Sequence[io.Run], *, split: str | None = "test"
 
 
 def plot_loss_gap_vs_classes(ax, runs: Sequence[io.Run], *, split: str | None = "test",
-                             models: Sequence[str] = ("cl", "nscl", "scl", "ce"),
+                             models: Sequence[str] | None = None,
                              analytic: bool = True) -> None:
     """[P1]: measured ``L_CL - L_NSCL`` of each trained model vs C, with its bound.
 
@@ -283,17 +320,18 @@ def plot_loss_gap_vs_classes(ax, runs: Sequence[io.Run], *, split: str | None = 
     table = loss_gap_by_classes(runs, split=split)
     io.require(table, ["C", "loss_gap"], "the loss-gap table")
     floor = (0, 0)
+    models = _models(table, models)
     offsets = {m: f for m, f in zip(models, np.linspace(0.94, 1.06, len(models)), strict=True)}
     for model in models:
         sub = table[table["model"] == model]
         if sub.empty:
             continue
         agg = sub.groupby("C")["loss_gap"].agg(["mean", "std"]).reset_index()
+        color = style.objective_color(model)
         ax.errorbar(agg["C"] * offsets[model], agg["mean"], yerr=agg["std"].fillna(0),
-                    marker="o", capsize=3, color=style.METHOD_COLORS.get(model),
-                    label=f"measured, {style.METHOD_LABELS.get(model, model)} encoder")
-        z, n = style.floor_marks(ax, agg["C"] * offsets[model], agg["mean"],
-                                 color=style.METHOD_COLORS.get(model, "#555555"))
+                    marker="o", capsize=3, color=color,
+                    label=f"measured, {style.objective_label(model)} encoder")
+        z, n = style.floor_marks(ax, agg["C"] * offsets[model], agg["mean"], color=color)
         floor = (floor[0] + z, floor[1] + n)
     b = table.dropna(subset=["loss_gap_bound"]).groupby("C")["loss_gap_bound"].max()
     if len(b):
@@ -322,10 +360,19 @@ def plot_loss_gap_vs_classes(ax, runs: Sequence[io.Run], *, split: str | None = 
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, fontsize=7)
 
 
-def figure_p1(runs: Sequence[io.Run]):
-    """[P1] loss gap against C with its bound."""
-    fig, axes = style.new_figure(1, 1, width=5.0, height=3.6)
-    plot_loss_gap_vs_classes(axes[0, 0], runs)
-    fig.suptitle("[P1]: CL-NSCL loss gap of trained encoders vs number of classes, "
-                 f"with its bound\n({selection.seed_note(runs, 'mean ± sd')})")
+def figure_p1(runs: Sequence[io.Run] | Mapping[str, Sequence[io.Run]], *,
+              titles: Mapping[str, str] | None = None, title: str | None = None):
+    """[P1] loss gap against C with its bound: one panel of :func:`plot_loss_gap_vs_classes`
+    per group of runs (``runs``: one group, or ``{name: runs}``; the claims study's real
+    and synthetic runs), each titled by ``titles[name]`` when given."""
+    groups = dict(runs) if isinstance(runs, Mapping) else {"": list(runs)}
+    fig, axes = style.new_figure(1, len(groups), width=5.0 if len(groups) == 1 else 4.6,
+                                 height=3.6)
+    for ax, (name, members) in zip(axes[0], groups.items(), strict=True):
+        plot_loss_gap_vs_classes(ax, members)
+        if titles and name in titles:
+            ax.set_title(titles[name], fontsize=8)
+    every = [r for members in groups.values() for r in members]
+    fig.suptitle(title or "[P1]: CL-NSCL loss gap of trained encoders vs number of classes, "
+                 f"with its bound\n({io.seed_note(every, 'mean ± sd')})")
     return fig

@@ -2,11 +2,11 @@
 
 A figure averages the runs that fall on one of its points (a cell: one value of each
 setting it shows, e.g. ``classes`` for Fig. 3). It may average over seeds, and says so in
-its title; it must never average over any other setting, which it would then report as if
-it were one. :func:`check_not_pooled` refuses runs whose cell holds two values of a
-result-deciding field other than the seed (the execution knobs each kind declares with
-``result=False``, such as the device or the output folder, are not settings).
-:func:`select_runs` is the way out on the command line (``--select tau=0.5``).
+its title (:func:`figures.io.seed_note`); it must never average over any other setting,
+which it would then report as if it were one. :func:`check_not_pooled` refuses runs whose
+cell holds two values of a result-deciding field other than the seed (the execution knobs
+each kind declares with ``result=False``, such as the device or the output folder, are not
+settings). :func:`select_runs` is the way out on the command line (``--select tau=0.5``).
 
 A figure about pairs of models needs the pair rows of ``metrics.csv``; a run trained with
 one objective has none. :func:`require_pair` and :func:`require_cl_pairs` refuse such a
@@ -33,7 +33,7 @@ from figures import io
 
 __all__ = ["FigureInputError", "check_not_pooled", "ignored_fields", "matches",
            "parse_selection", "pooled_fields", "require_cl_pairs", "require_pair",
-           "seed_note", "select_runs"]
+           "select_runs"]
 
 #: The field a figure may average over (and says so).
 SEED = "seed"
@@ -183,12 +183,6 @@ def check_not_pooled(runs: Sequence[io.Run], shown: Sequence[str] = (), *,
         f"to differ only in the seed, got them differing in {fields}: the figure would "
         f"average over {first} without showing it; keep one value with --select "
         f"{first}=VALUE")
-
-
-def seed_note(runs: Sequence[io.Run], what: str = "mean") -> str:
-    """``"1 seed"`` or ``"mean over 3 seeds"``: how many seeds a point averages."""
-    n = len({_canonical(r.cfg(SEED)) for r in runs})
-    return "1 seed" if n <= 1 else f"{what} over {n} seeds"
 
 
 # ----------------------------------------------------------------------------- --select

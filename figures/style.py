@@ -1,19 +1,34 @@
-"""One visual language for every figure: a colour-blind-safe palette and fixed method colours.
+"""One visual language for every figure: a colour-blind-safe palette, and the colours, labels
+and axes of the objectives and measures, read from their registries.
 
 The palette is Okabe & Ito (2008), "Color Universal Design", safe for the common forms of
-colour-vision deficiency. Every figure takes its colours from the tables below, so a method
-(``cl``, ``nscl``, ``scl``, ``ce``, ``ntxent``) or a pair (``cl-nscl`` ...) has the same colour
-everywhere. A pair is drawn in the colour of the method CL is compared with.
+colour-vision deficiency. An objective's colour, label and order come from
+:data:`empirics.objectives.OBJECTIVES` (CL blue, NSCL vermillion, SCL bluish green, CE
+reddish purple, NT-Xent sky blue; a plugin objective brings its own), so an objective has
+the same colour everywhere; a pair ``a-b`` takes the colour of ``b``, the objective CL is
+compared with (:func:`empirics.objectives.pair_color`). A similarity measure's label, range
+and direction come from :data:`empirics.measures.MEASURES` (:func:`measure_label`,
+:func:`measure_axis`): an axis of a measure for which lower is more aligned says so. Nothing
+here lists objective or measure names: a registered plugin is drawn like a built-in.
+
+>>> method_color("cl-nscl") == method_color("nscl") == OBJECTIVES["nscl"].color
+True
+>>> pair_label("cl-nscl"), measure_label("procrustes", prefix="CL-NSCL ")
+('CL vs NSCL', 'CL-NSCL Procrustes distance (angular), lower is more aligned')
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
+
+from empirics.measures import MEASURES, Measure
+from empirics.objectives import OBJECTIVES, pair_color
 
 #: The eight Okabe-Ito colours.
 OKABE_ITO: dict[str, str] = {
@@ -27,32 +42,6 @@ OKABE_ITO: dict[str, str] = {
     "reddish_purple": "#CC79A7",
 }
 
-#: Fixed colour of each training objective.
-METHOD_COLORS: dict[str, str] = {
-    "cl": OKABE_ITO["blue"],
-    "nscl": OKABE_ITO["vermillion"],
-    "scl": OKABE_ITO["bluish_green"],
-    "ce": OKABE_ITO["reddish_purple"],
-    "ntxent": OKABE_ITO["sky_blue"],
-}
-
-#: Human-readable method names.
-METHOD_LABELS: dict[str, str] = {
-    "cl": "CL",
-    "nscl": "NSCL",
-    "scl": "SCL",
-    "ce": "CE",
-    "ntxent": "NT-Xent",
-}
-
-#: A pair ``a-b`` takes the colour of ``b`` (the method CL is compared with).
-PAIR_COLORS: dict[str, str] = {
-    "cl-nscl": METHOD_COLORS["nscl"],
-    "cl-scl": METHOD_COLORS["scl"],
-    "cl-ce": METHOD_COLORS["ce"],
-    "cl-ntxent": METHOD_COLORS["ntxent"],
-    "ntxent-nscl": OKABE_ITO["orange"],
-}
 
 #: Bounds are black/grey/orange with fixed line styles; measured values use the pair colour.
 BOUND_STYLES: dict[str, dict] = {
@@ -121,12 +110,35 @@ MAX_PIXELS = 10**8
 
 
 def method_color(name: str) -> str:
-    """Colour of a method (``cl``) or pair (``cl-nscl``); unknown names raise."""
-    if name in METHOD_COLORS:
-        return METHOD_COLORS[name]
-    if name in PAIR_COLORS:
-        return PAIR_COLORS[name]
+    """Colour of an objective (``cl``) or a pair (``cl-nscl``: the colour of ``nscl``, the
+    objective CL is compared with); unknown names raise."""
+    if name in OBJECTIVES:
+        return OBJECTIVES[name].color
+    a, sep, b = name.partition("-")
+    if sep and a in OBJECTIVES and b in OBJECTIVES:
+        return pair_color(name)
     raise ValueError(f"Expected `name` to be a known method or pair, got {name!r}")
+
+
+def objective_color(name: str, default: str = "#555555") -> str:
+    """Colour of an objective, or ``default`` for a name the registry does not know (a run
+    of an uninstalled plugin)."""
+    entry = OBJECTIVES.get(name)
+    return entry.color if entry is not None else default
+
+
+def objective_label(name: str) -> str:
+    """Label of an objective (its name when the registry does not know it)."""
+    entry = OBJECTIVES.get(name)
+    return entry.label if entry is not None else name
+
+
+def in_order(names: Iterable[str], *, keep: Iterable[str] = ()) -> list[str]:
+    """``names`` (and ``keep``) in the registry's canonical order, unknown names last in
+    the order given: the objectives a panel draws, and the order of its legend."""
+    found = list(dict.fromkeys([*keep, *names]))
+    known = [n for n in OBJECTIVES.names() if n in found]
+    return known + [n for n in found if n not in known]
 
 
 def pair_label(pair: str) -> str:
@@ -134,7 +146,66 @@ def pair_label(pair: str) -> str:
     parts = pair.split("-")
     if len(parts) != 2:
         raise ValueError(f"Expected `pair` of the form 'a-b', got {pair!r}")
-    return " vs ".join(METHOD_LABELS.get(p, p.upper()) for p in parts)
+    return " vs ".join(OBJECTIVES[p].label if p in OBJECTIVES else p.upper() for p in parts)
+
+
+# ----------------------------------------------------------------------------- measures
+#: Said on the axis of a measure for which lower is more aligned.
+LOWER_NOTE = "lower is more aligned"
+#: How far an axis reaches past the aligned end of a bounded measure (1 stays visible).
+ALIGNED_PAD = 0.005
+
+
+def measure(name: str) -> Measure:
+    """The registry entry of a measure (``ValueError`` naming the known ones)."""
+    return MEASURES[name]
+
+
+def measure_label(name: str, *, prefix: str = "", suffix: str = "", sep: str = ", ") -> str:
+    """The axis label of a measure: its registry label between ``prefix`` and ``suffix``,
+    and, where lower is more aligned, :data:`LOWER_NOTE` (after ``sep``)."""
+    m = measure(name)
+    text = f"{prefix}{m.label}{suffix}"
+    return text + (f"{sep}{LOWER_NOTE}" if m.direction == "lower" else "")
+
+
+def measure_axis(ax, name: str) -> None:
+    """Limit the y axis at the measure's aligned end, from its registry range: a little
+    above the top of a bounded higher-is-aligned measure (1.005 for CKA), at the bottom of a
+    lower-is-aligned one (0 for the gaps); the other end stays automatic, so that small
+    differences stay visible."""
+    m = measure(name)
+    lo, hi = m.range
+    if m.direction == "higher" and math.isfinite(hi):
+        ax.set_ylim(top=hi + ALIGNED_PAD)
+    elif m.direction == "lower" and math.isfinite(lo):
+        ax.set_ylim(bottom=lo)
+
+
+def is_score(m: Measure) -> bool:
+    """Whether ``m`` is an alignment score drawn with the others ([P2] Fig. 2 analogue):
+    every measure but the unbounded distances (range up to infinity, lower is more aligned:
+    the similarity gaps, which the bound figures draw against their bounds)."""
+    return not (m.direction == "lower" and math.isinf(m.range[1]))
+
+
+def measures_in(columns: Iterable[str], *, scores: bool = False) -> list[str]:
+    """The registered measures among ``columns`` (a ``metrics.csv`` header), in the
+    registry's order; only the scores (:func:`is_score`) with ``scores``."""
+    have = set(columns)
+    return [m.name for m in MEASURES if m.name in have and (not scores or is_score(m))]
+
+
+#: Colour of each verdict of the claims study (docs/claims.md); any other verdict is grey
+#: and still counted.
+VERDICT_COLORS: dict[str, str] = {
+    "holds": OKABE_ITO["bluish_green"],
+    "reversed": OKABE_ITO["vermillion"],
+    "inconclusive": "#888888",
+    "absent": OKABE_ITO["sky_blue"],
+    "unstable": OKABE_ITO["orange"],
+    "descriptive": OKABE_ITO["reddish_purple"],
+}
 
 
 def sequential_colors(n: int) -> list:
@@ -250,6 +321,41 @@ def floor_note(ax, zeros: int, negatives: int, what: str = "value") -> None:
     if text:  # an empty line as the legend handle (clipped: no extent for the layout)
         ax.plot([], [], color="#555555", label=text,
                 **{**FLOOR_STYLE, "clip_on": True})
+
+
+#: Height of the markers of values above the float range, as a fraction of the axes.
+CEILING_Y = 0.98
+
+
+def ceiling_marks(ax, x: Sequence[float], y: Sequence[float],
+                  log10: Sequence[float] | None = None, *, color: str, what: str) -> int:
+    """Mark the values of ``y`` that overflowed to ``+inf`` (a bound beyond float range,
+    which no axis can place) at the top of the axes, never dropping them silently.
+
+    A value counts as overflowed where it is ``+inf``, or NaN while its ``log10`` twin (the
+    ``log10_`` column the bounds write, THEORY.md) is finite. The markers (an upward
+    triangle in ``color``) sit at a fixed height of the axes (:data:`CEILING_Y`), leave the
+    limits alone, and carry one legend entry: ``what``, how many, and the largest
+    ``log10`` where it is known.
+
+    Returns:
+        How many values were marked.
+    """
+    import numpy as np
+
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    lg = np.full(y.shape, np.nan) if log10 is None else np.asarray(log10, dtype=float)
+    over = np.isfinite(x) & ((y == np.inf) | (np.isnan(y) & np.isfinite(lg)
+                                                   & (lg > np.log10(np.finfo(float).max))))
+    n = int(over.sum())
+    if n:
+        known = lg[over & np.isfinite(lg)]
+        mag = f", log10 up to {known.max():.0f}" if known.size else ""
+        ax.plot(x[over], np.full(n, CEILING_Y), transform=ax.get_xaxis_transform(),
+                color=color, marker="^", markersize=6, linestyle="none", clip_on=False,
+                label=f"{what} above float range ({n}{mag})")
+    return n
 
 
 def notice(ax, text: str, title: str = "") -> None:

@@ -285,6 +285,11 @@ def _studies() -> list[Case]:
            ["alignment-accuracy", *s, "--bootstrap", "0"], "--bootstrap", "0"),
         _c(e, "alignment-accuracy-classes-one",
            ["alignment-accuracy", *s, "--classes", "1"], "--classes", "1"),
+        _c(e, "docs-target-unknown", ["docs", "bogus"], "target", "bogus"),
+        _c(e, "docs-target-missing", ["docs"], "target"),
+        _c(e, "docs-claims-missing", ["docs", "claims", "--claims", "{missing}"], "--claims",
+           "no-such-path"),
+        _c(e, "docs-accuracy-readme", ["docs", "accuracy", "--readme"], "--readme"),
     ]
 
 

@@ -20,7 +20,9 @@ REQUIRED = [
     "empirics.metrics.kernels", "empirics.models", "empirics.augment", "cl_nscl_align.options",
     "empirics.runs.layout", "empirics.runs.reader", "empirics.runs.spec",
     "empirics.runs.tables", "empirics.runs.writer", "empirics.seeds",
-    "empirics.surrogate.dynamics", "empirics.training.config", "empirics.studies.grid",
+    "empirics.surrogate.dynamics", "empirics.training.config", "empirics.studies.sweep",
+    "empirics.measures", "empirics.objectives",
+    "cl_nscl_align.registry",
     "empirics.metrics.procrustes", "empirics.metrics.knn", "empirics.compare.measures",
     "empirics.compare.options", "empirics.twin", "empirics.studies.statistics",
 ]  # fmt: skip

@@ -10,29 +10,35 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 
-from cl_nscl_align.cli import ArgumentParser, one_line_warnings
+from cl_nscl_align.cli import command, one_line_warnings
+from cl_nscl_align.options import Options, option
 from empirics.compare.options import CompareOptions
 
-__all__ = ["PROG", "build_parser", "main"]
+__all__ = ["PROG", "CompareCommand", "build_parser", "main"]
 
 PROG = "python -m empirics.compare"
 
 
+@dataclass(frozen=True)
+class CompareCommand(Options):
+    """The two encoders (and the progress bar)."""
+
+    A: str = option("", "first encoder (the CL side: rho and r are normalised by it)",
+                    positional=True, result=False)
+    B: str = option("", "second encoder", positional=True, result=False)
+    no_progress: bool = option(False, "no progress bar", switch=True,
+                               default_text="a bar on a terminal", result=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(
-        prog=PROG,
-        description="Compare two encoders -- feature files (.npy, .npz, .pt), run members "
+    """The parser, generated from :class:`CompareCommand` and :class:`CompareOptions`."""
+    return command(
+        PROG, "Compare two encoders -- feature files (.npy, .npz, .pt), run members "
         "(RUN_DIR:cl) or checkpoints (--arch) -- with every similarity measure, intervals, "
         "and what [P1]/[P2] predict. Exit status: 0 done, 1 output not written, 2 bad usage "
-        "or input, 130 interrupted.",
-    )
-    p.add_argument("A", help="first encoder (the CL side: rho and r are normalised by it)")
-    p.add_argument("B", help="second encoder")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar (default: a bar on a terminal)")
-    CompareOptions.add_arguments(p)
-    return p
+        "or input, 130 interrupted.", CompareCommand, CompareOptions)
 
 
 def _error(message: object) -> str:
@@ -68,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
     threads = torch.get_num_threads()
     try:
+        cmd = CompareCommand.from_dict(CompareCommand.given(args))
         opts = CompareOptions.from_layers(CompareOptions.given(args))
         if opts.out is not None:
             check_out(opts.out)
@@ -78,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     if opts.threads:
         torch.set_num_threads(opts.threads)
     try:
-        result = compare(args.A, args.B, opts, progress=not args.no_progress)
+        result = compare(cmd.A, cmd.B, opts, progress=not cmd.no_progress)
         text = render(result, opts.format)
         if opts.out is not None:
             write_out(opts.out, result)

@@ -5,14 +5,15 @@
     resolve A and B (feature files, run members, checkpoints)         sources.py
     the rows: the run's test reference set, or --dataset               reference.py
     one pass over the rows in chunks: moments of A and B, the rows     measures.py
-        of the bounded kNN set, NCC scores, the layers' wide moments   layers.py
-    mutual_knn on the bounded rows; bootstrap replicates               measures.py
+        of the bounded set, NCC scores, the layers' wide moments       layers.py
+    the row measures on the bounded rows; bootstrap replicates         measures.py
     [P1] loss gaps on the views, weight gap, [P2] bounds               theory.py
 
-Rows held in memory (feature files) give the six measures of :mod:`empirics.metrics`
-exactly as its one-shot functions do; models stream, so ``N`` is bounded by time only
-(memory: the moments, the kNN rows and, with ``--bootstrap`` or leave-one-out NCC, the
-compared rows).
+Every measure of the registry (:data:`empirics.measures.MEASURES`, plugins included) is
+reported. Rows held in memory (feature files) give the moment measures exactly as the
+one-shot :func:`empirics.metrics.alignment` does; models stream, so ``N`` is bounded by time
+only (memory: the moments, the bounded rows and, with ``--bootstrap`` or leave-one-out NCC,
+the compared rows).
 """
 
 from __future__ import annotations
@@ -127,10 +128,13 @@ def compare(a: str, b: str, opts: CompareOptions | None = None, *,
         raise CompareError(f"Expected at least 4 compared rows, got {N}")
     if opts.layers:
         _check_models_for_layers(A, B)
-    knn_idx = measures.knn_rows(N, opts.knn_rows, opts.seed)
+    knn_idx = measures.bounded_rows(N, opts.knn_rows, opts.seed)
     if opts.k >= len(knn_idx) - 1:
         raise CompareError(f"Expected `--k` < N - 1 = {len(knn_idx) - 1} (the rows of "
                            f"mutual_knn), got {opts.k}")
+    if opts.layers and opts.layer_rows and opts.k >= min(N, opts.layer_rows) - 1:
+        raise CompareError(f"Expected `--layer-rows` > `--k` + 1 = {opts.k + 1} (the rows of "
+                           f"mutual_knn of the layers), got {opts.layer_rows}")
     labels, label_source = _labels(A, B, ref, opts, N)
     tau = opts.tau or (ref.settings.get("tau") if ref is not None else None) or 0.5
 
@@ -139,7 +143,7 @@ def compare(a: str, b: str, opts: CompareOptions | None = None, *,
         opts.labels is None
     centres = {s.name: _ncc_centres(s, ref, opts) for s in (A, B)
                if fit and s.model is not None}
-    layers = _layer_setup(A, B, opts) if opts.layers else None
+    layers = _layer_setup(A, B, opts, N) if opts.layers else None
     in_memory = A.features is not None and B.features is not None
     keep_all = opts.bootstrap > 0 or (labels is not None and len(centres) < 2)
     stream = measures.PairMoments()
@@ -154,7 +158,7 @@ def compare(a: str, b: str, opts: CompareOptions | None = None, *,
         if not in_memory:
             stream.update(xa, xb)
         if layers is not None:
-            layers.update()
+            layers.update(lo, hi)
         for name, x in (("A", xa), ("B", xb)):
             if name in centres:
                 correct[name] += theory.ncc_score(x, labels[lo:hi], *centres[name])
@@ -172,25 +176,29 @@ def compare(a: str, b: str, opts: CompareOptions | None = None, *,
         values, reasons = stream.values()
     quantities.warn_nan(reasons)
     knn_sel = torch.from_numpy(knn_idx) if keep_all else torch.arange(len(knn_idx))
-    values.update(measures.row_values(XA[knn_sel], XB[knn_sel], k=opts.k,
-                                      metric=opts.knn_metric))
+    given = {"k": opts.k, "metric": opts.knn_metric}  # the row measures' options
+    row_labels = None if labels is None else torch.as_tensor(labels).cpu().numpy()[knn_idx]
+    rows_values, rows_reasons = measures.row_values(XA[knn_sel], XB[knn_sel],
+                                                    labels=row_labels, **given)
+    values.update(rows_values)
+    reasons.update(rows_reasons)
+    reported = measures.reported()
 
     result: dict[str, Any] = {
         "A": {"source": a, "what": A.what}, "B": {"source": b, "what": B.what},
         "rows": {"n": N, "what": ref.what if ref is not None else (
             A.rows_what or B.rows_what or "the rows of the feature files"),
             "features": opts.features if (A.model or B.model) else None},
-        "metrics": {m.name: values[m.name] for m in measures.MEASURES},
+        "metrics": {m.name: values[m.name] for m in reported},
         "normalisers": {"k_norm": values["k_norm"], "sigma_a": values["sigma_a"]},
         "nan_reasons": reasons,
-        "measures": [m.metadata() for m in measures.MEASURES],
+        "measures": [measures.metadata(m, **given) for m in reported],
         "mutual_knn": {"k": opts.k, "metric": opts.knn_metric, "rows": int(len(knn_idx))},
     }
     if opts.bootstrap:
         result["intervals"] = measures.bootstrap(
             XA, XB, knn_idx, values, replicates=opts.bootstrap, level=opts.level,
-            seed=opts.seed, k=opts.k, metric=opts.knn_metric, interval=opts.interval,
-            progress=progress)
+            seed=opts.seed, interval=opts.interval, progress=progress, **given)
         result["bootstrap"] = {"replicates": opts.bootstrap, "level": opts.level,
                                "seed": opts.seed, "interval": opts.interval,
                                "unit": "sample (Poisson(1) multiplicity)"}
@@ -205,7 +213,7 @@ def compare(a: str, b: str, opts: CompareOptions | None = None, *,
         result["p2"] = {"available": False, "why": "n/a: give --classes (and --tau "
                                                    "--batch-size --steps --lr)"}
     if layers is not None:
-        result["layers"] = layers.finish(N)
+        result["layers"] = layers.finish(N, progress=progress, **given)
     result["settings"] = {"tau": tau, "seed": opts.seed, "device": device}
     return result
 
@@ -284,9 +292,10 @@ def _counted(items, bar):
 
 
 class _Layers:
-    """Hooks on both models and the wide moments of their layers (both kinds)."""
+    """Hooks on both models, the wide moments of their layers (both kinds) and the rows of
+    the layers' bounded set (the row measures', ``--layer-rows``)."""
 
-    def __init__(self, A: Side, B: Side, opts: CompareOptions) -> None:
+    def __init__(self, A: Side, B: Side, opts: CompareOptions, N: int) -> None:
         self.names = (select_layers(A.model, opts.layers, "A"),
                       select_layers(B.model, opts.layers, "B"))
         self.types = [[type(dict(s.model.named_modules())[n]).__name__ for n in names]
@@ -295,12 +304,16 @@ class _Layers:
                                  side=s.name) for s, n in zip((A, B), self.names, strict=True)]
         self.cos = self.raw = None
         self.labels = (A.text, B.text)
+        self.rows = (measures.bounded_rows(N, opts.layer_rows, opts.seed)
+                     if opts.layer_rows else None)
+        self.kept: list[list[list[torch.Tensor]]] = [[[] for _ in n] for n in self.names]
 
-    def update(self) -> None:
+    def update(self, lo: int, hi: int) -> None:
         blocks = [h.take() for h in self.hooks]
         if self.cos is None:
             dims = [[int(x.shape[1]) for x in side] for side in blocks]
-            need = 2 * WideMoments.memory(*dims)
+            kept = 0 if self.rows is None else 8 * len(self.rows) * (sum(dims[0]) + sum(dims[1]))
+            need = 2 * WideMoments.memory(*dims) + kept
             if need > LAYER_MEMORY_LIMIT:
                 raise CompareError(f"Expected `--layers` whose moments fit in "
                                    f"{LAYER_MEMORY_LIMIT / 2**30:.0f} GiB, got "
@@ -311,14 +324,25 @@ class _Layers:
             self.raw = WideMoments(*dims, cosine=False, device=device)
         self.cos.update(*blocks)
         self.raw.update(*blocks)
+        if self.rows is not None:
+            sel = self.rows[(self.rows >= lo) & (self.rows < hi)] - lo
+            for side, outputs in enumerate(blocks):
+                for i, x in enumerate(outputs):
+                    self.kept[side][i].append(x[torch.from_numpy(sel).to(x.device)].double())
 
-    def finish(self, N: int) -> dict[str, Any]:
+    def finish(self, N: int, *, progress: bool = False, **given) -> dict[str, Any]:
         for h in self.hooks:
             h.close()
-        rows, reasons = layer_rows(self.names, self.cos, self.raw)
+        kept = None if self.rows is None else tuple(
+            [torch.cat(parts).cpu() for parts in side] for side in self.kept)
+        bar = measures.progress_bar(len(self.names[0]) * len(self.names[1]), "layer pairs",
+                                    progress)
+        rows, reasons = layer_rows(self.names, self.cos, self.raw, kept, progress=bar, **given)
+        bar.close()
         quantities.warn_nan(reasons)
         return {"names_a": self.names[0], "names_b": self.names[1], "types_a": self.types[0],
-                "types_b": self.types[1], "rows": rows, "labels": list(self.labels), "n": N}
+                "types_b": self.types[1], "rows": rows, "labels": list(self.labels), "n": N,
+                "row_measure_rows": 0 if self.rows is None else int(len(self.rows))}
 
 
 def _check_models_for_layers(A: Side, B: Side) -> None:
@@ -328,6 +352,6 @@ def _check_models_for_layers(A: Side, B: Side) -> None:
                                f"got the feature file `{side.name}` ({side.text!r})")
 
 
-def _layer_setup(A: Side, B: Side, opts: CompareOptions) -> _Layers:
+def _layer_setup(A: Side, B: Side, opts: CompareOptions, N: int) -> _Layers:
     _check_models_for_layers(A, B)
-    return _Layers(A, B, opts)
+    return _Layers(A, B, opts, N)

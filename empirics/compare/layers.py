@@ -15,14 +15,19 @@ block norms ``g_l = |w_l|^2`` the dissimilarities need (``sum g_l``, ``sum g_l^2
 ``sum g_l h_m``, ``W^T h``, ``Z^T g``...). The block of layers ``(l, m)`` is then exactly
 the :class:`~empirics.metrics.moments.Moments` of the pair (the same fields, about the same
 shifts), so every moment measure of a layer pair is the toolkit's own function of it:
-``cka`` (cosine), ``cka_linear``, ``rsa``, ``sim_gap``, ``rho``, ``r``
-(:mod:`empirics.metrics.quantities`) and ``procrustes``. Memory is
+every moment measure of :data:`empirics.measures.MEASURES`, by
+:func:`empirics.metrics.quantities.alignment`. Memory is
 ``O(sum_l d_l^2 + sum_m e_m^2 + D_A D_B)`` floats per kind, whatever ``N``: ``N = 10^5``
 samples never exist at once (torch-cka's minibatch CKA is unbiased-HSIC averaged over
 batches, an estimate; this is the exact full-batch value). Difference moments of blocks of
 equal width are derived from the Gram moments
 (:func:`~empirics.metrics.moments.upgrade`): gaps between nearly identical layers are as
 accurate as the Gram form (about ``1e-8`` of their scale).
+
+**Row measures** (``mutual_knn``, the plugins) need rows, not moments: the pooled outputs of
+a bounded seeded subset of the rows (``--layer-rows``, default 1000) are kept for every
+layer, and each row measure is evaluated on every layer pair, ``O(L_A L_B n^2)`` time for
+``mutual_knn`` (``--layer-rows 0`` leaves them out, NaN).
 
 The heatmap (:func:`plot_layers`) draws on an Axes it is given.
 """
@@ -36,23 +41,36 @@ from typing import Any
 import torch
 from torch import nn
 
-from empirics.compare.measures import MEASURES, describe
+from empirics.compare.measures import moment_values, reported, row_values
 from empirics.compare.sources import CompareError
+from empirics.measures import MEASURES, moment_measures
 from empirics.metrics import moments
-from empirics.metrics.rows import (
+from empirics.metrics.moments import (
     centred_scaled_rows,
     centred_unit_rows,
     checked_norms,
     scale_exponent,
 )
 
-__all__ = ["COLUMNS", "LAYER_MEMORY_LIMIT", "LayerHooks", "WideMoments", "figure_layers",
-           "layer_names", "layer_rows", "plot_layers", "select_layers"]
+__all__ = ["LAYER_MEMORY_LIMIT", "LayerHooks", "WideMoments", "columns", "figure_layers",
+           "heatmap_measures", "layer_names", "layer_rows", "plot_layers", "select_layers"]
 
-#: layers.csv columns: the two layers, their widths, then every moment measure of the pair
-#: (:data:`empirics.compare.measures.MEASURES` of basis ``moments``, in its order).
-COLUMNS = ["layer_a", "layer_b", "width_a", "width_b", "n",
-           *(m.name for m in MEASURES if m.of_moments is not None)]
+
+def columns() -> list[str]:
+    """layers.csv columns: the two layers, their widths, the rows of the moments, then
+    every measure of the pair (:data:`empirics.measures.MEASURES`, in its order).
+
+    >>> columns()[:5]
+    ['layer_a', 'layer_b', 'width_a', 'width_b', 'n']
+    """
+    return ["layer_a", "layer_b", "width_a", "width_b", "n", *(m.name for m in reported())]
+
+
+def heatmap_measures() -> list[str]:
+    """The panels of layers.png: every moment measure on ``[0, 1]`` with higher more aligned
+    (the heatmap's colour scale), in the registry's order."""
+    return [m.name for m in moment_measures()
+            if tuple(m.range) == (0.0, 1.0) and m.direction == "higher"]
 #: Largest memory the wide moments may take (bytes), else ``--layers`` is refused.
 LAYER_MEMORY_LIMIT = 4 * 2**30
 _SKIP = (nn.Identity, nn.Flatten, nn.Dropout)
@@ -246,22 +264,32 @@ def _offsets(dims: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
-def layer_rows(names: tuple[list[str], list[str]], cos: WideMoments, raw: WideMoments
-               ) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    """One row per layer pair (:data:`COLUMNS`) and the reasons of its NaNs."""
+def layer_rows(names: tuple[list[str], list[str]], cos: WideMoments, raw: WideMoments,
+               kept: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None, *,
+               progress=None, **given: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """One row per layer pair (:func:`columns`) and the reasons of its NaNs.
+
+    ``kept``: the bounded rows of every layer of ``A`` and of ``B`` (the row measures';
+    ``None``: they are NaN); ``given``: the row measures' options (``k``, ``metric``);
+    ``progress``: a bar updated once per pair.
+    """
     rows, reasons = [], {}
     for i, la in enumerate(names[0]):
         for j, lb in enumerate(names[1]):
             c, r = cos.block(i, j), raw.block(i, j)
             row: dict[str, Any] = {"layer_a": la, "layer_b": lb, "width_a": c.d,
                                    "width_b": c.e, "n": c.n}
-            for m in MEASURES:
-                if m.of_moments is not None:
-                    v = m.of_moments(c, r)
-                    row[m.name] = v.value
-                    if v.why:
-                        reasons[f"{m.name} of layers {la} / {lb}"] = v.why
+            values, why = moment_values(c, r)
+            if kept is not None:
+                more, more_why = row_values(kept[0][i], kept[1][j], warn=False, **given)
+                values, why = {**values, **more}, {**why, **more_why}
+            for m in reported():
+                row[m.name] = values.get(m.name, math.nan)
+            for name, text in why.items():
+                reasons[f"{name} of layers {la} / {lb}"] = text
             rows.append(row)
+            if progress is not None:
+                progress.update(1)
     return rows, reasons
 
 
@@ -296,14 +324,15 @@ def plot_layers(ax, rows: Sequence[dict], names: tuple[list[str], list[str]], *,
                 text = "nan" if not np.isfinite(v) else f"{v:.2f}"
                 ax.text(j, i, text, ha="center", va="center", fontsize=size - 1,
                         color="black" if np.isfinite(v) and v > 0.6 else "white")
-    ax.set_title(describe(measure).label)
+    ax.set_title(MEASURES[measure].label)
     return image
 
 
 def figure_layers(rows: Sequence[dict], names: tuple[list[str], list[str]], *,
                   labels: tuple[str, str] = ("A", "B"), n: int | None = None,
                   types: tuple[list[str], list[str]] | None = None):
-    """The two panels of ``layers.png``: cosine CKA and linear CKA of every layer pair."""
+    """The panels of ``layers.png`` (:func:`heatmap_measures`: cosine CKA and linear CKA of
+    every layer pair)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only
@@ -311,8 +340,11 @@ def figure_layers(rows: Sequence[dict], names: tuple[list[str], list[str]], *,
 
     La, Lb = len(names[0]), len(names[1])
     side = max(3.2, 0.32 * max(La, Lb) + 1.6)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * side + 1.2, side + 0.6), layout="constrained")
-    for ax, measure in zip(axes, ("cka", "cka_linear"), strict=True):
+    panels = heatmap_measures()
+    fig, axes = plt.subplots(1, len(panels), figsize=(len(panels) * side + 1.2, side + 0.6),
+                             layout="constrained", squeeze=False)
+    axes = list(axes[0])
+    for ax, measure in zip(axes, panels, strict=True):
         image = plot_layers(ax, rows, names, measure=measure, labels=labels, types=types)
     fig.colorbar(image, ax=list(axes), shrink=0.8, label="CKA")
     suffix = f" ({n} samples, exact streamed moments)" if n else ""

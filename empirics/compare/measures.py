@@ -1,12 +1,17 @@
-"""The similarity measures a comparison reports, each with its metadata, and their intervals.
+"""The similarity measures a comparison reports (the registry's), and their intervals.
 
-:data:`MEASURES` is one table: for every measure its label, range, direction (``higher``
-or ``lower`` is more aligned), basis (``moments``: exact from the d x d moments, streamed
-and merged; ``rows``: from the rows of a bounded reference set), whether it needs labels,
-its source, and the pure function that computes it. The new measures declare their entry
-next to their function (:data:`empirics.metrics.procrustes.METADATA`,
-:data:`empirics.metrics.knn.METADATA`); the entries of the existing ones are declared here
-until the toolkit's registry of measures holds them all.
+Every measure of :data:`empirics.measures.MEASURES` is reported, the built-ins and the
+installed plugins alike (:func:`reported`); its metadata (label, range, direction, basis,
+source) is the registry's. By basis:
+
+- ``moments``: the value is the quantity of that name of
+  :func:`empirics.metrics.quantities.alignment` on the streamed moments of the paired rows
+  (cosine and raw), exact and mergeable;
+- ``rows``: the entry's function on the bounded rows (``--knn-rows``, a seeded subset
+  when ``N`` is larger), as two ``(n, d)`` float64 numpy arrays; a keyword the function
+  takes among those of :func:`row_options` (``k`` and ``metric``, from ``--k`` and
+  ``--knn-metric``) overrides the entry's own, and a measure that needs labels gets them.
+  A plugin that fails or needs labels there are none of is NaN, with the reason.
 
 ``A`` plays the role of ``X`` (CL) and ``B`` of ``Y`` (NSCL) where the order matters:
 ``rho`` and ``r`` are normalised by ``A`` (THEORY.md s7).
@@ -15,11 +20,13 @@ until the toolkit's registry of measures holds them all.
 of ``A`` and ``B``. Replicate ``b`` gives each sample a Poisson(1) multiplicity ``c_i``
 (the streaming form of Efron's bootstrap, ``N`` draws in expectation), drawn from
 ``empirics.seeds.rng(seed, "bootstrap", "compare", b)``. The moment measures are evaluated
-on the moments of the replicate (each row ``c_i`` times). A row measure is the mean of
-per-sample values (``mutual_knn``: each sample's overlap ``o_i / k``), and its replicate is
-the ``c``-weighted mean of those values over its bounded rows: the neighbourhoods stay those
-of the full set (a copy of a sample would otherwise be its own nearest neighbour), so its
-interval says which samples were averaged, not how the neighbour graph would move.
+on the moments of the replicate (each row ``c_i`` times). A row measure with per-sample
+values (its entry's ``per_sample``; ``mutual_knn``: each sample's overlap ``o_i / k``) is
+their mean, and its replicate is the ``c``-weighted mean of those values over its bounded
+rows: the neighbourhoods stay those of the full set (a copy of a sample would otherwise be
+its own nearest neighbour), so its interval says which samples were averaged, not how the
+neighbour graph would move. A row measure without per-sample values has no interval
+(its replicates are counted as undefined).
 
 The interval (``--interval``) is the **basic** bootstrap interval by default,
 ``[2 v - q_hi, 2 v - q_lo]`` with ``q`` the replicate quantiles at ``(1 -+ level) / 2``
@@ -29,102 +36,95 @@ CKA rises), and the basic interval reflects that shift back; ``percentile`` is
 ``[q_lo, q_hi]``. The mean shift ``bias = mean(replicates) - v`` is reported beside it.
 Replicates where a measure is undefined are left out and counted.
 
->>> [m.name for m in MEASURES]
-['cka', 'cka_linear', 'rsa', 'sim_gap', 'rho', 'r', 'procrustes', 'mutual_knn']
+>>> [m.name for m in reported()] == list(MEASURES.names())
+True
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from empirics.metrics import knn, procrustes, quantities
+from empirics.measures import MEASURES, Measure, moment_measures, row_measures
+from empirics.metrics import quantities
 from empirics.metrics.moments import Moments, accumulate
 
-__all__ = ["INTERVALS", "MEASURES", "Measure", "PairMoments", "bootstrap", "describe", "knn_rows",
-           "measure", "moment_values", "row_values"]
+__all__ = ["INTERVALS", "PairMoments", "bootstrap", "bounded_rows", "measure",
+           "measures_markdown", "metadata", "moment_values", "progress_bar", "reported",
+           "row_options", "row_values"]
 
-
-@dataclass(frozen=True)
-class Measure:
-    """One similarity measure and everything a report needs to know about it."""
-
-    name: str
-    label: str
-    range: tuple[float, float]
-    direction: str  # "higher" or "lower" is more aligned
-    basis: str  # "moments" or "rows"
-    source: str
-    of_moments: Callable[[Moments, Moments], quantities.Value] | None = None
-    of_rows: Callable[..., float] | None = None
-    per_sample: Callable[..., torch.Tensor | None] | None = None  # rows: the values averaged
-    needs_labels: bool = False
-
-    @classmethod
-    def from_metadata(cls, meta: dict, **functions) -> Measure:
-        return cls(**{k: meta[k] for k in _META}, **functions)
-
-    def metadata(self) -> dict:
-        """The entry without its functions (what a report or registry lists)."""
-        return {k: getattr(self, k) for k in _META}
-
-
+INTERVALS = ("basic", "percentile")
+#: What a report says of each measure (the registry's fields).
 _META = ("name", "label", "range", "direction", "basis", "source", "needs_labels")
 
 
-_INF = math.inf
-MEASURES: tuple[Measure, ...] = (
-    Measure("cka", "CKA, cosine Gram (the theory's)", (0.0, 1.0), "higher", "moments",
-            "[P2] Corollary, THEORY.md s7", lambda c, r: quantities.cka(c)),
-    Measure("cka_linear", "CKA, raw features (the paper code's)", (0.0, 1.0), "higher",
-            "moments", "THEORY.md s12", lambda c, r: quantities.cka(r)),
-    Measure("rsa", "RSA, Pearson of 1 - cos", (-1.0, 1.0), "higher", "moments",
-            "[P2] Corollary, THEORY.md s7", lambda c, r: quantities.rsa(c)),
-    Measure("sim_gap", "||Sigma_A - Sigma_B||_F", (0.0, _INF), "lower", "moments",
-            "[P2] Theorem 1 (left side)", lambda c, r: quantities.sim_gap(c)),
-    Measure("rho", "||K_A - K_B||_F / ||K_A||_F", (0.0, _INF), "lower", "moments",
-            "[P2] Corollary, THEORY.md s7", lambda c, r: quantities.rho(c)),
-    Measure("r", "||b - a|| / (sqrt(M) sigma_a)", (0.0, _INF), "lower", "moments",
-            "[P2] Corollary, THEORY.md s7", lambda c, r: quantities.r(c)[0]),
-    Measure.from_metadata(procrustes.METADATA,
-                          of_moments=lambda c, r: procrustes.procrustes_from_moments(r)),
-    Measure.from_metadata(knn.METADATA, of_rows=knn.mutual_knn,
-                          per_sample=lambda X, Y, *, k, metric: _per_anchor(X, Y, k, metric)),
-)
-_BY_NAME = {m.name: m for m in MEASURES}
-INTERVALS = ("basic", "percentile")
+def reported() -> tuple[Measure, ...]:
+    """Every measure a comparison reports: the registry's, in its order."""
+    return tuple(MEASURES)
 
 
-def _per_anchor(X, Y, k: int, metric: str) -> torch.Tensor | None:
-    o = knn.knn_overlaps(X, Y, k, metric=metric)
-    return None if o is None else o.double() / k
+def row_options(m: Measure, **given: Any) -> dict[str, Any]:
+    """The keyword arguments of a row measure: its entry's ``options``, then those of
+    ``given`` (``k``, ``metric``) that its function takes.
+
+    >>> row_options(MEASURES["mutual_knn"], k=5, metric="euclidean")
+    {'k': 5, 'metric': 'euclidean'}
+    """
+    try:
+        takes = inspect.signature(m.row_function()).parameters
+    except (TypeError, ValueError):  # a builtin without a signature: its own options only
+        takes = {}
+    return {**dict(m.options), **{k: v for k, v in given.items() if k in takes}}
 
 
-def describe(name: str) -> Measure:
-    """The entry of a measure by name (``KeyError`` naming the known ones)."""
-    if name not in _BY_NAME:
-        raise KeyError(f"Expected a measure among {', '.join(_BY_NAME)}, got {name!r}")
-    return _BY_NAME[name]
+def metadata(m: Measure, **given: Any) -> dict[str, Any]:
+    """What a report says of ``m``: the registry's fields, and for a row measure the options
+    its entry declares, as used (``given``: :func:`row_options`; e.g. ``k``)."""
+    out = {k: getattr(m, k) for k in _META}
+    if m.basis == "rows":
+        used = row_options(m, **given)
+        out["options"] = {k: used[k] for k in dict(m.options)}
+    return out
+
+
+def measures_markdown() -> str:
+    """The reported measures as a Markdown table, from the registry (docs/compare.md holds
+    it; a test keeps them equal).
+
+    >>> measures_markdown().splitlines()[0]
+    '| measure | label | range | aligned | basis | source |'
+    """
+    def cell(text: object) -> str:
+        return str(text).replace("|", "\\|")
+
+    lines = ["| measure | label | range | aligned | basis | source |", "|---|---|---|---|---|---|"]
+    for m in reported():
+        lo, hi = m.range
+        span = f"[{lo:g}, {'inf' if math.isinf(hi) else f'{hi:.4g}'}]"
+        lines.append(f"| `{m.name}` | {cell(m.label)} | {span} | {m.direction} | {m.basis} | "
+                     f"{cell(m.source)} |")
+    return "\n".join(lines)
 
 
 def moment_values(cos: Moments, raw: Moments) -> tuple[dict[str, float], dict[str, str]]:
-    """Every moment measure of :data:`MEASURES` and the reasons of its NaNs, plus the
-    normalisers ``k_norm`` (``||K_A||_F``) and ``sigma_a`` of ``A`` (for the [P2] bounds)."""
+    """Every moment measure and the reasons of its NaNs, plus ``n`` and the normalisers
+    ``k_norm`` (``||K_A||_F``) and ``sigma_a`` of ``A`` (for the [P2] bounds)."""
+    every, why = quantities.alignment(cos, raw)
     values: dict[str, float] = {"n": cos.n}
     reasons: dict[str, str] = {}
-    for m in MEASURES:
-        if m.of_moments is not None:
-            v = m.of_moments(cos, raw)
-            values[m.name] = v.value
-            if v.why:
-                reasons[m.name] = v.why
-    values["k_norm"] = quantities.k_norm(cos)
-    values["sigma_a"] = quantities.r(cos)[1]
+    for m in moment_measures():
+        values[m.name] = every[m.name]
+        # a name alignment() gives as one of its kinds (``<name>_kind``) keeps that one's reason
+        reason = why.get(m.name) or why.get(f"{m.name}_{every.get(m.name + '_kind')}")
+        if reason:
+            reasons[m.name] = reason
+    values["k_norm"] = every["k_norm"]
+    values["sigma_a"] = every["sigma_a"]
     return values, reasons
 
 
@@ -142,24 +142,25 @@ class PairMoments:
 
 
 def measure(X: torch.Tensor, Y: torch.Tensor) -> tuple[dict[str, float], dict[str, str]]:
-    """The moment measures of rows held in memory, the six of :mod:`empirics.metrics` exactly
-    as its one-shot :func:`~empirics.metrics.alignment` gives them (its exact fallback for
-    near-identical gaps included; it warns about its own NaNs)."""
+    """The moment measures of rows held in memory, exactly as the one-shot
+    :func:`empirics.metrics.alignment` gives them (its exact fallback for near-identical
+    gaps included; it warns about its own NaNs)."""
     from empirics.metrics.functional import alignment
 
     values, reasons = moment_values(*accumulate(X, Y, raw=True, names="`A` and `B`"))
     one_shot = alignment(X, Y)
-    exact = [m.name for m in MEASURES if m.name in one_shot] + ["k_norm", "sigma_a"]
+    exact = [m.name for m in moment_measures() if m.name in one_shot] + ["k_norm", "sigma_a"]
     for key in exact:
         values[key] = one_shot[key]
     return values, {k: v for k, v in reasons.items() if k not in exact}
 
 
-def knn_rows(N: int, limit: int, seed: int) -> np.ndarray:
-    """The rows ``mutual_knn`` runs on: all ``N``, or a sorted seeded subset of ``limit``
-    (``empirics.seeds.rng(seed, "reference", "mutual_knn")``).
+def bounded_rows(N: int, limit: int, seed: int) -> np.ndarray:
+    """The rows the row measures run on: all ``N``, or a sorted seeded subset of ``limit``
+    (``empirics.seeds.rng(seed, "reference", "mutual_knn")``: the stream keeps the name of
+    the first row measure, so that subsets stay what they were).
 
-    >>> knn_rows(5, 10, 0).tolist(), len(knn_rows(100, 10, 0))
+    >>> bounded_rows(5, 10, 0).tolist(), len(bounded_rows(100, 10, 0))
     ([0, 1, 2, 3, 4], 10)
     """
     if N <= limit:
@@ -169,9 +170,46 @@ def knn_rows(N: int, limit: int, seed: int) -> np.ndarray:
     return np.sort(rng(seed, "reference", "mutual_knn").choice(N, size=limit, replace=False))
 
 
-def row_values(X: torch.Tensor, Y: torch.Tensor, *, k: int, metric: str) -> dict[str, float]:
-    """Every row measure of :data:`MEASURES` on the (bounded) rows ``X``, ``Y``."""
-    return {m.name: m.of_rows(X, Y, k=k, metric=metric) for m in MEASURES if m.of_rows}
+def row_values(X: torch.Tensor, Y: torch.Tensor, *, labels=None, warn: bool = True,
+               **given: Any) -> tuple[dict[str, float], dict[str, str]]:
+    """Every row measure on the (bounded) rows ``X``, ``Y`` (``given``: ``k``, ``metric``;
+    :func:`row_options`), and the reasons of its NaNs. A built-in's error propagates; a
+    plugin that fails is NaN (``warn``: with one ``RuntimeWarning``)."""
+    x, y = (np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64) for t in (X, Y))
+    y_labels = None if labels is None else np.asarray(labels)
+    values: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    for m in row_measures():
+        if m.needs_labels and y_labels is None:
+            values[m.name], reasons[m.name] = math.nan, "needs labels (--labels FILE)"
+            continue
+        extra = {"labels": y_labels} if m.needs_labels else {}
+        try:
+            values[m.name] = float(m.row_function()(x, y, **row_options(m, **given), **extra))
+        except Exception as exc:  # noqa: BLE001 - a plugin's bug is one NaN
+            if not m.plugin:
+                raise
+            values[m.name] = math.nan
+            reasons[m.name] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    if warn:
+        quantities.warn_nan(reasons)
+    return values, reasons
+
+
+def _per_sample(m: Measure, X: torch.Tensor, Y: torch.Tensor, given: dict
+                ) -> torch.Tensor | None:
+    """The per-sample values whose mean ``m`` is (float64), or ``None``."""
+    fn = m.per_sample_function()
+    if fn is None or m.needs_labels:
+        return None
+    x, y = (np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64) for t in (X, Y))
+    try:
+        v = fn(x, y, **row_options(m, **given))
+    except Exception:  # noqa: BLE001 - no interval, not a failed comparison
+        if not m.plugin:
+            raise
+        return None
+    return None if v is None else torch.as_tensor(np.asarray(v), dtype=torch.float64)
 
 
 def progress_bar(total: int | None, desc: str, enabled: bool):
@@ -183,13 +221,14 @@ def progress_bar(total: int | None, desc: str, enabled: bool):
 
 
 def bootstrap(X: torch.Tensor, Y: torch.Tensor, rows: np.ndarray, estimates: dict, *,
-              replicates: int, level: float, seed: int, k: int, metric: str,
-              interval: str = "basic", progress: bool = False) -> dict[str, dict]:
+              replicates: int, level: float, seed: int, interval: str = "basic",
+              progress: bool = False, **given: Any) -> dict[str, dict]:
     """Bootstrap intervals of every measure over Poisson(1) replicates (module docstring).
 
     Args:
         X, Y: the compared rows ``(N, d)``, ``(N, e)``; rows: the bounded rows of the row
-            measures; estimates: the measures on all rows (the centre of ``basic``).
+            measures; estimates: the measures on all rows (the centre of ``basic``);
+            given: the row measures' options (``k``, ``metric``).
 
     Returns ``{name: {"low", "high", "bias", "replicates", "undefined", "interval"}}``.
 
@@ -209,9 +248,9 @@ def bootstrap(X: torch.Tensor, Y: torch.Tensor, rows: np.ndarray, estimates: dic
         raise ValueError(f"Expected `interval` in {INTERVALS}, got {interval!r}")
     N = int(X.shape[0])
     rows_t = torch.from_numpy(rows)
-    per_sample = {m.name: m.per_sample(X[rows_t], Y[rows_t], k=k, metric=metric)
-                  for m in MEASURES if m.per_sample is not None}
-    draws: dict[str, list[float]] = {m.name: [] for m in MEASURES}
+    measures = reported()
+    per_sample = {m.name: _per_sample(m, X[rows_t], Y[rows_t], given) for m in row_measures()}
+    draws: dict[str, list[float]] = {m.name: [] for m in measures}
     bar = progress_bar(replicates, "bootstrap", progress)
     for b in range(replicates):
         counts = rng(seed, "bootstrap", "compare", b).poisson(1.0, size=N)
@@ -230,10 +269,10 @@ def bootstrap(X: torch.Tensor, Y: torch.Tensor, rows: np.ndarray, estimates: dic
     bar.close()
     alpha = (1.0 - level) / 2.0
     out = {}
-    for name, values in draws.items():
-        a = np.asarray(values)
+    for m in measures:
+        a = np.asarray(draws[m.name])
         ok = a[np.isfinite(a)]
-        v = float(estimates.get(name, math.nan))
+        v = float(estimates.get(m.name, math.nan))
         low = high = bias = math.nan
         if ok.size:
             q_lo, q_hi = np.quantile(ok, [alpha, 1.0 - alpha]).tolist()
@@ -241,9 +280,9 @@ def bootstrap(X: torch.Tensor, Y: torch.Tensor, rows: np.ndarray, estimates: dic
             if interval == "percentile":
                 low, high = q_lo, q_hi
             elif math.isfinite(v):
-                lo_r, hi_r = _BY_NAME[name].range
+                lo_r, hi_r = m.range
                 low, high = max(lo_r, 2.0 * v - q_hi), min(hi_r, 2.0 * v - q_lo)
-        out[name] = {"low": float(low), "high": float(high), "bias": bias,
-                     "replicates": int(ok.size), "undefined": int(a.size - ok.size),
-                     "interval": interval}
+        out[m.name] = {"low": float(low), "high": float(high), "bias": bias,
+                       "replicates": int(ok.size), "undefined": int(a.size - ok.size),
+                       "interval": interval}
     return out

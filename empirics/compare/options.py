@@ -16,7 +16,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cl_nscl_align.options import Options, at_least, in_open_unit, option, path_text, positive
+from cl_nscl_align.options import (
+    Options,
+    at_least,
+    field_choices,
+    in_open_unit,
+    option,
+    path_text,
+    positive,
+)
 from empirics.data.catalog import DATASETS
 from empirics.metrics.knn import DEFAULT_K
 from empirics.metrics.knn import METRICS as KNN_METRICS
@@ -70,8 +78,9 @@ class CompareOptions(Options):
     k: int = option(DEFAULT_K, "neighbours of mutual_knn (k < N - 1)", check=at_least(1))
     knn_metric: str = option("cosine", "neighbours of mutual_knn by cosine similarity or "
                              "Euclidean distance", choices=KNN_METRICS)
-    knn_rows: int = option(5000, "mutual_knn runs on at most this many rows (a seeded subset "
-                           "when N is larger: O(N^2) time)", check=at_least(3))
+    knn_rows: int = option(5000, "the row measures (mutual_knn, plugins) run on at most this "
+                           "many rows (a seeded subset when N is larger: O(N^2) time)",
+                           check=at_least(3))
     bootstrap: int = option(0, "bootstrap replicates of every measure (0 = none): Poisson(1) "
                             "multiplicity per compared row",
                             check=at_least(0))
@@ -105,6 +114,9 @@ class CompareOptions(Options):
                        "after C, or flatten", choices=POOLS)
     max_width: int = option(4096, "largest flattened layer width accepted by --pool flatten",
                             check=at_least(1))
+    layer_rows: int = option(1000, "row measures (mutual_knn, plugins) of every layer pair run "
+                             "on at most this many rows (a seeded subset; time O(L_A L_B "
+                             "n^2)); 0 = left out (NaN)", check=at_least(0))
 
     # --- output -------------------------------------------------------------------------
     format: str = option("table", "what is printed", choices=FORMATS)
@@ -145,6 +157,6 @@ def options_markdown() -> str:
     for f, (flag, default, text) in zip(dataclasses.fields(CompareOptions), described,
                                         strict=True):
         what = text.rsplit(" (default: ", 1)[0].replace("%%", "%").replace("|", "\\|")
-        choices = ", ".join(f.metadata.get("choices") or ())
+        choices = ", ".join(field_choices(f) or ())
         lines.append(f"| `{flag}` | `{default}` | {choices} | {what} |")
     return "\n".join(lines)

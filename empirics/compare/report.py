@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_nscl_align.atomic import atomic_path, atomic_write_json, atomic_write_text, json_safe
-from empirics.compare.layers import COLUMNS as LAYER_COLUMNS
+from empirics.compare.layers import columns as layer_columns
 from empirics.compare.layers import figure_layers
 from empirics.runs.tables import render_rows
 
@@ -72,9 +72,9 @@ def render_table(res: dict[str, Any]) -> str:
             i = iv[m["name"]]
             ci = f"[{_f(i['low'])}, {_f(i['high'])}]"
         label = m["label"]
-        if m["name"] == "mutual_knn":
-            knn = res["mutual_knn"]
-            label += f", k={knn['k']} on {knn['rows']} rows"
+        if m["basis"] == "rows":  # its options, and the bounded rows it ran on
+            label += "".join(f", {k}={v}" for k, v in m.get("options", {}).items())
+            label += f" on {res['mutual_knn']['rows']} rows"
         lines.append(f"  {m['name']:<12}{_f(v, '.6g'):>11}  {ci:<22}{_range(m['range']):<15}"
                      f"{m['direction']:<9}{m['basis']:<9}{label}")
     if res.get("nan_reasons"):
@@ -216,7 +216,7 @@ def _write_files(folder: Path, res: dict[str, Any]) -> list[str]:
     if "layers" in res:
         lay = res["layers"]
         atomic_write_text(folder / "layers.csv",
-                          render_rows(_finite(lay["rows"]), LAYER_COLUMNS, header=True))
+                          render_rows(_finite(lay["rows"]), layer_columns(), header=True))
         types = (lay["types_a"], lay["types_b"]) if "types_a" in lay else None
         fig = figure_layers(lay["rows"], (lay["names_a"], lay["names_b"]),
                             labels=tuple(lay["labels"]), n=lay["n"], types=types)

@@ -1,7 +1,8 @@
 """The data sets the toolkit knows: names, fixed class counts, local paths, one line each.
 
-The one place for the option list of ``--dataset`` and for the facts a configuration
-checks before any data is read. Torch-free and import-free (stdlib only), so a
+The one place for the option list of ``--dataset``, for the facts a configuration
+checks before any data is read, and for the check of a local path (:func:`check_root`).
+Torch-free and import-free (stdlib only), so a
 configuration, a ``--help`` or a torch-free reader can import it in milliseconds.
 
 =============  =======  ==========  ===================================================
@@ -27,7 +28,10 @@ ValueError: Expected `name` among synthetic, digits, ..., imagefolder, got 'cifa
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 __all__ = [
     "CATALOG",
@@ -37,6 +41,7 @@ __all__ = [
     "SYNTHETIC_CLASSES",
     "SYNTHETIC_SIZES",
     "DatasetInfo",
+    "check_root",
     "dataset_info",
     "describe",
 ]
@@ -114,3 +119,31 @@ def describe() -> str:
     'synthetic: class-structured generator for any C >= 2 (vectors or images)'
     """
     return "\n".join(f"{i.name}: {i.description}" for i in CATALOG.values())
+
+
+def check_root(root: Any, *, argument: str = "root") -> Path:
+    """``root`` as a :class:`~pathlib.Path` to an existing folder, or one sentence naming it.
+
+    The sentences call it "the data root" as well as ``argument``, so that they name the
+    flag of a command line too (``--data-root``).
+
+    Raises:
+        TypeError: ``root`` is not a path (``str`` or ``os.PathLike``).
+        ValueError: an empty path (``""`` would mean the current folder), or a file.
+        FileNotFoundError: nothing at ``root``.
+    """
+    if isinstance(root, bool) or not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"Expected `{argument}` (the data root) to be a path, got "
+                        f"{type(root).__name__}")
+    text = os.fspath(root)
+    if isinstance(text, bytes) or not text.strip() or "\0" in text:
+        raise ValueError(f"Expected `{argument}` (the data root) to be a folder path, got "
+                         f"{text!r}")
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"Expected the data root {str(path)!r} (`{argument}`) to "
+                                "exist, but it does not")
+    if not path.is_dir():
+        raise ValueError(f"Expected the data root (`{argument}`) to be a folder, got the file "
+                         f"{str(path)!r}")
+    return path

@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from empirics.data.catalog import check_root
 from empirics.data.dataset import Dataset
-from empirics.data.load import check_root
 from empirics.data.safe_pickle import load_data_pickle
 from empirics.data.subsets import class_lookup, sized_indices
 

@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from empirics.data.catalog import check_root
 from empirics.data.dataset import Dataset
 from empirics.data.subsets import class_lookup, class_ranks, sized_indices, stratified_split
 from empirics.seeds import rng
@@ -151,12 +152,6 @@ def _scan_csv(root: Path) -> tuple[list[Path], list[int], list[str]]:
     return files, [index[lab] for _, lab in rows], class_names
 
 
-def _check_root(root: str | Path) -> Path:
-    from empirics.data.load import check_root
-
-    return check_root(root)
-
-
 def _listing(folder: Path, list_it):
     """``list_it(folder)``, an unreadable folder raised as one sentence naming it."""
     try:
@@ -183,7 +178,7 @@ def count_classes(root: str | Path) -> int:
         ValueError: when ``root`` is a file, is unreadable, or holds no class folders
             (naming the layouts expected).
     """
-    root = _check_root(root)
+    root = check_root(root)
     if not ((root / "train").is_dir() and _test_dir(root) is not None) and _is_csv_layout(root):
         return len(_scan_csv(root)[2])
     folder = root / "train" if (root / "train").is_dir() else root
@@ -298,7 +293,7 @@ def load_imagefolder(root: str | Path, *, size: int = 32, channels: int = 3,
         raise ValueError(f"Expected `channels` in (1, 3), got {channels!r}")
     if max_per_class is not None and max_per_class < 1:
         raise ValueError(f"Expected `max_per_class` >= 1 or None, got {max_per_class!r}")
-    root = _check_root(root)
+    root = check_root(root)
     train_dir, test_dir = root / "train", _test_dir(root)
     if train_dir.is_dir() and test_dir is not None:
         tr_files, tr_labels, class_names = _scan_class_folders(train_dir, None)

@@ -32,7 +32,6 @@ ValueError: Expected `classes` <= 10 (the classes of dataset 'mnist'), got 12
 from __future__ import annotations
 
 import importlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,8 @@ from empirics.data.subsets import _check_int, class_subset, sized_subset
 __all__ = ["BUNDLED", "load_dataset", "num_available_classes", "resolve_classes"]
 
 #: Loaders of the data sets shipped inside a package (arrays without an official split).
-BUNDLED = {"digits": "empirics.data.digits:load_digits", "mnist": "empirics.data.mnist:load_mnist"}
+BUNDLED = {"digits": "empirics.data.bundled:load_digits",
+           "mnist": "empirics.data.bundled:load_mnist"}
 
 
 def num_available_classes(name: str, *, root: str | Path | None = None, **kw: Any
@@ -213,31 +213,3 @@ def load_dataset(name: str, *, classes: int | None = None, seed: int = 0,
         train, test = class_subset(train, classes, seed), class_subset(test, classes, seed)
     return (sized_subset(train, train_size, seed, split="train"),
             sized_subset(test, test_size, seed, split="test"))
-
-
-def check_root(root: Any, *, argument: str = "root") -> Path:
-    """``root`` as a :class:`~pathlib.Path` to an existing folder, or one sentence naming it.
-
-    The sentences call it "the data root" as well as ``argument``, so that they name the
-    flag of a command line too (``--data-root``).
-
-    Raises:
-        TypeError: ``root`` is not a path (``str`` or ``os.PathLike``).
-        ValueError: an empty path (``""`` would mean the current folder), or a file.
-        FileNotFoundError: nothing at ``root``.
-    """
-    if isinstance(root, bool) or not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"Expected `{argument}` (the data root) to be a path, got "
-                        f"{type(root).__name__}")
-    text = os.fspath(root)
-    if isinstance(text, bytes) or not text.strip() or "\0" in text:
-        raise ValueError(f"Expected `{argument}` (the data root) to be a folder path, got "
-                         f"{text!r}")
-    path = Path(text).expanduser()
-    if not path.exists():
-        raise FileNotFoundError(f"Expected the data root {str(path)!r} (`{argument}`) to "
-                                "exist, but it does not")
-    if not path.is_dir():
-        raise ValueError(f"Expected the data root (`{argument}`) to be a folder, got the file "
-                         f"{str(path)!r}")
-    return path

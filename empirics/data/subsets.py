@@ -281,6 +281,16 @@ def reference_set(ds: Dataset, n: int, seed: int, *keys: int | str) -> Dataset:
     return ds.select(reference_indices(ds, n, seed, *keys), name=ds.name)
 
 
+def check_test_fraction(test_fraction: float) -> None:
+    """``0 < test_fraction < 1`` (a loader checks it before reading any file).
+
+    Raises:
+        ValueError: naming ``test_fraction`` and the value.
+    """
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise ValueError(f"Expected `test_fraction` in (0, 1), got {test_fraction!r}")
+
+
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int
                      ) -> tuple[np.ndarray, np.ndarray]:
     """Seeded train/test index split that keeps each class's share in both parts.
@@ -296,8 +306,7 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int
         >>> len(tr), len(te)
         (6, 2)
     """
-    if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"Expected `test_fraction` in (0, 1), got {test_fraction!r}")
+    check_test_fraction(test_fraction)
     y = np.asarray(y, dtype=np.int64)
     counts = np.bincount(y)
     n_test = np.rint(counts * float(test_fraction)).astype(np.int64)

@@ -2,13 +2,14 @@
 
 The core is pure functions on moments, the accumulator a thin stateful shell over them:
 
-- :mod:`~empirics.metrics.rows` -- float64 rows of a chunk, unit or scaled, centred on a pilot;
 - :mod:`~empirics.metrics.moments` -- the mergeable shifted moments of paired rows (and of
-  their differences when both have the same width): one chunk, a shift, Chan's merge;
-- :mod:`~empirics.metrics.quantities` -- CKA, RSA, similarity gap, rho, r, ... from moments,
-  each with its formula, source and the reason of any NaN;
+  their differences when both have the same width): the float64 rows of a chunk, unit or
+  scaled, centred on a pilot; one chunk, a shift, Chan's merge;
+- :mod:`~empirics.metrics.quantities` -- CKA, RSA, similarity gap, rho, r, Procrustes, ...
+  from moments, each with its formula, source and the reason of any NaN;
 - :mod:`~empirics.metrics.functional` -- :func:`cka`, :func:`rsa`, :func:`similarity_gap`,
-  :func:`rho`, :func:`r`, :func:`representation_angle`, :func:`alignment` on feature arrays;
+  :func:`rho`, :func:`r`, :func:`representation_angle`, :func:`alignment` on feature arrays,
+  with the exact factor fallback for gaps between nearly identical representations;
 - :mod:`~empirics.metrics.accumulator` -- :class:`AlignmentAccumulator` (update / merge /
   reset / compute, flat state for checkpoints and distributed reduction);
 - :mod:`~empirics.metrics.spearman` -- RSA with Spearman ranks (needs all pairs);
@@ -18,6 +19,9 @@ The core is pure functions on moments, the accumulator a thin stateful shell ove
   Procrustes shape distance (Williams et al. 2021), exact from the d x e moments;
 - :mod:`~empirics.metrics.knn` -- :func:`mutual_knn`, the mutual k-nearest-neighbour overlap
   (Huh et al. 2024), on the rows of a bounded set.
+
+Which measure is which (label, range, direction, basis, source) is the registry's:
+:data:`empirics.measures.MEASURES`.
 
 The accuracy guarantee and how it is met: docs/metrics.md.
 """

@@ -134,7 +134,9 @@ class AlignmentAccumulator:
     (NaN if ``linear=False``), ``rsa`` (Pearson), ``sim_gap``, ``rho``, ``r``,
     ``cka_lower_from_rho``, ``rsa_lower_from_r`` (the corollaries' lower bounds, 0 and -1 when
     vacuous), ``repr_angle`` (degrees, ``arccos`` of the biased cosine CKA), ``k_norm``
-    (``||K_CL||_F``) and ``sigma_a`` (population std of CL's dissimilarities).
+    (``||K_CL||_F``), ``sigma_a`` (population std of CL's dissimilarities) and ``procrustes``
+    (the angular Procrustes distance of the raw features; NaN if ``linear=False``): every
+    moment measure of :data:`empirics.measures.MEASURES` by name.
 
     Example:
         >>> import numpy as np

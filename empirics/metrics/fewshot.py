@@ -97,13 +97,38 @@ class ClassMoments:
 
     @staticmethod
     def from_flat(t: torch.Tensor, num_classes: int, dim: int) -> ClassMoments:
-        """The inverse of :meth:`flat` (length checked)."""
+        """The inverse of :meth:`flat`, checked: its length, finite values, whole counts
+        ``0 <= n_c <= 2^53``, zero mean and scatter for a class without rows.
+
+        Raises:
+            TypeError: ``t`` is not a real tensor or array.
+            ValueError: any check above fails (the message names the first offender).
+        """
         C, d = int(num_classes), int(dim)
+        if isinstance(t, torch.Tensor) and (t.is_complex() or t.dtype == torch.bool):
+            raise TypeError(f"Expected a real float64 class-moments vector, got dtype {t.dtype}")
         t = torch.as_tensor(t, dtype=torch.float64).reshape(-1)
         want = C + C * d + C * d * d
         if t.numel() != want:
             raise ValueError(f"Expected a class-moments vector of length {want} for C={C}, "
                              f"d={d}, got length {t.numel()}")
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            i = int(bad.nonzero()[0, 0])
+            raise ValueError(f"Expected finite class moments, got {int(bad.sum())} NaN or inf "
+                             f"(the first at index {i})")
+        n = t[:C]
+        odd = (n < 0) | (n != torch.round(n)) | (n > 2.0**53)
+        if bool(odd.any()):
+            c = int(odd.nonzero()[0, 0])
+            raise ValueError(f"Expected whole class counts n_c >= 0, got n_{c} = "
+                             f"{float(n[c])!r}")
+        stats = torch.cat([t[C:C + C * d].reshape(C, d), t[C + C * d:].reshape(C, d * d)], 1)
+        empty_but_set = (n == 0) & stats.ne(0).any(1)
+        if bool(empty_but_set.any()):
+            c = int(empty_but_set.nonzero()[0, 0])
+            raise ValueError(f"Expected zero mean and scatter for class {c} without rows "
+                             "(n_c = 0), got non-zero values")
         return ClassMoments(t[:C].clone(), t[C:C + C * d].reshape(C, d).clone(),
                             t[C + C * d:].reshape(C, d, d).clone())
 

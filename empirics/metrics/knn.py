@@ -30,7 +30,8 @@ Memory: rows are processed in blocks of ``block`` anchors, so at most ``block x 
 exist at once (never ``N x N``); time ``O(N^2 (d + e))``. The set is bounded by the caller
 (``python -m empirics.compare`` uses a seeded subset of ``--knn-rows``).
 
-:data:`METADATA` is what a registry of similarity measures needs to know about it.
+Its entry in the registry of similarity measures is ``mutual_knn``
+(:data:`empirics.measures.MEASURES`: label, range, direction, basis, source).
 
 Example:
     >>> import numpy as np
@@ -50,22 +51,12 @@ import torch
 
 from empirics.metrics._array import as_features, check_pair
 
-__all__ = ["DEFAULT_K", "METADATA", "METRICS", "knn_overlaps", "mutual_knn", "neighbour_sets"]
+__all__ = ["DEFAULT_K", "METRICS", "knn_overlaps", "mutual_knn", "neighbour_sets",
+           "overlap_fractions"]
 
 METRICS = ("cosine", "euclidean")
 DEFAULT_K = 10
 _BLOCK = 1024  # anchors per block: 1024 x N float64 scores (80 MiB at N = 10^4)
-
-#: What a registry of similarity measures needs (issue 18): one place, next to the function.
-METADATA = {
-    "name": "mutual_knn",
-    "label": "mutual k-NN overlap (cosine)",
-    "range": (0.0, 1.0),
-    "direction": "higher",  # 1: the same neighbours for every sample
-    "basis": "rows",  # needs the rows of a bounded reference set
-    "needs_labels": False,
-    "source": "Huh, Cheung, Wang, Isola, ICML 2024, s3",
-}
 
 
 def _check_k(k: object, N: int) -> int:
@@ -208,3 +199,18 @@ def knn_overlaps(X, Y, k: int = DEFAULT_K, *, metric: str = "cosine",
         rows = slice(start, min(start + block, N))
         out[rows] = (_sets(px, k, rows) & _sets(py, k, rows)).sum(dim=1)
     return out
+
+
+def overlap_fractions(X, Y, k: int = DEFAULT_K, *, metric: str = "cosine",
+                      block: int = _BLOCK) -> torch.Tensor | None:
+    """Per-sample overlaps as fractions, ``|N_k^X(i) ∩ N_k^Y(i)| / k`` (float64 ``(N,)``;
+    ``None`` for a zero row under ``cosine``): :func:`mutual_knn` is their mean (the values a
+    bootstrap resamples). Same arguments and errors as :func:`mutual_knn`.
+
+    Example:
+        >>> x = torch.tensor([[0.0], [1.0], [3.0], [7.0]], dtype=torch.float64)
+        >>> overlap_fractions(x, x ** 3, 1, metric="euclidean").tolist()
+        [1.0, 1.0, 1.0, 1.0]
+    """
+    overlaps = knn_overlaps(X, Y, k, metric=metric, block=block)
+    return None if overlaps is None else overlaps.double() / k

@@ -31,9 +31,15 @@ on the side with the smaller rows, and derives the other two exactly (``W = Z + 
 ``delta`` and ``Delta^T [g, h, 1, s]`` add two passes over the rows, ``s`` two more where
 the rows are close.
 
-Why a shift: about zero, rows that nearly collapse onto one direction make ``W^T W`` the
-huge ``n v v^T`` plus the tiny covariance, and the centred moments cancel (relative error
-``1e-16 / spread^2``). About a shift inside the data they carry their full precision.
+**Why a shift.** About zero, rows that nearly collapse onto one direction make ``W^T W``
+the huge ``n v v^T`` plus the tiny covariance, and the centred moments cancel (relative
+error ``1e-16 / spread^2``). So a chunk's rows are taken about a *pilot*, its first row
+(:func:`centred_unit_rows`, :func:`centred_scaled_rows`): rows equal to it give exact zeros
+(constant features are recognised exactly). Unit rows ``x_i / |x_i| - x_0 / |x_0|``
+(cosine) round each entry once (``2^-53``, a direction's float64 resolution); raw rows
+``(x_i - x_0) 2^-k`` (linear CKA) round once relative to the difference, at any collapse,
+and ``2^-k`` keeps the largest row norm near 1 outside ``[2^-100, 2^100]`` (no fourth
+moment over- or underflows). Any finite input (``1e-300`` to ``1e300``) is accepted.
 
 - :func:`of_chunk` -- the moments of one chunk about its first row (its pilot), in a few
   passes: three ``(c, d) x (c, d)`` products, three skinny ones, two row-norm passes (and
@@ -41,16 +47,14 @@ huge ``n v v^T`` plus the tiny covariance, and the centred moments cancel (relat
 - :func:`shift` -- the same moments about another shift, in closed form (``O(d^2)``).
 - :func:`merge` -- Chan et al.'s parallel update ("Updating formulae and a pairwise
   algorithm for computing sample variances", 1979) generalised to these moments: both
-  sets are moved to the combined mean and added, so the merged moments are always about
-  (nearly) their own mean and no merge loses precision. Merging is exact up to rounding,
+  sets move to the combined mean and are added, so no merge loses precision; exact,
   associative and commutative up to rounding; streaming equals one-shot.
 - :func:`rescale` -- the same moments in units of another power of two (exact).
 - :func:`accumulate` -- the moments of whole inputs ``(N, d)``, ``(N, e)``, in row chunks.
 - :func:`upgrade` -- a vector of the former layout (no difference moments) in this one.
 
-Merging is not addition (the shifts differ), so a distributed reduction gathers every
-rank's :func:`to_flat` vector and merges them in rank order
-(``DistContext.reduce_accumulator_`` of the trainer's distributed context).
+Merging is not addition (the shifts differ): a distributed reduction gathers every rank's
+:func:`to_flat` vector and merges them in rank order (``DistContext.reduce_accumulator_``).
 """
 
 from __future__ import annotations
@@ -61,18 +65,14 @@ from functools import cached_property, lru_cache
 
 import torch
 
-from empirics.metrics.rows import (
-    centred_scaled_rows,
-    centred_unit_rows,
-    checked_norms,
-    scale_exponent,
-)
-
 __all__ = [
     "DIFF_FIELDS",
     "FIELDS",
     "Moments",
     "accumulate",
+    "centred_scaled_rows",
+    "centred_unit_rows",
+    "checked_norms",
     "empty",
     "from_flat",
     "has_differences",
@@ -80,6 +80,7 @@ __all__ = [
     "of_chunk",
     "rescale",
     "s_moments",
+    "scale_exponent",
     "shift",
     "size",
     "to_flat",
@@ -139,7 +140,7 @@ class Moments:
 
     ``m["Gww"]`` is a view of the field. ``cosine`` says the rows were unit vectors (their
     centred coordinates are then exact to about ``1e-16`` absolute, see
-    :mod:`empirics.metrics.rows`); ``diff`` that the set holds the difference moments
+    :func:`centred_unit_rows`); ``diff`` that the set holds the difference moments
     (cosine and ``d == e``). Treat as immutable: the functions here return new ones.
     """
 
@@ -196,13 +197,10 @@ def from_flat(t: torch.Tensor, d: int, e: int, *, cosine: bool) -> Moments:
 def upgrade(t: torch.Tensor, d: int, e: int, *, cosine: bool) -> Moments:
     """Moments from a vector of the former layout (:data:`FIELDS` only, no differences).
 
-    Where the set keeps difference moments they are derived from the Gram moments,
-    ``delta = w - z`` about ``cd = cx - cy`` and ``s = (g - h) / 2``: ``Sd = Sw - Sz``,
-    ``Gzd = Gwz^T - Gzz``, ``Gdd = Gww - Gwz - Gwz^T + Gzz``, ``Ss = (Sg - Sh) / 2``,
-    ``Sss = (Sgg - 2 Sgh + Shh) / 4``, ``Zs = (Zg - Zh) / 2``,
-    ``Ds = (Wg - Wh - Zg + Zh) / 2``. Those differences cancel, so the gaps of such a set
-    are only as accurate as the former ones (about ``1e-8`` of their scale), also after it
-    is merged with rows accumulated here.
+    Difference moments are derived from the Gram moments (``delta = w - z`` about
+    ``cd = cx - cy``, ``s = (g - h) / 2``: ``Sd = Sw - Sz``, ``Gdd = Gww - Gwz - Gwz^T + Gzz``,
+    ...): they cancel, so the gaps of such a set stay as accurate as the former ones (about
+    ``1e-8`` of their scale), also once merged with rows accumulated here.
 
     Example:
         >>> w = torch.tensor([[0.0, 1.0], [2.0, 0.0]], dtype=torch.float64)
@@ -231,28 +229,95 @@ def upgrade(t: torch.Tensor, d: int, e: int, *, cosine: bool) -> Moments:
     return out
 
 
+# ----------------------------------------------------------------------------- rows of a chunk
+_NORM_OK = (2.0**-450, 2.0**450)  # row norms here come from sums of squares without loss
+_RAW_OK = (2.0**-100, 2.0**100)  # raw chunks whose largest norm is here are not rescaled
+
+
+def checked_norms(x: torch.Tensor, names: str) -> tuple[torch.Tensor, bool]:
+    """Row L2 norms of a float64 chunk and whether all lie in the safe range (no rescaling).
+
+    Raises:
+        ValueError: ``x`` holds NaN or inf (``names`` says which arguments, for the message).
+    """
+    norm = torch.linalg.vector_norm(x, dim=1)
+    lo, hi = torch.aminmax(norm)  # NaN, inf, 0 and norms that under/overflowed show here
+    ok = bool(lo > _NORM_OK[0]) and bool(hi < _NORM_OK[1])
+    if not ok and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"Expected finite values in {names}, got NaN or inf")
+    return norm, ok
+
+
+def centred_unit_rows(
+    x: torch.Tensor, norm: torch.Tensor, ok: bool, pilot: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(w, pilot, zero_rows)``: ``w = x / |x| - pilot`` row by row for a finite float64
+    chunk ``x (c, d)`` (``norm, ok`` from :func:`checked_norms`); the pilot defaults to the
+    first unit row (row 0 then gives exact zeros); zero rows stay zero before centring.
+
+    Example:
+        >>> x = torch.tensor([[3.0, 4.0], [0.0, 2.0], [3.0, 4.0]], dtype=torch.float64)
+        >>> w, p, z = centred_unit_rows(x, *checked_norms(x, "`x`"))
+        >>> p.tolist(), w[2].tolist(), z
+        ([0.6, 0.8], [0.0, 0.0], 0)
+    """
+    zero = 0
+    if not ok:  # some norm is 0 or under/overflowed: scale rows by powers of two (exact)
+        amax = torch.linalg.vector_norm(x, ord=float("inf"), dim=1)  # 2^k: [0.5, 1) per row
+        x = torch.ldexp(x, -torch.frexp(amax).exponent[:, None])
+        norm = torch.linalg.vector_norm(x, dim=1)
+        is_zero = norm == 0
+        zero = int(is_zero.sum())
+        norm = norm.masked_fill(is_zero, 1.0)  # zero rows stay zero
+    if pilot is None:
+        pilot = x[0] / norm[0]
+    # one pass: -pilot + x / |x|, the quotient rounded first (a row equal to the pilot's gives
+    # exact zeros; a fused x * (1/|x|) - pilot would not)
+    w = torch.addcdiv(-pilot, x, norm[:, None])
+    return w, pilot, zero
+
+
+def scale_exponent(x: torch.Tensor, norm: torch.Tensor) -> int:
+    """``k`` such that ``x 2^-k`` has its largest row norm near 1 (0 for usual scales)."""
+    top = norm.max()
+    if _RAW_OK[0] < float(top) < _RAW_OK[1]:
+        return 0
+    if _NORM_OK[0] < float(top) < _NORM_OK[1]:
+        return int(torch.frexp(top).exponent)
+    # the largest norm under/overflowed: take the largest entry instead
+    return int(torch.frexp(torch.linalg.vector_norm(x, ord=float("inf"))).exponent)
+
+
+def centred_scaled_rows(
+    x: torch.Tensor, k: int, pilot: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``w = x 2^-k - pilot`` and the pilot (default ``x_0 2^-k``, the first scaled row).
+
+    Example:
+        >>> x = torch.tensor([[1e200, 0.0], [1e200, 1e199]], dtype=torch.float64)
+        >>> k = scale_exponent(x, checked_norms(x, "`x`")[0])
+        >>> w, p = centred_scaled_rows(x, k)
+        >>> k, bool(torch.isfinite(w).all()), float(w[1, 1] * 2.0**k) == 1e199
+        (665, True, True)
+    """
+    if k:
+        x = torch.ldexp(x, torch.tensor(-k, dtype=torch.int32))
+    if pilot is None:
+        pilot = x[0].clone()
+    return x - pilot, pilot
+
+
 # ----------------------------------------------------------------------------- one chunk
-def of_chunk(
-    w: torch.Tensor,
-    z: torch.Tensor,
-    cx: torch.Tensor,
-    cy: torch.Tensor,
-    *,
-    ex: int = 0,
-    ey: int = 0,
-    zero_x: int = 0,
-    zero_y: int = 0,
-    cosine: bool,
-    consume: bool = False,
-) -> Moments:
+def of_chunk(w: torch.Tensor, z: torch.Tensor, cx: torch.Tensor, cy: torch.Tensor, *,
+             ex: int = 0, ey: int = 0, zero_x: int = 0, zero_y: int = 0, cosine: bool,
+             consume: bool = False) -> Moments:
     """Moments of centred float64 rows ``w (c, d)``, ``z (c, e)`` about ``(cx, cy)``.
 
     With difference moments (:func:`has_differences`) ``delta = w - z`` about
     ``cd = cx - cy``; of ``Gww, Gzz, Gwz, Gdd, Gzd`` three products are formed and two
-    derived through ``W = Z + Delta``, taking as base the side with the smaller rows (the
-    rounding of each derived moment is then at most a few times that of its product).
-    ``consume=True`` lets ``delta`` overwrite the other side's rows (one ``(c, d)`` buffer
-    less; the caller must not use ``w`` and ``z`` afterwards).
+    derived through ``W = Z + Delta``, the base being the side with the smaller rows (each
+    derived moment rounds at most a few times as much as a product). ``consume=True`` lets
+    ``delta`` overwrite the other side's rows (the caller must not use ``w``, ``z`` after).
 
     Example:
         >>> w = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
@@ -308,15 +373,10 @@ def of_chunk(
 
 
 def _s(delta, base, half: float, Gdd: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
-    """``s = (g - h) / 2`` row by row, without its cancellation where the rows are close.
-
-    ``s = delta.base + half |delta|^2``: ``delta.(z + delta/2)`` for the base ``z``
-    (``half = 1/2``), ``delta.(w - delta/2)`` for ``w`` (``-1/2``); both terms are of the
-    size ``|delta| |base|`` of ``s`` itself, so nothing cancels. When the differences are
-    not small (``sum |delta|^2 >= (sum g + sum h) / 4``, e.g. unrelated features)
-    ``(g - h) / 2`` is as accurate (its rounding, ``1e-16 (g + h)``, is then at most
-    ``1e-16 |delta|^2``) and costs no pass over the rows.
-    """
+    """``s = (g - h) / 2`` row by row, without its cancellation where the rows are close:
+    ``s = delta.base + half |delta|^2`` (``half = 1/2`` for the base ``z``, ``-1/2`` for
+    ``w``), both terms of the size of ``s``. When ``sum |delta|^2 >= (sum g + sum h) / 4``
+    (e.g. unrelated features) ``(g - h) / 2`` is as accurate and costs no pass."""
     g, h = V[:, 0], V[:, 1]
     if 4.0 * float(Gdd.diagonal().sum()) >= float(g.sum() + h.sum()):
         return (g - h).mul_(0.5)
@@ -325,17 +385,16 @@ def _s(delta, base, half: float, Gdd: torch.Tensor, V: torch.Tensor) -> torch.Te
 
 
 # ----------------------------------------------------------------------------- algebra
-def shift(
-    m: Moments, cx: torch.Tensor, cy: torch.Tensor, cd: torch.Tensor | None = None
-) -> Moments:
+def shift(m: Moments, cx: torch.Tensor, cy: torch.Tensor,
+          cd: torch.Tensor | None = None) -> Moments:
     """The moments of ``m`` about the new shift ``(cx, cy)`` (in ``m``'s units).
 
     With ``a = cx - m.cx``, ``w' = w - a``, ``g' = |w'|^2 = g - 2 w.a + |a|^2`` (and the same
     for ``z``, ``b = cy - m.cy``), expand every sum; e.g. ``Gww' = Gww - Sw' a^T - a Sw^T``
     with ``Sw' = Sw - n a``, and ``Wg' = Wg - 2 Gww a + |a|^2 Sw - a Sg'``.
-    ``O(d^2 + e^2 + d e)``. The new shift is stored as given; the moments move by the float
-    ``a``, whose rounding is relative to ``|a|`` (about the spread), not to ``|cx|``.
-    Difference moments move to ``cd`` (default ``cx - cy``) the same way.
+    ``O(d^2 + e^2 + d e)``; the moments move by the float ``a``, whose rounding is relative
+    to ``|a|`` (the spread), not ``|cx|``. Difference moments move to ``cd`` (default
+    ``cx - cy``) the same way.
 
     Example:
         >>> w = torch.tensor([[0.0], [1.0], [2.0]], dtype=torch.float64)
@@ -394,9 +453,8 @@ def _vd(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a * b).sum())  # not a BLAS dot: its thread start-up costs milliseconds
 
 
-def s_moments(
-    m: Moments, p: torch.Tensor, b: torch.Tensor, *, vectors: bool = True
-) -> tuple[float, float, torch.Tensor | None, torch.Tensor | None]:
+def s_moments(m: Moments, p: torch.Tensor, b: torch.Tensor, *, vectors: bool = True
+              ) -> tuple[float, float, torch.Tensor | None, torch.Tensor | None]:
     """``(Ss, Sss, Zs, Ds)`` of ``m`` with ``delta`` moved by ``p`` and ``z`` by ``b``.
 
     ``s' = (delta - p).(z - b + (delta - p) / 2) = s - z.p - delta.q + k`` with ``q = b + p``
@@ -524,23 +582,16 @@ def _pilot_checked(m: Moments) -> Moments:
 
 
 # ----------------------------------------------------------------------------- whole inputs
-def accumulate(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    start: tuple[Moments | None, Moments | None] = (None, None),
-    *,
-    cosine: bool = True,
-    raw: bool = False,
-    device=None,
-    names: str = "`x` and `y`",
-) -> tuple[Moments | None, Moments | None]:
+def accumulate(x: torch.Tensor, y: torch.Tensor,
+               start: tuple[Moments | None, Moments | None] = (None, None), *,
+               cosine: bool = True, raw: bool = False, device=None,
+               names: str = "`x` and `y`") -> tuple[Moments | None, Moments | None]:
     """The cosine and/or raw moments of ``start``'s rows plus ``x (N, d)``, ``y (N, e)``.
 
-    Rows go through in float64 chunks of ``_CHUNK_ROWS`` on ``device`` (default: ``x``'s).
-    The first chunk of an empty start is taken about its first row (constant rows give exact
-    zeros; moved to its mean if that row is an outlier); every later chunk is taken about
-    that shift, so its moments simply add. ``O(N (d^2 + e^2 + d e))`` time,
-    ``O(d^2 + e^2)`` memory besides one chunk. Any input dtype; ``start`` is not modified.
+    Float64 chunks of ``_CHUNK_ROWS`` rows on ``device`` (default: ``x``'s); the first chunk
+    of an empty start is taken about its first row (moved to its mean if that row is an
+    outlier), every later one about that shift, so their moments add. ``O(N (d^2 + e^2 +
+    d e))`` time, ``O(d^2 + e^2)`` memory besides one chunk; ``start`` is not modified.
 
     Raises:
         ValueError: NaN or inf in the input (``names`` says which, for the message).

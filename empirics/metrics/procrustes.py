@@ -25,14 +25,15 @@ cross moment. The raw (``cosine=False``) :class:`~empirics.metrics.moments.Momen
 about their shift, ``Cxy = Gwz - Sw Sz^T / n`` (:mod:`empirics.metrics.quantities`), so the
 distance is exact, streamed and mergeable like CKA, in ``O(d^2 + e^2 + d e)`` memory and one
 ``d x e`` SVD. Rows are centred on a pilot row and scaled by powers of two
-(:mod:`empirics.metrics.rows`), so near-collapsed and extreme-scale inputs (``1e-150``,
-``1e150``) are exact. Resolution: ``||X~^T Y~||_*`` is a float64 number near 1, so a
+(:func:`empirics.metrics.moments.accumulate`), so near-collapsed and extreme-scale inputs
+(``1e-150``, ``1e150``) are exact. Resolution: ``||X~^T Y~||_*`` is a float64 number near 1, so a
 distance at 0 is resolved to about ``sqrt(2e-16) ~ 1.5e-8`` (a rotated copy gives a few
 ``1e-8``, never more than ``1e-7``; identical inputs give exactly 0); above ``1e-4`` the
 relative error is below ``1e-9``.
 
-:data:`METADATA` is what a registry of similarity measures needs to know about it (its
-name there is ``procrustes``). The function is :func:`procrustes_distance`, not
+Its entry in the registry of similarity measures is ``procrustes``
+(:data:`empirics.measures.MEASURES`), computed from the raw moments by
+:func:`empirics.metrics.quantities.alignment`. The function is :func:`procrustes_distance`, not
 ``procrustes``: that name is this module's, and ``empirics.metrics.procrustes`` must stay the
 module whatever was imported first.
 
@@ -58,22 +59,11 @@ from empirics.metrics import quantities
 from empirics.metrics._array import as_features, check_pair
 from empirics.metrics.moments import Moments, accumulate, rescale
 
-__all__ = ["METADATA", "METRICS", "procrustes_distance", "procrustes_from_moments"]
+__all__ = ["METRICS", "procrustes_distance", "procrustes_from_moments"]
 
 #: The two conventions of Williams et al. (2021): arccos of the nuclear norm, or
 #: ``sqrt(2 - 2 ||.||_*)``.
 METRICS = ("angular", "euclidean")
-
-#: What a registry of similarity measures needs (issue 18): one place, next to the function.
-METADATA = {
-    "name": "procrustes",
-    "label": "Procrustes distance (angular, raw features)",
-    "range": (0.0, math.pi / 2),
-    "direction": "lower",  # 0: same shape up to rotation, scale and translation
-    "basis": "moments",  # exact from the d x e moments: streamed, merged
-    "needs_labels": False,
-    "source": "Williams, Kunz, Kornblith, Linderman, NeurIPS 2021, eq. (3)",
-}
 
 
 def _check_metric(metric: object) -> str:

@@ -48,7 +48,8 @@ zero rows make every cosine quantity NaN), so ``sum_{i<j} (a - b)^2`` is half th
 (``r``'s numerator). What is left is a gap that cancels *within* the differences: a rotation
 ``Y = X W`` (gap 0) with ``|W - I| = t`` has ``T ~ t^2 ||Sigma||^2`` and keeps about
 ``sqrt(1e-16 T)``, i.e. ``1e-8 t`` of the scale (:func:`squared_gaps` reports ``T``, so the
-one-shot functions fall back to the exact factor of :mod:`empirics.metrics.gaps`).
+one-shot functions fall back to the exact factor of :func:`empirics.metrics.functional.
+exact_gaps`).
 
 Unbiased HSIC (Song et al. 2012; torch-cka, Nguyen et al. 2021 Eq. 3) is invariant under the
 shift (U-centring removes every ``u 1^T + 1 v^T``), so it uses the same moments:
@@ -457,7 +458,10 @@ def alignment(
     ``cka_kind``, ``cka_cosine``, ``cka_linear`` (NaN without ``raw``), ``rsa``, ``sim_gap``,
     ``rho``, ``r``, ``cka_lower_from_rho`` and ``rsa_lower_from_r`` (the corollaries' bounds;
     0 and -1 when vacuous), ``repr_angle`` (degrees, ``arccos`` of the biased cosine CKA),
-    ``k_norm`` and ``sigma_a``; ``reasons`` maps each NaN quantity to why.
+    ``k_norm``, ``sigma_a`` and ``procrustes`` (the angular Procrustes distance of the raw
+    features, :func:`empirics.metrics.procrustes.procrustes_from_moments`; NaN without
+    ``raw``); ``reasons`` maps each NaN quantity to why. Every moment measure of
+    :data:`empirics.measures.MEASURES` is a key.
     """
     values: dict = {"n": cos.n, "M": cos.n * (cos.n - 1) // 2}
     reasons: dict[str, str] = {}
@@ -473,7 +477,10 @@ def alignment(
     values["cka_linear"] = float("nan")
     if raw is not None:
         put("cka_linear", cka(raw, unbiased=unbiased))
-    values["cka"] = values["cka_linear" if kind == "linear" else "cka_cosine"]
+    source = "cka_linear" if kind == "linear" else "cka_cosine"
+    values["cka"] = values[source]
+    if source in reasons:
+        reasons["cka"] = reasons[source]
     values["cka_kind"] = kind + ("-unbiased" if unbiased else "")
     put("rsa", rsa(st))
     put("sim_gap", sim_gap(st))
@@ -485,6 +492,11 @@ def alignment(
     biased = cka(st).value if unbiased else values["cka_cosine"]
     values["repr_angle"] = _angle(biased)
     values["k_norm"] = k_norm(st)
+    values["procrustes"] = float("nan")
+    if raw is not None:  # Williams et al. 2021, of the raw features (its module)
+        from empirics.metrics.procrustes import procrustes_from_moments
+
+        put("procrustes", procrustes_from_moments(raw))
     return values, reasons
 
 

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 import torch
 
-from empirics.metrics.rows import centred_unit_rows, checked_norms
+from empirics.metrics.moments import centred_unit_rows, checked_norms
 
 __all__ = ["SPEARMAN_BYTES_PER_PAIR", "SPEARMAN_MAX_MEMORY", "spearman_rsa"]
 

@@ -353,8 +353,10 @@ class LaunchOptions(Options):
                                  "(torch.cuda.is_available() is False; use auto or cpu)")
 
     def launch_kwargs(self) -> dict[str, Any]:
-        """The keywords of :func:`launch` (``device`` only where a run takes one)."""
-        return {"executor": self.executor, "workers": self.workers, "device": self.device}
+        """The keywords of :func:`launch` (``device`` only where a run takes one; ``auto``
+        is None: each run keeps its own setting, whose default is auto)."""
+        return {"executor": self.executor, "workers": self.workers,
+                "device": None if self.device == "auto" else self.device}
 
 
 def check_launch_options(executor: str, workers: int | None, cpus_per_run: float = 1.0,

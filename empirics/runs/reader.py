@@ -2,8 +2,11 @@
 
 :func:`read_run` returns a :class:`Run`: the kind, the saved configuration, the tables as
 pandas frames and the summary. It reads the current format (:mod:`empirics.runs.layout`)
-and the directories written before it: a trainer ``config.json`` without ``kind``, and a
-surrogate's ``bounds.json`` (final values only) in place of ``bounds.csv``.
+and the directories written before it: a trainer ``config.json`` without ``kind``, a
+surrogate's ``bounds.json`` (final values only) in place of ``bounds.csv``, and a trainer
+``metrics.csv`` without the column of a similarity measure registered since
+(:data:`empirics.measures.MEASURES`: a later built-in, or a plugin installed after the run),
+whose column then reads as NaN.
 
 Every problem is a :class:`~empirics.runs.tables.RunFileError` that names the file and,
 for a table, the line.
@@ -28,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from empirics.measures import MEASURES
 from empirics.runs.layout import CONFIG, RunDir
 from empirics.runs.tables import RunFileError, read_rows
 
@@ -124,11 +128,15 @@ def read_run(path: str | os.PathLike) -> Run:
         legacy = _read_json(run.path / "bounds.json", required=False)  # surrogate, earlier
         if legacy is not None:
             bounds = pd.DataFrame([{"step": legacy.get("T"), **legacy}])
+    metrics = read_table(run.metrics)
+    if kind == "train" and "pair" in metrics.columns:  # every registered measure is a column
+        missing = [name for name in MEASURES.names() if name not in metrics.columns]
+        metrics = metrics.assign(**{name: float("nan") for name in missing})
     return Run(
         path=run.path,
         kind=str(kind),
         config=config,
-        metrics=read_table(run.metrics),
+        metrics=metrics,
         losses=read_table(run.losses),
         bounds=bounds,
         summary=_read_json(run.summary, required=False) or {},

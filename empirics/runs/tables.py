@@ -37,6 +37,7 @@ __all__ = [
     "read_rows",
     "read_text",
     "render_rows",
+    "table_steps",
 ]
 
 
@@ -156,3 +157,25 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         atomic_write_text(path, text)
     else:
         Path(path).unlink(missing_ok=True)
+
+
+def table_steps(text: str, path: str | os.PathLike) -> list[int]:
+    """The ``step`` column of a table's text, in row order (``[]`` for no rows): what a
+    checkpoint's saved tables hold, checked against its step on resume.
+
+    Raises:
+        RunFileError: the text has no integer ``step`` column (names ``path``).
+
+    >>> table_steps(render_rows([{"step": 0}, {"step": 0}, {"step": 3}], ["step"], header=True),
+    ...             "c.pt")
+    [0, 0, 3]
+    """
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return []
+    try:
+        i = rows[0].index("step")
+        return [int(r[i]) for r in rows[1:]]
+    except (ValueError, IndexError):
+        raise RunFileError(path, "expected tables with an integer `step` column in the "
+                                 "checkpoint, got another text") from None

@@ -4,7 +4,9 @@ The protocol (every writer of the toolkit follows it; :class:`RunWriter` enforce
 
 1. :meth:`RunWriter.open` starts a fresh run (writes ``config.json``, clears stale tables)
    or resumes one (checks the saved configuration, loads ``checkpoints/last.pt`` and puts
-   every table back exactly as it stood at the checkpoint's step).
+   every table back exactly as it stood at the checkpoint's step; a table started with
+   other columns, by an older version or before a similarity measure was installed, keeps
+   them).
 2. At an evaluation step ``t`` the rows of ``t`` are appended (:meth:`RunWriter.append`),
    *then* a checkpoint of step ``t`` may be written (:meth:`RunWriter.checkpoint`). The
    checkpoint carries the full text of every table, so whatever happened to the tables
@@ -56,6 +58,7 @@ from empirics.runs.spec import KINDS
 from empirics.runs.tables import (
     RunFileError,
     append_rows,
+    read_rows,
     read_text,
     render_rows,
     write_text,
@@ -151,6 +154,7 @@ class RunWriter(RunDir):
         self.columns = {k: None if v is None else list(v) for k, v in columns.items()}
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.key: str | None = None
+        self._kept: set[str] = set()  # tables resumed with their own, other columns
 
     # -- lifecycle -----------------------------------------------------------------------
     def open(self, config: Mapping[str, Any], *, resume: bool,
@@ -217,6 +221,8 @@ class RunWriter(RunDir):
             check(state)
         self.summary.unlink(missing_ok=True)
         self._restore(tables)
+        for name in self.columns:
+            self._keep_columns(name)
         return state
 
     def _check_identity(self, state: Mapping[str, Any], tables: Mapping[str, str]) -> None:
@@ -233,6 +239,21 @@ class RunWriter(RunDir):
         if not isinstance(rows, dict) or {k: rows.get(k, 0) for k in TABLES} != have:
             raise RunFileError(self.last, f"expected the row counts it records ({rows!r}) in "
                                f"the tables it carries, got {have!r}")
+
+    def _keep_columns(self, table: str) -> None:
+        """A resumed table keeps the columns it was started with (an older version's, or
+        other similarity measures installed since), so its rows stay one table: later rows
+        give those columns (a key beyond them is dropped, a missing one is an empty cell)."""
+        header, _ = read_rows(self.table(table))
+        declared = self.columns.get(table)
+        if not header or declared is None or header == declared:
+            return
+        gone = [c for c in declared if c not in header]
+        kept = [c for c in header if c not in declared]
+        self.log(f"{self.table(table)}: started with other columns (without {gone or 'none'}, "
+                 f"with {kept or 'none'}); they are kept")
+        self.columns[table] = header
+        self._kept.add(table)
 
     def _clear(self) -> None:
         for name in TABLES:
@@ -263,6 +284,8 @@ class RunWriter(RunDir):
         if table not in self.columns:
             raise ValueError(f"Expected a table of this run ({', '.join(self.columns)}), "
                              f"got {table!r}")
+        if rows and table in self._kept:
+            rows = [{k: r.get(k) for k in self.columns[table]} for r in rows]
         if rows:
             append_rows(self.table(table), list(rows), self.columns[table])
 

@@ -1,4 +1,4 @@
-"""``python -m empirics.studies tightness|surrogate-trends|trainer``."""
+"""``python -m empirics.studies tightness|surrogate-trends|trainer|accuracy|...|docs``."""
 
 import sys
 

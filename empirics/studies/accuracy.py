@@ -35,18 +35,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cl_nscl_align.options import Options, in_range, option
+from empirics.objectives import OBJECTIVES, THEOREM_PAIR
 from empirics.studies.evaluations import setting_key, setting_of, source_dir
 from empirics.studies.statistics import t_interval
 
 __all__ = [
-    "DEFAULTS",
+    "AccuracyOptions",
     "FEATURES",
     "PAPER_TABLE1",
     "PROBES",
     "VS_CHOICES",
+    "check_paper_keys",
     "evaluate_into",
     "fewshot_table",
     "paired_differences",
@@ -67,10 +71,73 @@ LOGISTIC_MAX_CLASSES = 100
 #: ``Vs_f`` of Proposition 1 [open]: the directional variability on the support set
 #: (default), the population directional one (``Vt_f``), or the total one (``V_f``).
 VS_CHOICES = ("support", "directional", "total")
-DEFAULTS: dict[str, Any] = {"shots": [1, 5, 10, 100], "repeats": 10, "vs": "support",
-                            "normalize": True}
+#: The most shots the command line takes (a larger number is a typo).
+MAX_SHOTS = 100000
 
-#: [P2] Table 1 (THEORY.md s13): all-way test accuracy (%), NCCC / LP, ResNet-50.
+
+def _shots(name: str, value: tuple[int, ...]) -> None:
+    text = ",".join(map(str, value))
+    if not value or min(value) < 1:
+        raise ValueError(f"Expected `{name}` as integers >= 1, got {text!r}")
+    if max(value) > MAX_SHOTS:
+        raise ValueError(f"Expected `{name}` <= {MAX_SHOTS}, got {text!r}")
+
+
+@dataclass(frozen=True)
+class AccuracyOptions(Options):
+    """accuracy and few-shot evaluation
+
+    The options of an accuracy evaluation (:func:`evaluate_into`), declared once for the
+    command line (``python -m empirics.studies accuracy|fewshot|alignment-accuracy``), the
+    figures and the evaluation itself. An evaluation's configuration stores them as
+    :meth:`config` gives them (its cache key): ``normalize`` is ``not raw_features``, the
+    key of the evaluations already on disk.
+
+    >>> AccuracyOptions.from_config({"shots": [5, 1], "normalize": False}).raw_features
+    True
+    >>> AccuracyOptions(shots=(0,))
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `shots` as integers >= 1, got '0'
+    """
+
+    shots: tuple[int, ...] = option((1, 5, 10, 100), "m of the m-shot classifier; those "
+                                    "above the smallest training class are skipped",
+                                    check=_shots)
+    repeats: int = option(10, "random support sets per m", check=in_range(1, 1000))
+    vs: str = option("support", "Vs_f of Proposition 1 [open]: the directional variability "
+                     "on the support set, Vt_f, or V_f", choices=VS_CHOICES)
+    raw_features: bool = option(False, "few-shot on raw features instead of L2-normalised "
+                                "rows", switch=True, default_text="off")
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> AccuracyOptions:
+        """The options of an evaluation's configuration (its other keys are ignored).
+
+        Raises:
+            ValueError / TypeError: a value the options refuse (one sentence naming it).
+        """
+        out = {k: config[k] for k in ("shots", "repeats", "vs") if k in config}
+        if "normalize" in config:
+            if not isinstance(config["normalize"], bool):
+                raise TypeError(f"Expected `normalize` to be a bool, got "
+                                f"{config['normalize']!r}")
+            out["raw_features"] = not config["normalize"]
+        return cls.from_dict(out)
+
+    def config(self) -> dict[str, Any]:
+        """The evaluation's configuration of these options (``shots`` as given)."""
+        return {"shots": list(self.shots), "repeats": self.repeats, "vs": self.vs,
+                "normalize": not self.raw_features}
+
+    @property
+    def shot_list(self) -> list[int]:
+        """``shots`` sorted, without repeats."""
+        return sorted(set(self.shots))
+
+
+#: [P2] Table 1 (THEORY.md s13): all-way test accuracy (%), NCCC / LP, ResNet-50; data,
+#: keyed by objective (its keys are checked against the registry: :func:`check_paper_keys`).
 PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
     "CIFAR-10": {"cl": (88.37, 90.16), "nscl": (94.47, 94.09), "scl": (94.93, 94.67),
                  "ce": (92.97, 93.39)},
@@ -81,6 +148,25 @@ PAPER_TABLE1: dict[str, dict[str, tuple[float, float]]] = {
     "Tiny-ImageNet": {"cl": (40.59, 44.61), "nscl": (40.76, 45.79), "scl": (48.63, 48.73),
                       "ce": (48.28, 52.57)},
 }
+
+
+def check_paper_keys(table: Mapping[str, Mapping[str, Any]] = PAPER_TABLE1) -> None:
+    """Every row of a table of the paper names exactly the registered objectives of the
+    paper (:func:`empirics.objectives.paper_objectives`).
+
+    >>> check_paper_keys({"CIFAR-10": {"cl": (1, 2)}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected the paper's objectives [...] in 'CIFAR-10', got ['cl']
+    """
+    from empirics.objectives import paper_objectives
+
+    known = set(paper_objectives())
+    for setting, row in table.items():
+        if set(row) != known:
+            raise ValueError(f"Expected the paper's objectives {sorted(known)} in "
+                             f"{setting!r}, got {sorted(row)}")
+
 
 #: Fields shown in a setting's label (the rest of the setting still tells settings apart).
 LABEL_FIELDS = ("dataset", "classes", "tau", "batch_size", "lr_rule", "steps", "arch",
@@ -107,31 +193,6 @@ def summary_label(summary: Mapping[str, Any]) -> str:
     """
     setting = summary.get("setting")
     return setting_label(setting) if setting else str(summary.get("setting_label", ""))
-
-
-def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The evaluation options with defaults, checked (one sentence per problem).
-
-    >>> check_options({"shots": [5, 1]})["shots"]
-    [1, 5]
-    """
-    out = {**DEFAULTS, **dict(options)}
-    unknown = sorted(set(out) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"Expected accuracy options among {', '.join(DEFAULTS)}, got "
-                         f"{unknown!r}")
-    shots = out["shots"]
-    if (not isinstance(shots, (list, tuple)) or not shots
-            or any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in shots)):
-        raise ValueError(f"Expected `shots` to be positive integers, got {shots!r}")
-    out["shots"] = sorted(set(int(m) for m in shots))
-    r = out["repeats"]
-    if isinstance(r, bool) or not isinstance(r, int) or r < 1:
-        raise ValueError(f"Expected `repeats` >= 1, got {r!r}")
-    if out["vs"] not in VS_CHOICES:
-        raise ValueError(f"Expected `vs` among {', '.join(VS_CHOICES)}, got {out['vs']!r}")
-    out["normalize"] = bool(out["normalize"])
-    return out
 
 
 # ----------------------------------------------------------------------------- one run
@@ -238,7 +299,7 @@ def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict
     from empirics.studies.report import progress, write_csv
     from empirics.studies.trained import load_trained, member_features
 
-    opts = check_options({k: v for k, v in config.items() if k in DEFAULTS})
+    opts = AccuracyOptions.from_config(config)
     src = source_dir(config, run_dir)
     source_run = read_run(src)
     progress(f"accuracy: {src.name}: loading the final weights")
@@ -259,15 +320,15 @@ def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict
     progress(f"accuracy: {src.name}: probes done ({len(rows)} rows)")
     C = int(trained.train.num_classes)
     smallest = int(torch.bincount(y_tr, minlength=C).min())
-    shots = [m for m in opts["shots"] if m <= smallest]
-    skipped = [m for m in opts["shots"] if m > smallest]
+    shots = [m for m in opts.shot_list if m <= smallest]
+    skipped = [m for m in opts.shot_list if m > smallest]
     few = []
     if shots:
         supports = [support_indices(y_tr.numpy(), C, shots, seed=int(cfg.seed), repetition=r)
-                    for r in range(opts["repeats"])]
-        few = fewshot_bound.fewshot_rows(feats, y_tr, y_te, C, supports, vs=opts["vs"],
-                                         normalize=opts["normalize"])
-        progress(f"accuracy: {src.name}: few-shot m={shots} over {opts['repeats']} "
+                    for r in range(opts.repeats)]
+        few = fewshot_bound.fewshot_rows(feats, y_tr, y_te, C, supports, vs=opts.vs,
+                                         normalize=not opts.raw_features)
+        progress(f"accuracy: {src.name}: few-shot m={shots} over {opts.repeats} "
                  "support sets done")
     write_csv(rows, Path(run_dir) / "metrics.csv")
     if few:
@@ -279,7 +340,7 @@ def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict
         "dataset": cfg.dataset, "C": C, "tau": cfg.tau, "objectives": list(cfg.objectives),
         "shots": shots, "shots_skipped": skipped, "smallest_class": smallest,
         "probes_skipped": probes_skipped, "warnings": notes,
-        "repeats": opts["repeats"], "vs": opts["vs"], "normalize": opts["normalize"],
+        "repeats": opts.repeats, "vs": opts.vs, "normalize": not opts.raw_features,
         "n_train": int(y_tr.shape[0]), "n_test": int(y_te.shape[0]),
         **_final_cka(source_run),
     }
@@ -338,12 +399,18 @@ def _aggregate(rows, keys: Sequence[str], value: str, drop: Sequence[str] = (),
     return out
 
 
-_MODEL_ORDER = {m: i for i, m in enumerate(("cl", "ntxent", "nscl", "scl", "ce"))}
+def model_order(model: str) -> tuple[int, str]:
+    """The canonical order of an objective (:data:`empirics.objectives.OBJECTIVES`); a name
+    it does not know (a plugin no longer installed) after every known one."""
+    entry = OBJECTIVES.get(model)
+    return (entry.order, model) if entry is not None else (10**9, model)
+
+
 _PROBE_ORDER = {"ncc": 0, "linear": 1, "logistic": 2, "head": 3}
 
 
 def _order(r: Mapping[str, Any]) -> tuple:
-    return (r["setting"], r.get("tau") or 0, _MODEL_ORDER.get(r["model"], 9), r["features"],
+    return (r["setting"], r.get("tau") or 0, model_order(r["model"]), r["features"],
             _PROBE_ORDER.get(r.get("probe"), 0), r.get("m") or 0)
 
 
@@ -358,7 +425,8 @@ def table1(evaluations) -> list[dict[str, Any]]:
     return sorted(out, key=_order)
 
 
-def paired_differences(evaluations, *, reference: str = "cl") -> list[dict[str, Any]]:
+def paired_differences(evaluations, *, reference: str = THEOREM_PAIR[0]
+                       ) -> list[dict[str, Any]]:
     """Table 1 as paired differences: per setting, feature kind and probe, each model's
     accuracy minus ``reference``'s (CL) on the same seed, then the mean, sample std, t
     interval and two-sided one-sample t p-value of the per-seed differences (no clipping:
@@ -397,7 +465,7 @@ def paired_differences(evaluations, *, reference: str = "cl") -> list[dict[str, 
                                         r["probe"])])
         r.pop("ci_clipped")
     return sorted(out, key=lambda r: (r["setting"], _PROBE_ORDER.get(r["probe"], 9),
-                                      r["features"], _MODEL_ORDER.get(r["model"], 9)))
+                                      r["features"], model_order(r["model"])))
 
 
 def table2(evaluations, *, probe: str = "linear") -> list[dict[str, Any]]:
@@ -419,7 +487,7 @@ def table2(evaluations, *, probe: str = "linear") -> list[dict[str, Any]]:
     for r in out:
         r.pop("_key")
     return sorted(out, key=lambda r: (r["setting"], r["features"],
-                                      _MODEL_ORDER.get(r["model"], 9), r["tau"]))
+                                      model_order(r["model"]), r["tau"]))
 
 
 def fewshot_table(evaluations) -> list[dict[str, Any]]:

@@ -5,11 +5,14 @@ The files under ``docs/accuracy/<study>/`` are what ``python -m empirics.studies
 ``table2.csv``, ``fewshot.csv``, ``merging_summary.csv``, ``fig12_settings.csv``,
 ``fig12.json``) for the runs of a committed claims study: ``pilot`` (the quick protocol)
 and ``medium`` (once run). :func:`renderers` gives the text of every generated block of
-docs/accuracy.md (:mod:`empirics.studies.docblocks`); a test asserts the committed doc holds
-exactly that text.
+docs/accuracy.md (:func:`empirics.studies.report.fill`); a test asserts the committed doc
+holds exactly that text.
 
-    python -m empirics.studies.accuracy_docs            # exit 1 if docs/accuracy.md is stale
-    python -m empirics.studies.accuracy_docs --write    # regenerate its blocks
+    python -m empirics.studies docs accuracy            # exit 1 if docs/accuracy.md is stale
+    python -m empirics.studies docs accuracy --write    # regenerate its blocks
+
+(``python -m empirics.studies.accuracy_docs [--write]``, its earlier name, is the same
+command.)
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from empirics.studies import docblocks
+from empirics.objectives import OBJECTIVES, THEOREM_PAIR, paper_objectives
+from empirics.studies.accuracy import FEATURES, model_order
 from empirics.studies.claims.report import read_csv
 
 __all__ = ["ACCURACY_DOC", "COMMANDS", "DOCS_DIR", "main", "renderers"]
@@ -50,7 +54,6 @@ COMMANDS = {
         "--out OUT --executor local",
     ),
 }
-MODELS = ("cl", "ntxent", "nscl", "scl", "ce")
 PROBE_NAMES = {"ncc": "NCC", "linear": "LP (ridge)", "logistic": "LR (logistic)",
                "head": "own head"}
 
@@ -73,9 +76,25 @@ def _ci(r, value: str, *, sign: bool = False, lo: str = "ci_low", hi: str = "ci_
     return f"{mean} [{_f(r[lo], sign=sign)}, {_f(r[hi], sign=sign)}]{mark}"
 
 
-def _base_setting(rows: Sequence[dict]) -> str | None:
-    """The setting with SCL and CE (the claims study's four-objective base run)."""
-    four = sorted({r["setting"] for r in rows if r["model"] == "ce"})
+def _models() -> tuple[str, ...]:
+    """Every registered objective, in canonical order (the rows of the tables)."""
+    return OBJECTIVES.names()
+
+
+def _label(model: str) -> str:
+    entry = OBJECTIVES.get(model)
+    return entry.label if entry is not None else model.upper()
+
+
+def _base_setting(rows: Sequence[dict], reference: str | None = None) -> str | None:
+    """The first setting that trained every objective of the paper (the claims study's
+    four-objective base run); ``reference``: an objective the rows leave out (the CL of
+    the paired differences)."""
+    models: dict[str, set[str]] = {}
+    for r in rows:
+        models.setdefault(r["setting"], set()).add(r["model"])
+    want = set(paper_objectives()) - {reference}
+    four = sorted(s for s, m in models.items() if want <= m)
     return four[0] if four else None
 
 
@@ -88,19 +107,19 @@ def table1(folder: Path) -> str:
              "[0, 100]).", "",
              "| model | features | " + " | ".join(PROBE_NAMES[p] for p in probes) + " |",
              "|---|---|" + "---|" * len(probes)]
-    for m in MODELS:
-        for feat in ("h", "z"):
+    for m in _models():
+        for feat in FEATURES:
             cells = {r["probe"]: _ci(r, "accuracy_mean") for r in rows
                      if r["setting"] == base and r["model"] == m and r["features"] == feat}
             if cells:
-                lines.append(f"| {m.upper()} | {feat} | "
+                lines.append(f"| {_label(m)} | {feat} | "
                              + " | ".join(cells.get(p, "-") for p in probes) + " |")
     return "\n".join(lines) + "\n"
 
 
 def paired(folder: Path) -> str:
     rows = read_csv(folder / "table1_paired.csv")
-    base = _base_setting(rows)
+    base = _base_setting(rows, reference=THEOREM_PAIR[0])
     lines = ["Each model minus CL on the same seed, percentage points: mean [95% Student-t "
              "interval], two-sided p of the one-sample t test.", "",
              "| probe | features | model - CL | difference [95% interval] | p | seeds |",
@@ -109,7 +128,7 @@ def paired(folder: Path) -> str:
         if r["setting"] != base:
             continue
         lines.append(f"| {PROBE_NAMES.get(r['probe'], r['probe'])} | {r['features']} | "
-                     f"{r['model'].upper()} - CL | {_ci(r, 'diff_mean', sign=True)} | "
+                     f"{_label(r['model'])} - CL | {_ci(r, 'diff_mean', sign=True)} | "
                      f"{float(r['p_value']):.2g} | {r['n_seeds']} |")
     return "\n".join(lines) + "\n"
 
@@ -121,11 +140,11 @@ def table2(folder: Path) -> str:
              "| model | features | " + " | ".join(f"tau = {t:g}" for t in taus) + " |",
              "|---|---|" + "---|" * len(taus)]
     keys = sorted({(r["model"], r["features"]) for r in rows},
-                  key=lambda k: (MODELS.index(k[0]) if k[0] in MODELS else 9, k[1]))
+                  key=lambda k: (model_order(k[0]), k[1]))
     for m, feat in keys:
         cells = {float(r["tau"]): _ci(r, "accuracy_mean") for r in rows
                  if (r["model"], r["features"]) == (m, feat)}
-        lines.append(f"| {m.upper()} | {feat} | " + " | ".join(cells.get(t, "-") for t in taus)
+        lines.append(f"| {_label(m)} | {feat} | " + " | ".join(cells.get(t, "-") for t in taus)
                      + " |")
     return "\n".join(lines) + "\n"
 
@@ -140,12 +159,12 @@ def fewshot(folder: Path) -> str:
              "| model | " + " | ".join(f"m = {m}" for m in ms) + " | bound at m = "
              f"{ms[0] if ms else '-'} / {ms[-1] if ms else '-'} |",
              "|---|" + "---|" * (len(ms) + 1)]
-    for mod in MODELS:
+    for mod in _models():
         sel = {int(r["m"]): r for r in rows if r["setting"] == base and r["model"] == mod}
         if not sel:
             continue
         bounds = [sel[m]["bound_mean"] for m in (ms[0], ms[-1]) if m in sel]
-        lines.append(f"| {mod.upper()} | " + " | ".join(_f(sel[m]["accuracy_mean"])
+        lines.append(f"| {_label(mod)} | " + " | ".join(_f(sel[m]["accuracy_mean"])
                                                          if m in sel else "-" for m in ms)
                      + " | " + " / ".join(f"{float(b):.3g}" for b in bounds) + " |")
     vac = [r for r in read_csv(folder / "fewshot.csv") if r["vacuous"].lower() == "true"]
@@ -162,7 +181,7 @@ def merging(folder: Path) -> str:
              "CL | seeds where a* beats both ends |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         vs_cl = _ci(r, "gain_vs_cl_mean", sign=True, lo="gain_vs_cl_low", hi="gain_vs_cl_high")
-        lines.append(f"| {r['partner'].upper()} | {r['features']} | "
+        lines.append(f"| {_label(r['partner'])} | {r['features']} | "
                      f"{PROBE_NAMES.get(r['probe'], r['probe'])} | {_f(r['acc_cl'])} | "
                      f"{_f(r['acc_partner'])} | {_f(r['best_interior'])} | "
                      f"{_ci(r, 'gain_mean', sign=True)} | {vs_cl} | "
@@ -206,28 +225,10 @@ def renderers(docs: Path = DOCS_DIR) -> dict[str, Callable[[], str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Check (default) or regenerate docs/accuracy.md's blocks."""
-    from cl_nscl_align.atomic import atomic_write_text
-    from cl_nscl_align.cli import ArgumentParser, one_line_warnings
+    """``python -m empirics.studies docs accuracy`` under its earlier name."""
+    from empirics.studies.cli import legacy_docs_main
 
-    prog = "python -m empirics.studies.accuracy_docs"
-    one_line_warnings(prog)
-    p = ArgumentParser(prog=prog, description="docs/accuracy.md's generated tables from the "
-                       "committed files under docs/accuracy/.")
-    p.add_argument("--write", action="store_true", help="regenerate the blocks (default: "
-                   "check them, exit 1 if stale)")
-    a = p.parse_args(argv)
-    doc = ACCURACY_DOC.read_text(encoding="utf-8")
-    render = renderers()
-    if a.write:
-        atomic_write_text(ACCURACY_DOC, docblocks.fill(doc, render))
-        return 0
-    stale = docblocks.stale(doc, render)
-    if stale:
-        print(f"{prog}: stale blocks of docs/accuracy.md: {', '.join(stale)} (run with "
-              "--write)", file=sys.stderr)
-        return 1
-    return 0
+    return legacy_docs_main("accuracy", argv, "python -m empirics.studies.accuracy_docs")
 
 
 if __name__ == "__main__":

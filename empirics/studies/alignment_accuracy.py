@@ -22,13 +22,36 @@ predicts a negative correlation. Torch-free.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from empirics.studies.accuracy import summary_label
+from cl_nscl_align.options import Options, at_least, in_range, option
+from empirics.objectives import THEOREM_PAIR
+from empirics.studies.accuracy import FEATURES, summary_label
 from empirics.studies.evaluations import setting_key
 from empirics.studies.statistics import spearman_bootstrap
 
-__all__ = ["fig12", "points", "setting_points"]
+__all__ = ["Fig12Options", "PROBES", "fig12", "points", "setting_points"]
+
+#: The probes of the accuracy gap.
+PROBES = ("ncc", "linear")
+
+
+@dataclass(frozen=True)
+class Fig12Options(Options):
+    """Fig. 12
+
+    >>> Fig12Options(features="q")
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `features` among h, z, got 'q'
+    """
+
+    features: str = option("h", "feature kind of CKA and accuracy", choices=FEATURES)
+    probe: str = option("ncc", "probe of the accuracy gap", choices=PROBES)
+    bootstrap: int = option(2000, "bootstrap resamples of the settings",
+                            check=in_range(1, 1000000))
+    bootstrap_seed: int = option(0, "root seed of the bootstrap", check=at_least(0))
 
 
 def points(evaluations, *, features: str = "h", probe: str = "ncc",
@@ -45,10 +68,8 @@ def points(evaluations, *, features: str = "h", probe: str = "ncc",
     """
     from empirics.runs import read_run
 
-    if features not in ("h", "z"):
-        raise ValueError(f"Expected `features` among h, z, got {features!r}")
-    if probe not in ("ncc", "linear"):
-        raise ValueError(f"Expected `probe` among ncc, linear, got {probe!r}")
+    Fig12Options(features=features, probe=probe)  # one sentence naming a bad value
+    cl, nscl = THEOREM_PAIR
     out = []
     for e in evaluations:
         run = e if hasattr(e, "metrics") else read_run(e)
@@ -56,16 +77,16 @@ def points(evaluations, *, features: str = "h", probe: str = "ncc",
         df = run.metrics
         sel = df[(df["features"] == features) & (df["probe"] == probe)]
         acc = {r["model"]: float(r["accuracy"]) for r in sel.to_dict("records")}
-        if not {"cl", "nscl"} <= set(acc):
-            raise ValueError(f"Expected accuracies of cl and nscl in {str(run.path)!r}, got "
-                             f"{sorted(acc)}")
+        if not {cl, nscl} <= set(acc):
+            raise ValueError(f"Expected accuracies of {cl} and {nscl} in {str(run.path)!r}, "
+                             f"got {sorted(acc)}")
         lab = (labels or {}).get(str(s.get("source")), {})
         out.append({"setting_key": setting_key(s.get("setting", {})),
                     "setting": summary_label(s),
                     "claims": "+".join(str(c) for c in lab.get("claim", [])),
                     "seed": s.get("seed"), "cka": s.get(f"cka_{features}", float("nan")),
-                    "acc_cl": acc["cl"], "acc_nscl": acc["nscl"],
-                    "gap": acc["nscl"] - acc["cl"], "source": s.get("source_name", "")})
+                    "acc_cl": acc[cl], "acc_nscl": acc[nscl],
+                    "gap": acc[nscl] - acc[cl], "source": s.get("source_name", "")})
     return out
 
 

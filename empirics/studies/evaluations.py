@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from empirics.objectives import THEOREM_PAIR
 from empirics.runs import RunSpec, find_runs, is_run_dir, read_run
 from empirics.runs.layout import RunDir
 from empirics.runs.tables import RunFileError
@@ -138,7 +139,7 @@ def is_evaluation(run, study: str | None = None) -> bool:
     return target in STUDIES.values() if study is None else target == STUDIES.get(study)
 
 
-def check_source(path: str | os.PathLike, need: Iterable[str] = ("cl",)) -> Path:
+def check_source(path: str | os.PathLike, need: Iterable[str] = THEOREM_PAIR[:1]) -> Path:
     """``path`` as a finished lockstep run with a final checkpoint and the objectives
     ``need``, or a ``ValueError`` in one sentence naming it.
 

@@ -14,6 +14,12 @@ diff reviewed) only when a change of the numbers is intended:
 tolerance or its configuration changed; a part that reproduces keeps its stored numbers
 byte for byte, so the diff to review shows only what changed.
 
+**What is pinned** is the golden file's own declaration: the keys of its ``trainer`` and
+``surrogate`` parts (:func:`pinned`). The pinned runs report every registered measure and
+more; a measure added to the registry later is not pinned until the golden file is
+rewritten from scratch (``--write`` with no file pins every number of both runs), so
+adding a measure never moves the golden file.
+
 **Tolerances.**
 
 - Surrogate: float64 numpy with a fixed operation order; the last bits still depend on
@@ -54,11 +60,14 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cl_nscl_align.cli import ArgumentParser, one_line_warnings
+from cl_nscl_align.cli import command, one_line_warnings
+from cl_nscl_align.options import Options, option, path_text
+from empirics.objectives import THEOREM_PAIR, pair_name
 from empirics.runs import RunSpec, read_run, read_table
 from empirics.studies.plan import launch_study, run_folder
 
@@ -68,11 +77,13 @@ __all__ = [
     "SURROGATE_KW",
     "TOLERANCES",
     "TRAIN_KW",
+    "GoldenOptions",
     "compare",
     "compute",
     "golden_specs",
     "main",
     "merge",
+    "pinned",
     "surrogate_numbers",
     "trainer_numbers",
 ]
@@ -86,7 +97,7 @@ SURROGATE_KW = dict(C=4, N=32, B=8, tau=0.5, steps=24, lr=32.0, schedule="cosine
                     warmup_steps=4, seed=0)
 TRAIN_KW = dict(
     dataset="synthetic", classes=4, train_size=128, test_size=64, reference_size=48,
-    objectives=("cl", "nscl"), batch_size=32, steps=24, eval_every=8, checkpoint_every=24,
+    objectives=THEOREM_PAIR, batch_size=32, steps=24, eval_every=8, checkpoint_every=24,
     warmup_steps=0, device="cpu", feature_dim=32, proj_dim=16, lr=0.25, lr_rule="constant",
     tau=0.5, seed=0,
 )
@@ -110,46 +121,75 @@ def _configs() -> dict[str, dict[str, Any]]:
             "train_config": {**TRAIN_KW, "objectives": list(TRAIN_KW["objectives"])}}
 
 
-def surrogate_numbers(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Key final numbers of a pinned surrogate run directory (its ``summary.json``)."""
+def pinned(path: str | os.PathLike = GOLDEN_PATH) -> dict[str, tuple[str, ...] | None]:
+    """The numbers each part of the golden file at ``path`` pins: the keys of that part
+    (``None``: every number, for a part or a file that does not exist yet)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        doc = {}
+    doc = doc if isinstance(doc, dict) else {}
+    return {p: tuple(doc[p]) if isinstance(doc.get(p), dict) else None for p in PARTS}
+
+
+def _numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The numbers (and booleans) of a mapping, keys prefixed."""
+    return {f"{prefix}{k}": v for k, v in values.items()
+            if isinstance(v, (bool, int, float)) or v is None}
+
+
+def _select(numbers: Mapping[str, Any], keys: Sequence[str] | None) -> dict[str, Any]:
+    """``numbers`` restricted to the pinned ``keys`` (all when ``None``); a pinned key the
+    run does not give is left out, for :func:`compare` to report."""
+    if keys is None:
+        return dict(numbers)
+    return {k: numbers[k] for k in keys if k in numbers}
+
+
+def surrogate_numbers(run_dir: str | os.PathLike,
+                      keys: Sequence[str] | None = None) -> dict[str, Any]:
+    """The final numbers of a pinned surrogate run directory (its ``summary.json``, plus
+    ``log10_recurrence`` and the step factor ``kappa``'s largest value and the number of
+    steps above 1), restricted to ``keys`` (default: those the golden file pins)."""
     f = read_run(run_dir).summary
-    keys = ("measured", "certificate", "certificate_global", "log10_theorem1", "cka", "rho",
-            "q_max", "eps", "Delta", "lipschitz_measured")
-    out = {k: f[k] for k in keys}
+    out = _numbers(f)
     out["log10_recurrence"] = math.log10(f["recurrence"])
-    out["event_held"] = f["event_held"]
     kappa = read_table(Path(run_dir) / "metrics.csv")["kappa"].dropna()
     out["kappa_max"] = float(kappa.max())
     out["kappa_steps_above_one"] = int((kappa > 1).sum())
-    return out
+    return _select(out, pinned()["surrogate"] if keys is None else keys)
 
 
-def trainer_numbers(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """Key final numbers of a pinned trainer run directory (CL-NSCL, train split, ``z``)."""
+def trainer_numbers(run_dir: str | os.PathLike,
+                    keys: Sequence[str] | None = None) -> dict[str, Any]:
+    """The final numbers of a pinned trainer run directory: the CL-NSCL alignment on the
+    train reference set (``z_<measure>``, ``h_<measure>``), each model's numbers
+    (``<model>_loss_cl``, ...) and ``sum_eta``, restricted to ``keys`` (default: those the
+    golden file pins)."""
     s = read_run(run_dir).summary
-    z = s["alignment"]["cl-nscl"]["train"]["z"]
-    h = s["alignment"]["cl-nscl"]["train"]["h"]
-    out = {f"z_{k}": z[k] for k in ("cka", "cka_linear", "rsa", "sim_gap", "rho", "r",
-                                    "weight_gap", "repr_angle")}
-    out.update({f"h_{k}": h[k] for k in ("cka", "sim_gap")})
-    for model in ("cl", "nscl"):
-        m = s["models"][model]
-        out[f"{model}_loss_cl"] = m["loss_cl"]
-        out[f"{model}_loss_nscl"] = m["loss_nscl"]
+    out: dict[str, Any] = {}
+    for kind, values in s["alignment"][pair_name(*THEOREM_PAIR)]["train"].items():
+        out.update(_numbers(values, f"{kind}_"))
+    for model in THEOREM_PAIR:
+        out.update(_numbers(s["models"][model], f"{model}_"))
     out["sum_eta"] = s["sum_eta"]
-    return out
+    return _select(out, pinned()["trainer"] if keys is None else keys)
 
 
 _NUMBERS = {"surrogate": surrogate_numbers, "trainer": trainer_numbers}
 
 
-def compute(out: str | os.PathLike | None = None, *, parts=PARTS) -> dict[str, dict]:
+def compute(out: str | os.PathLike | None = None, *, parts=PARTS,
+            pins: Mapping[str, Sequence[str] | None] | None = None) -> dict[str, dict]:
     """Launch the pinned runs (into ``out/runs``, or a temporary folder) and read their
-    golden numbers: ``{"surrogate": {...}, "trainer": {...}}``."""
+    golden numbers: ``{"surrogate": {...}, "trainer": {...}}``; ``pins``: the keys of each
+    part (default :func:`pinned`, the golden file's)."""
     specs = golden_specs()
+    pins = pinned() if pins is None else pins
     with run_folder(out) as root:
         results = launch_study([specs[p] for p in parts], root, desc="golden")
-        return {p: _NUMBERS[p](r.path) for p, r in zip(parts, results, strict=True)}
+        return {p: _NUMBERS[p](r.path, pins.get(p)) for p, r in
+                zip(parts, results, strict=True)}
 
 
 def compare(new: Mapping[str, Any], golden: Mapping[str, Any], *,
@@ -197,22 +237,28 @@ def merge(new: Mapping[str, Any], stored: Mapping[str, Any] | None) -> tuple[dic
     return doc, rewritten
 
 
+@dataclass(frozen=True)
+class GoldenOptions(Options):
+    """the golden file"""
+
+    write: bool = option(False, "store the recomputed numbers of every part that moved "
+                         "beyond its tolerance or whose configuration changed", switch=True,
+                         default_text="compare only", result=False)
+    path: str = option(str(GOLDEN_PATH), "the golden file", check=path_text, metavar="FILE",
+                       result=False)
+
+
 def main(argv=None) -> int:
     """``python -m empirics.studies.golden [--write] [--path FILE]``; 0 when the numbers
     reproduce (or were written), 1 otherwise."""
-    p = ArgumentParser(prog="python -m empirics.studies.golden",
-                       description="Recompute the golden numbers of the pinned trainer and "
-                                   "surrogate runs and compare them with the golden file; "
-                                   "--write stores the parts that moved.")
-    p.add_argument("--write", action="store_true",
-                   help="store the recomputed numbers of every part that moved beyond its "
-                        "tolerance or whose configuration changed (default: compare only)")
-    p.add_argument("--path", default=str(GOLDEN_PATH),
-                   help=f"the golden file (default: {GOLDEN_PATH})")
-    one_line_warnings(p.prog)
-    a = p.parse_args(argv)
-    if not a.path.strip():
-        p.error(f"Expected `--path` to be a file, got {a.path!r}")
+    from empirics.studies.cli import options_of
+
+    prog = "python -m empirics.studies.golden"
+    one_line_warnings(prog)
+    p = command(prog, "Recompute the golden numbers of the pinned trainer and surrogate runs "
+                "and compare them with the golden file; --write stores the parts that moved.",
+                GoldenOptions)
+    (a,) = options_of(p, p.parse_args(argv), GoldenOptions)
     path = Path(a.path)
     stored = None
     if path.exists():
@@ -235,7 +281,7 @@ def main(argv=None) -> int:
     if a.write and not (folder.is_dir() and os.access(folder, os.W_OK)):
         p.error(f"Expected `--path` {str(path)!r} in a folder this user can write, got "
                 f"{str(folder)!r}")
-    new = compute()
+    new = compute(pins=pinned(path))
     if a.write:
         from cl_nscl_align.atomic import atomic_write_json
 

@@ -46,16 +46,19 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from empirics.studies.accuracy import setting_label, summary_label
+from cl_nscl_align.options import Options, in_open_unit, in_range, option
+from empirics.objectives import OBJECTIVES, THEOREM_PAIR, paper_objectives
+from empirics.studies.accuracy import FEATURES, model_order, setting_label, summary_label
 from empirics.studies.evaluations import setting_key, setting_of, source_dir
 from empirics.studies.statistics import t_interval
 
 __all__ = [
     "BN_MODES",
-    "DEFAULTS",
+    "MergingOptions",
     "alphas",
     "evaluate_into",
     "has_batchnorm",
@@ -68,8 +71,57 @@ __all__ = [
 ]
 
 BN_MODES = ("recompute", "interpolate")
-DEFAULTS: dict[str, Any] = {"points": 11, "bn": "recompute", "partners": ["nscl", "scl", "ce"],
-                            "validation": 0.2}
+#: The model every path starts from: CL (the first of the theorems' pair).
+CL = THEOREM_PAIR[0]
+#: The largest number of path points the command line takes (a larger one is a typo).
+MAX_POINTS = 1001
+#: The split held out to choose ``a*`` (what every evaluation made before the option used).
+VALIDATION = 0.2
+
+
+def _partners(name: str, value: tuple[str, ...]) -> None:
+    if not value:
+        raise ValueError(f"Expected at least one objective in `{name}` (the paths from "
+                         f"{CL}), got none")
+
+
+@dataclass(frozen=True)
+class MergingOptions(Options):
+    """merging (Fig. 17)
+
+    The options of a merging evaluation (:func:`evaluate_into`), declared once for the
+    command line (``python -m empirics.studies merging``), the figures and the evaluation.
+
+    >>> MergingOptions().partners
+    ('nscl', 'scl', 'ce')
+    >>> MergingOptions(partners=("cl",))
+    Traceback (most recent call last):
+    ...
+    ValueError: Expected `partners` among ntxent, nscl, scl, ce, got 'cl'
+    """
+
+    points: int = option(11, "values of a in [0, 1]", check=in_range(2, MAX_POINTS))
+    bn: str = option("recompute", "BatchNorm statistics of a merged model: re-estimated on "
+                     "the training inputs, or interpolated", choices=BN_MODES)
+    partners: tuple[str, ...] = option(
+        tuple(o for o in paper_objectives() if o != CL),
+        "paths from CL towards these objectives",
+        choices=lambda: tuple(o for o in OBJECTIVES.names() if o != CL), check=_partners)
+    validation: float = option(VALIDATION, "fraction of the training split held out to "
+                               "choose the interior point a*", check=in_open_unit)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> MergingOptions:
+        """The options of an evaluation's configuration (its other keys are ignored)."""
+        return cls.from_dict({k: config[k] for k in cls.field_names() if k in config})
+
+    def config(self) -> dict[str, Any]:
+        """The evaluation's configuration of these options; ``validation`` only where it is
+        not the 0.2 every evaluation made before the option used (their cache keys stay)."""
+        out = {"points": self.points, "bn": self.bn, "partners": list(self.partners)}
+        if self.validation != VALIDATION:
+            out["validation"] = self.validation
+        return out
 
 
 def alphas(points: int) -> list[float]:
@@ -81,28 +133,6 @@ def alphas(points: int) -> list[float]:
     if isinstance(points, bool) or not isinstance(points, int) or points < 2:
         raise ValueError(f"Expected `points` >= 2, got {points!r}")
     return [round(i / (points - 1), 12) for i in range(points)]
-
-
-def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The merging options with defaults, checked (one sentence per problem)."""
-    out = {**DEFAULTS, **dict(options)}
-    unknown = sorted(set(out) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"Expected merging options among {', '.join(DEFAULTS)}, got "
-                         f"{unknown!r}")
-    alphas(out["points"])
-    if out["bn"] not in BN_MODES:
-        raise ValueError(f"Expected `bn` among {', '.join(BN_MODES)}, got {out['bn']!r}")
-    partners = out["partners"]
-    if not isinstance(partners, (list, tuple)) or not partners \
-            or any(p == "cl" or not isinstance(p, str) for p in partners):
-        raise ValueError(f"Expected `partners`, objectives other than cl, got {partners!r}")
-    out["partners"] = list(partners)
-    v = out["validation"]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < float(v) < 1.0:
-        raise ValueError(f"Expected `validation` in (0, 1), got {v!r}")
-    out["validation"] = float(v)
-    return out
 
 
 def interpolate_state(a_state: Mapping[str, Any], b_state: Mapping[str, Any], alpha: float,
@@ -269,43 +299,43 @@ def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict
     from empirics.studies.trained import embed, load_trained
     from empirics.training.probe import linear_probe_accuracy, ncc_accuracy
 
-    opts = check_options({k: v for k, v in config.items() if k in DEFAULTS})
+    opts = MergingOptions.from_config(config)
     src = source_dir(config, run_dir)
     source_run = read_run(src)
     trained = load_trained(src)
     modules = trained.modules()
-    if "cl" not in modules:
-        raise ValueError(f"Expected a run with objective cl in {str(src)!r}, got "
+    if CL not in modules:
+        raise ValueError(f"Expected a run with objective {CL} in {str(src)!r}, got "
                          f"{sorted(modules)}")
-    partners = [p for p in opts["partners"] if p in modules]
+    partners = [p for p in opts.partners if p in modules]
     if not partners:
-        raise ValueError(f"Expected one of {opts['partners']} beside cl in {str(src)!r}, "
+        raise ValueError(f"Expected one of {list(opts.partners)} beside {CL} in {str(src)!r}, "
                          f"got {sorted(modules)}")
-    bn_used = opts["bn"] if has_batchnorm(modules["cl"]) else "none (no BatchNorm layer)"
+    bn_used = opts.bn if has_batchnorm(modules[CL]) else "none (no BatchNorm layer)"
     y_tr, y_te = trained.train.y, trained.test.y
-    fit, val = validation_split(int(y_tr.shape[0]), opts["validation"],
+    fit, val = validation_split(int(y_tr.shape[0]), opts.validation,
                                 seed=int(trained.config.seed))
     probes = {"ncc": ncc_accuracy, "linear": linear_probe_accuracy}
     rows, val_rows = [], []
     for partner in partners:
-        for a in alphas(opts["points"]):
-            model = merged_model(modules["cl"], modules[partner], a, bn=opts["bn"],
+        for a in alphas(opts.points):
+            model = merged_model(modules[CL], modules[partner], a, bn=opts.bn,
                                  bn_inputs=trained.train.x)
-            f = {s: dict(zip(("h", "z"), embed(model, ds.x), strict=True))
+            f = {s: dict(zip(("h", "z"), embed(model, ds.x), strict=True))  # embed's order
                  for s, ds in (("train", trained.train), ("test", trained.test))}
-            for kind in ("h", "z"):
+            for kind in FEATURES:
                 for probe, fn in probes.items():
                     key = {"partner": partner, "alpha": a, "features": kind, "probe": probe}
                     tr = f["train"][kind]
                     rows.append({**key, "accuracy": fn(tr, y_tr, f["test"][kind], y_te)})
                     val_rows.append({**key, "accuracy": fn(tr[fit], y_tr[fit], tr[val],
                                                            y_tr[val])})
-        progress(f"merging: {src.name}: path cl -> {partner} done")
+        progress(f"merging: {src.name}: path {CL} -> {partner} done")
     write_csv(rows, Path(run_dir) / "metrics.csv")
     write_csv(val_rows, Path(run_dir) / "validation.csv")
     paths = {}
     for partner in partners:
-        for kind in ("h", "z"):
+        for kind in FEATURES:
             for probe in probes:
                 sel = [dict(r, val_accuracy=v["accuracy"])
                        for r, v in zip(rows, val_rows, strict=True)
@@ -314,8 +344,8 @@ def evaluate_into(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict
     setting = setting_of(source_run.config)
     return {"source": str(src), "source_name": src.name, "seed": int(trained.config.seed),
             "setting": setting, "setting_label": setting_label(setting),
-            "partners": partners, "points": opts["points"], "bn": bn_used,
-            "validation": opts["validation"], "n_fit": int(fit.shape[0]),
+            "partners": partners, "points": opts.points, "bn": bn_used,
+            "validation": opts.validation, "n_fit": int(fit.shape[0]),
             "n_validation": int(val.shape[0]), "paths": paths}
 
 
@@ -369,6 +399,5 @@ def merging_summary(evaluations) -> list[dict[str, Any]]:
                     "bn": ps[0]["bn"],
                     "per_seed": "; ".join(f"{p['seed']}:{'yes' if p['beats_both'] else 'no'}"
                                           f"@{p['alpha_best']}" for p in ps)})
-    order = {p: i for i, p in enumerate(("ntxent", "nscl", "scl", "ce"))}
-    return sorted(out, key=lambda r: (r["setting"], order.get(r["partner"], 9),
+    return sorted(out, key=lambda r: (r["setting"], model_order(r["partner"]),
                                       r["features"], r["probe"] != "ncc"))

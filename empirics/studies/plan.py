@@ -51,32 +51,33 @@ __all__ = ["CLAIMS_SIZES", "EXPERIMENT_SIZES", "GALLERY_SIZES", "LINEARIZATION_T
 CLAIMS_SIZES = ("tiny", "quick", "medium", "full")
 
 @contextlib.contextmanager
-def run_folder(out: str | os.PathLike | None) -> Iterator[Path]:
-    """``out/runs`` (created) when ``out`` is given, else a temporary folder removed on exit."""
+def run_folder(out: str | os.PathLike | None, name: str = "runs") -> Iterator[Path]:
+    """``out/<name>`` (created) when ``out`` is given, else a temporary folder removed on
+    exit."""
     if out is not None:
-        root = Path(out) / "runs"
+        root = Path(out) / name
         root.mkdir(parents=True, exist_ok=True)
         yield root
         return
-    with tempfile.TemporaryDirectory(prefix="study-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"study-{name}-") as tmp:
         yield Path(tmp)
 
 
 def launch_study(specs: Sequence[RunSpec], root: str | os.PathLike, *, executor: str = "serial",
-                 workers: int | None = None, desc: str = "study",
+                 workers: int | None = None, device: str | None = None, desc: str = "study",
                  names: Sequence[str] | None = None, progress: bool | None = None,
                  what: str = "run of the study") -> list[RunResult]:
     """Launch ``specs`` under ``root`` (finished runs are reused); one result per spec.
 
-    ``names``, ``progress`` and ``desc`` go to :func:`empirics.runs.launch`; ``what`` names
-    a run in the error.
+    ``device`` (``None``: each run's own), ``names``, ``progress`` and ``desc`` go to
+    :func:`empirics.runs.launch`; ``what`` names a run in the error.
 
     Raises:
         RuntimeError: a run failed (a study needs all of them); names the first failure
             and where its traceback is.
     """
     results = launch(list(specs), root, names=names, executor=executor, workers=workers,
-                     progress=progress, desc=desc)
+                     device=device, progress=progress, desc=desc)
     failed = [r for r in results if not r.ok]
     if failed:
         first = failed[0]

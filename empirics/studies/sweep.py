@@ -15,6 +15,10 @@ values, each over the ``--base`` fields), :func:`empirics.runs.launch` of one
                                     summary.json flattened (nested keys joined with '.';
                                     keys that repeat a grid or fixed column are dropped)
 
+The grid: each ``--grid`` word is ``key=v1,v2,...`` (:func:`parse_grid`; a value is an
+int, float, bool, ``none``, a bracketed list or a string, :func:`parse_value`), and the
+points are their Cartesian product, the last key varying fastest (:func:`expand_grid`).
+
 ``<label>`` is the point's ``key=value`` items (:func:`empirics.runs.spec.label`) and
 ``<key>`` the run's cache key (every result-deciding field after the base and the
 defaults), so a different base never reuses an old result, and two clients asking for one
@@ -32,6 +36,8 @@ byte-identical run tables. Exit status: 0, 1 when a point failed, 130 when inter
 
 >>> parse_grid(["classes=2,10", "tau=0.5", "objectives=[cl,nscl],[cl,ce]"])
 {'classes': [2, 10], 'tau': [0.5], 'objectives': [['cl', 'nscl'], ['cl', 'ce']]}
+>>> expand_grid({"C": [2, 10], "tau": [0.5]})
+[{'C': 2, 'tau': 0.5}, {'C': 10, 'tau': 0.5}]
 >>> [point_name(p, RunSpec("train", p)).rsplit("__", 1)[0]
 ...  for p in expand_grid({"classes": [2, 10], "tau": [0.5]})]
 ['classes=2__tau=0.5', 'classes=10__tau=0.5']
@@ -41,27 +47,32 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import os
+import re
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cl_nscl_align.atomic import atomic_write_json, atomic_write_text
-from cl_nscl_align.cli import ArgumentParser, one_line_warnings, terminate_as_interrupt
+from cl_nscl_align.cli import command, one_line_warnings, terminate_as_interrupt
+from cl_nscl_align.options import Options, nonnegative, option, path_text
 from empirics.runs import EXECUTORS, KINDS, RunResult, RunSpec, check_out_dir, is_done, label
+from empirics.runs.launcher import LaunchOptions
 from empirics.runs.spec import resolve
 from empirics.runs.tables import render_rows
-from empirics.studies.grid import expand_grid, parse_grid, parse_value
 
 __all__ = [
     "EXECUTORS",
     "FIXED_COLUMNS",
     "KINDS",
+    "RayOptions",
+    "SweepOptions",
     "SweepResult",
     "expand_grid",
     "load_results",
@@ -76,8 +87,90 @@ __all__ = [
 FIXED_COLUMNS = ("name", "status", "error", "seconds", "run_dir")
 
 
-#: The most pool workers the command line accepts (a larger number is a typo).
-MAX_WORKERS = 1024
+# --------------------------------------------------------------------------------- grid
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _split_top(text: str) -> list[str]:
+    """Split at commas that are not inside square brackets."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        if ch == "[":
+            depth += 1
+        elif ch == "]":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"Expected balanced brackets in a grid value, got {text!r}")
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    if depth != 0:
+        raise ValueError(f"Expected balanced brackets in a grid value, got {text!r}")
+    parts.append("".join(cur))
+    return [p.strip() for p in parts]
+
+
+def parse_value(text: str) -> Any:
+    """One grid value: int, float, bool (``true``/``false``), None (``none``), a
+    bracketed list ``[a,b]`` of values, or otherwise the string itself.
+
+    >>> [parse_value(s) for s in ("3", "0.5", "1e-3", "true", "none", "cosine", "[cl,ce]")]
+    [3, 0.5, 0.001, True, None, 'cosine', ['cl', 'ce']]
+    """
+    s = text.strip()
+    if s.startswith("[") and s.endswith("]"):
+        inner = s[1:-1].strip()
+        return [parse_value(p) for p in _split_top(inner)] if inner else []
+    low = s.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    try:
+        return int(s)
+    except ValueError:
+        pass
+    try:
+        return float(s)
+    except ValueError:
+        return s
+
+
+def parse_grid(specs: Iterable[str]) -> dict[str, list[Any]]:
+    """``["key=v1,v2", ...]`` to ``{key: [v1, v2]}`` in the order given.
+
+    Raises:
+        ValueError: a spec without ``=``, a key that is not an identifier, a repeated
+            key, or an empty value.
+    """
+    grid: dict[str, list[Any]] = {}
+    for spec in specs:
+        if not isinstance(spec, str) or "=" not in spec:
+            raise ValueError(f"Expected a grid spec `key=v1,v2,...`, got {spec!r}")
+        key, _, values = spec.partition("=")
+        key = key.strip()
+        if not _KEY.match(key):
+            raise ValueError(f"Expected a grid key that is an identifier, got {key!r}")
+        if key in grid:
+            raise ValueError(f"Expected each grid key once, got {key!r} twice")
+        items = _split_top(values)
+        if any(item == "" for item in items):
+            raise ValueError(f"Expected non-empty values for grid key {key!r}, got {values!r}")
+        grid[key] = [parse_value(item) for item in items]
+    return grid
+
+
+def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Cartesian product of ``grid`` in a stable order (the last key varies fastest)."""
+    keys = list(grid)
+    for k in keys:
+        if isinstance(grid[k], (str, bytes)) or not isinstance(grid[k], Sequence) \
+                or len(grid[k]) == 0:
+            raise ValueError(f"Expected a non-empty list of values for {k!r}, got {grid[k]!r}")
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
 
 # --------------------------------------------------------------------------------- points
 def point_name(point: Mapping[str, Any], spec: RunSpec) -> str:
@@ -221,6 +314,7 @@ def run_sweep(
     base: Mapping[str, Any] | None = None,
     executor: str = "local",
     workers: int | None = None,
+    device: str | None = None,
     ray_address: str | None = None,
     cpus_per_run: float = 1.0,
     gpus_per_run: float = 0.0,
@@ -239,6 +333,7 @@ def run_sweep(
         executor: ``"local"`` (process pool), ``"ray"`` or ``"serial"``.
         workers: pool size (local; default ``min(points, cpu_count)``), or the CPUs of a
             local Ray instance (ray without ``ray_address``).
+        device: the device of every point that takes one (``None``: its configuration's).
         ray_address: a Ray cluster address (``"auto"``, ``"ray://host:10001"``, ...).
         cpus_per_run, gpus_per_run: Ray resources of one point.
         progress: tqdm bar over the points on stderr; None = only on a TTY.
@@ -291,7 +386,7 @@ def run_sweep(
 
     try:
         launch(specs, out / "runs", names=names, executor=executor, workers=workers,
-               progress=progress, ray_address=ray_address, cpus_per_run=cpus_per_run,
+               device=device, progress=progress, ray_address=ray_address, cpus_per_run=cpus_per_run,
                gpus_per_run=gpus_per_run, on_result=on_result, desc="sweep")
     except KeyboardInterrupt:
         result.interrupted = True
@@ -316,59 +411,63 @@ def _load_base(path: str | None, kind: str, target: str | None) -> dict[str, Any
     return read_toml(path, tables=tables)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(
-        prog="python -m empirics.sweep",
-        description="Run one training or surrogate run per point of a grid; results merge "
-                    "into DIR/results.csv (one row per point). Rerun the same command to "
-                    "resume.")
-    p.add_argument("--grid", nargs="+", required=True, metavar="KEY=V1,V2",
-                   help="grid axes, KEY=V1,V2,...; lists in brackets, e.g. "
-                        "objectives=[cl,nscl],[cl,ce]; a fixed value is a one-value axis "
-                        "(required)")
-    p.add_argument("--kind", choices=tuple(KINDS), default="train",
-                   help="what one point runs: a lockstep training run or a surrogate run "
-                        "(default: train)")
-    p.add_argument("--target", default=None, metavar="MODULE:FUNCTION",
-                   help="a user runner fn(config, run_dir) instead of --kind (default: none)")
-    p.add_argument("--base", default=None, metavar="FILE.toml",
-                   help="fixed configuration fields under the grid: top level, or one "
-                        "[train] / [surrogate] table (default: none, the kind's defaults)")
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="serial: in this process, one after the other; local: a process "
-                        "pool; ray: one Ray task per point (default: local)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="local pool size, or the CPUs of a local Ray instance (default: "
-                        "min(points, CPUs))")
-    p.add_argument("--ray-address", default=None, metavar="ADDRESS",
-                   help="Ray cluster address, e.g. auto or ray://head:10001 (default: start "
-                        "a local Ray instance)")
-    p.add_argument("--cpus-per-run", type=float, default=1.0, metavar="X",
-                   help="Ray CPUs per point (default: 1)")
-    p.add_argument("--gpus-per-run", type=float, default=0.0, metavar="X",
-                   help="Ray GPUs per point (default: 0)")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="the sweep directory (required)")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar (default: a bar on a terminal)")
-    return p
+PROG = "python -m empirics.sweep"
 
+
+@dataclass(frozen=True)
+class SweepOptions(Options):
+    """the sweep"""
+
+    grid: tuple[str, ...] = option((), "grid axes, KEY=V1,V2,...; lists in brackets, e.g. "
+                                   "objectives=[cl,nscl],[cl,ce]; a fixed value is a "
+                                   "one-value axis (required)", metavar="KEY=V1,V2", words=True,
+                                   default_text="none")
+    kind: str = option("train", "what one point runs: a lockstep training run or a surrogate "
+                       "run", choices=lambda: tuple(KINDS))
+    target: str | None = option(None, "a user runner fn(config, run_dir) instead of --kind",
+                                metavar="MODULE:FUNCTION")
+    base: str | None = option(None, "fixed configuration fields under the grid: top level, "
+                              "or one [train] / [surrogate] table (none: the kind's "
+                              "defaults)", metavar="FILE.toml", check=path_text)
+    out: str | None = option(None, "the sweep directory (required)", metavar="DIR",
+                             check=path_text, result=False)
+    no_progress: bool = option(False, "no progress bar", switch=True,
+                               default_text="a bar on a terminal", result=False)
+
+
+@dataclass(frozen=True)
+class RayOptions(Options):
+    """Ray (with --executor ray)"""
+
+    ray_address: str | None = option(None, "Ray cluster address, e.g. auto or "
+                                     "ray://head:10001 (none: start a local Ray instance)",
+                                     metavar="ADDRESS", result=False)
+    cpus_per_run: float = option(1.0, "Ray CPUs per point", check=nonnegative, metavar="X",
+                                 result=False)
+    gpus_per_run: float = option(0.0, "Ray GPUs per point", check=nonnegative, metavar="X",
+                                 result=False)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = command(PROG, "Run one training or surrogate run per point of a grid; results merge "
+                "into DIR/results.csv (one row per point). Rerun the same command to "
+                "resume.", SweepOptions, LaunchOptions, RayOptions,
+                epilog="The points run in a local process pool by default (--executor "
+                       "local): they are independent, so a pool keeps every core busy.")
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status (0 ok, 1 a point failed, 130 interrupted)."""
-    one_line_warnings("python -m empirics.sweep")
+    from empirics.studies.cli import options_of
+
+    one_line_warnings(PROG)
     p = _parser()
-    a = p.parse_args(argv)
-    if a.workers is not None and not 1 <= a.workers <= MAX_WORKERS:
-        p.error(f"Expected `--workers` in [1, {MAX_WORKERS}], got {a.workers}")
-    for flag in ("cpus_per_run", "gpus_per_run"):
-        value = getattr(a, flag)
-        if not (math.isfinite(value) and value >= 0):
-            p.error(f"Expected `--{flag.replace('_', '-')}` to be a finite number >= 0, got "
-                    f"{value}")
-    if not a.out.strip():
-        p.error(f"Expected `--out` to be a folder, got {a.out!r}")
+    args = p.parse_args(argv)
+    a, launch_opts, ray = options_of(p, args, SweepOptions, LaunchOptions, RayOptions)
+    missing = [f for f, v in (("--grid", a.grid), ("--out", a.out)) if not v and v != ""]
+    if missing:
+        p.error(f"the following arguments are required: {', '.join(missing)}")
     try:
         if a.target is not None:
             fn = resolve(a.target)  # fail now, not once per point
@@ -382,7 +481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"`--base` {a.base!r}: {' '.join(str(exc).split())}") from None
         sweep_specs(grid, kind=a.kind, target=a.target, base=base)  # every point valid
         check_out_dir(a.out)
-        if a.executor == "ray":
+        if launch_opts.executor == "ray":
             from empirics.runs.launcher import import_ray
 
             import_ray()
@@ -392,8 +491,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, terminate_as_interrupt)  # a scheduler's stop = Ctrl+C
     try:
         result = run_sweep(grid, out=a.out, kind=a.kind, target=a.target, base=base,
-                           executor=a.executor, workers=a.workers, ray_address=a.ray_address,
-                           cpus_per_run=a.cpus_per_run, gpus_per_run=a.gpus_per_run,
+                           **launch_opts.launch_kwargs(), ray_address=ray.ray_address,
+                           cpus_per_run=ray.cpus_per_run, gpus_per_run=ray.gpus_per_run,
                            progress=False if a.no_progress else None)
     except (ValueError, TypeError) as exc:
         p.error(str(exc))

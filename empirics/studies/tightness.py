@@ -76,7 +76,8 @@ def tightness_row(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 def tightness_rows(grid: Mapping[str, Sequence[Any]] | None = None, *, N: int = 256,
                    steps: int = 200, seed: int = 0, out: str | os.PathLike | None = None,
-                   executor: str = "serial", workers: int | None = None) -> list[dict]:
+                   executor: str = "serial", workers: int | None = None,
+                   device: str | None = None) -> list[dict]:
     """Launch the grid's surrogate runs and return one tightness row per run (grid order).
 
     Args:
@@ -84,12 +85,13 @@ def tightness_rows(grid: Mapping[str, Sequence[Any]] | None = None, *, N: int = 
             :data:`TIGHTNESS_GRID`).
         N, steps, seed: the fixed surrogate fields.
         out: keep the runs in ``out/runs`` (a rerun reuses them); None: a temporary folder.
-        executor, workers: as for :func:`empirics.runs.launch`.
+        executor, workers, device: as for :func:`empirics.runs.launch` (``device``
+            ``None``: each run's own).
     """
     specs = tightness_specs(grid, N=N, steps=steps, seed=seed)
     with run_folder(out) as root:
         results = launch_study(specs, root, executor=executor, workers=workers,
-                               desc="tightness")
+                               device=device, desc="tightness")
         rows = [tightness_row(Path(r.path)) for r in results]
     for r in rows:
         progress(f"tightness C={r['C']} tau={r['tau']} B={r['B']} lr={r['lr']}: "

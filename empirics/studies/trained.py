@@ -1,9 +1,11 @@
 """A finished lockstep run's trained models, its full data splits, and their features.
 
-The experiment studies (accuracy, few-shot, merging) measure the *final weights* of a
-run: :func:`load_trained` rebuilds the run's data, architecture and members from its saved
+The studies that measure the *final weights* of a run (accuracy, few-shot, merging, the
+real networks' gap of :mod:`empirics.studies.trends`, C5's long-run task) read them here:
+:func:`load_trainer` rebuilds the run's data, architecture and members from its saved
 configuration (:class:`~empirics.training.lockstep.LockstepTrainer`) and puts the weights
-of ``checkpoints/last.pt`` in (loaded with ``weights_only``; :mod:`empirics.runs.writer`).
+of ``checkpoints/last.pt`` in (loaded with ``weights_only``; :mod:`empirics.runs.writer`);
+:func:`load_trained` adds the full data splits.
 The trainer keeps the full training split but only a reference subset of the test split,
 so :func:`full_splits` loads both splits again with exactly the trainer's arguments (a
 test checks that the training split equals the trainer's). No training happens here.
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Trained", "embed", "full_splits", "load_trained", "member_features"]
+__all__ = ["Trained", "embed", "full_splits", "load_trained", "load_trainer",
+           "member_features"]
 
 
 @dataclass
@@ -57,6 +60,30 @@ def full_splits(trainer) -> tuple[Any, Any]:
                         train_size=cfg.train_size, test_size=cfg.test_size, **kw)
 
 
+def load_trainer(run_dir: str | os.PathLike):
+    """The run's :class:`~empirics.training.lockstep.LockstepTrainer` with the trained
+    weights of its last checkpoint (on CPU).
+
+    Raises:
+        ValueError: the run is not finished (its checkpoint is not of the last step).
+        RunFileError: an unreadable ``config.json`` or checkpoint (names the file).
+    """
+    from empirics.runs import RunDir
+    from empirics.runs.writer import load_checkpoint, read_config
+    from empirics.training.config import TrainConfig
+    from empirics.training.lockstep import LockstepTrainer
+
+    run = RunDir(run_dir)
+    config = TrainConfig.from_dict(read_config(run)).replace(device="cpu", out=None)
+    trainer = LockstepTrainer(config)
+    state = load_checkpoint(run.last)
+    if int(state.get("step", -1)) != trainer.T:
+        raise ValueError(f"Expected the checkpoint of a finished run (step {trainer.T}) in "
+                         f"{str(run.last)!r}, got step {state.get('step')!r}")
+    trainer.load_state_dict(state)
+    return trainer
+
+
 def load_trained(run_dir: str | os.PathLike) -> Trained:
     """The trained models and full splits of the finished run in ``run_dir`` (CPU).
 
@@ -64,9 +91,7 @@ def load_trained(run_dir: str | os.PathLike) -> Trained:
         ValueError: the run is not finished (its checkpoint is not of the last step).
         RunFileError: an unreadable ``config.json`` or checkpoint (names the file).
     """
-    from empirics.studies import realnet
-
-    trainer = realnet.load_trained(run_dir)
+    trainer = load_trainer(run_dir)
     train, test = full_splits(trainer)
     return Trained(Path(run_dir), trainer, train, test)
 

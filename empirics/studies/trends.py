@@ -10,7 +10,17 @@ out):
   cosine CKA of ``z`` on the train reference set against ``classes``, ``tau`` and
   ``batch_size``, next to the run's own Theorem 1 (its ``bounds.csv``), and, for the same
   trained pairs, the real networks' gap on reference sets of growing ``N``
-  (:mod:`empirics.studies.realnet`).
+  (:func:`realnet_rows`).
+
+**Real networks against the surrogate bound.** Theorem 1 ([P2], THEORY.md s6) bounds the
+surrogate's ``||Sigma^CL - Sigma^NSCL||_F`` and does not depend on ``N``; the gap between
+two trained encoders' similarity matrices does. For a finished lockstep run,
+:func:`realnet_rows` measures ``sim_gap(N) = ||Sigma^CL - Sigma^NSCL||_F`` on ``z`` of a
+class-stratified train subset of ``N`` for each ``N``, beside the run's own Theorem 1. The
+trained models are read from the run's checkpoint (:func:`empirics.studies.trained.
+load_trainer`; no training happens here); the subsets are drawn from ``rng(seed,
+"reference", "realnet")`` (:mod:`empirics.seeds`), independent of the run's own reference
+sets. Table: docs/surrogate.md section 5 (``realnet.csv``).
 
 The base setting appears on every axis; it is one run spec, so it is trained once.
 Tables: docs/surrogate.md section 4 (``python -m empirics.studies surrogate-trends`` and
@@ -28,12 +38,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from empirics.objectives import THEOREM_PAIR
 from empirics.runs import RunSpec, read_run
 from empirics.studies.plan import launch_study, run_folder
 from empirics.studies.report import progress
 
 __all__ = [
     "REALNET_N",
+    "realnet_rows",
     "SURROGATE_AXES",
     "SURROGATE_BASE",
     "TRAIN_AXES",
@@ -48,7 +60,7 @@ SURROGATE_BASE = dict(C=10, N=256, B=32, tau=1.0, steps=200, lr=64.0)
 SURROGATE_AXES = {"C": (2, 5, 10, 20, 50), "tau": (0.2, 0.5, 1.0, 2.0), "B": (16, 32, 64, 128)}
 TRAIN_BASE = dict(
     dataset="synthetic", classes=10, train_size=1024, test_size=128, reference_size=256,
-    objectives=("cl", "nscl"), batch_size=64, steps=120, eval_every=120,
+    objectives=THEOREM_PAIR, batch_size=64, steps=120, eval_every=120,
     checkpoint_every=120, warmup_steps=10, lr=1.2, lr_rule="linear", schedule="cosine",
     tau=0.5, device="cpu", feature_dim=64, proj_dim=32,
 )
@@ -71,7 +83,7 @@ def surrogate_trend_rows(seeds: Sequence[int] = (0, 1, 2),
                          axes: Mapping[str, Sequence[Any]] | None = None,
                          base: Mapping[str, Any] | None = None, *,
                          out: str | os.PathLike | None = None, executor: str = "serial",
-                         workers: int | None = None) -> list[dict]:
+                         workers: int | None = None, device: str | None = None) -> list[dict]:
     """Final ``sim_gap``, CKA, ``rho`` and certificate of the surrogate, one row per factor
     value and seed (aggregate with :func:`empirics.studies.report.aggregate`).
 
@@ -80,12 +92,13 @@ def surrogate_trend_rows(seeds: Sequence[int] = (0, 1, 2),
         axes: ``{field: values}`` varied one at a time (default :data:`SURROGATE_AXES`).
         base: the fixed surrogate fields (default :data:`SURROGATE_BASE`).
         out: keep the runs in ``out/runs``; None: a temporary folder.
-        executor, workers: as for :func:`empirics.runs.launch`.
+        executor, workers, device: as for :func:`empirics.runs.launch` (``device``
+            ``None``: each run's own).
     """
     planned = surrogate_trend_specs(seeds, axes or SURROGATE_AXES, base or SURROGATE_BASE)
     with run_folder(out) as root:
         results = launch_study([s for _, _, s in planned], root, executor=executor,
-                               workers=workers, desc="surrogate trends")
+                               workers=workers, device=device, desc="surrogate trends")
         summaries = [read_run(Path(r.path)).summary for r in results]
     rows = []
     for (factor, value, spec), f in zip(planned, summaries, strict=True):
@@ -114,14 +127,15 @@ def _theorem1(run) -> tuple[float, float]:
 def trainer_rows(seeds: Sequence[int] = (0, 1, 2), axes: Mapping[str, Sequence[Any]] | None = None,
                  base: Mapping[str, Any] | None = None, realnet_N: Sequence[int] = REALNET_N, *,
                  out: str | os.PathLike | None = None, executor: str = "serial",
-                 workers: int | None = None) -> tuple[list[dict], list[dict]]:
+                 workers: int | None = None, device: str | None = None
+                 ) -> tuple[list[dict], list[dict]]:
     """Train CL/NSCL pairs (one factor at a time, over seeds); trends and real-network gaps.
 
     Returns ``(trend_rows, realnet_rows)``. Trend rows: final CL-NSCL ``sim_gap``, cosine
     CKA and ``rho`` of ``z`` on the train reference set (the run's ``summary.json``), the
     run's Theorem 1 (``bounds.csv``, last row: the run's ``C``, ``tau``, ``B``, realised
     ``pi_max`` and exact ``sum_eta``) and its wall time. Real-network rows: one per distinct
-    run and ``N`` of ``realnet_N`` (:func:`empirics.studies.realnet.realnet_rows`).
+    run and ``N`` of ``realnet_N`` (:func:`realnet_rows`).
 
     Args:
         seeds: the root seeds.
@@ -130,15 +144,14 @@ def trainer_rows(seeds: Sequence[int] = (0, 1, 2), axes: Mapping[str, Sequence[A
         realnet_N: reference-set sizes of the real-network gaps (those above the run's
             training set are skipped).
         out: keep the runs in ``out/runs``; None: a temporary folder.
-        executor, workers: as for :func:`empirics.runs.launch`.
+        executor, workers, device: as for :func:`empirics.runs.launch` (``device``
+            ``None``: each run's own).
     """
-    from empirics.studies.realnet import realnet_rows
-
     planned = trainer_specs(seeds, axes or TRAIN_AXES, base or TRAIN_BASE)
     trend, realnet, seen = [], [], set()
     with run_folder(out) as root:
         results = launch_study([s for _, _, s in planned], root, executor=executor,
-                               workers=workers, desc="trainer")
+                               workers=workers, device=device, desc="trainer")
         for (factor, value, spec), res in zip(planned, results, strict=True):
             run = read_run(Path(res.path))
             s = run.summary
@@ -156,3 +169,43 @@ def trainer_rows(seeds: Sequence[int] = (0, 1, 2), axes: Mapping[str, Sequence[A
             seen.add(res.name)
             realnet += realnet_rows(res.path, realnet_N, theorem1=th)
     return trend, realnet
+
+
+def realnet_rows(run_dir: str | os.PathLike, Ns: Sequence[int], *,
+                 theorem1: float) -> list[dict[str, Any]]:
+    """One row per ``N`` of ``Ns`` (those above the training set are skipped): the CL-NSCL
+    ``sim_gap`` and cosine CKA of ``z`` on ``N`` train samples, ``rms_entry = sim_gap / N``
+    and whether ``theorem1`` covers the gap.
+
+    Args:
+        run_dir: a finished lockstep run training ``cl`` and ``nscl``.
+        Ns: reference-set sizes.
+        theorem1: the run's Theorem 1 (inf when it overflows float64).
+    """
+    import torch
+
+    from empirics.data import reference_set
+    from empirics.metrics import cka, similarity_gap
+    from empirics.studies.trained import load_trainer
+
+    trainer = load_trainer(Path(run_dir))
+    cfg = trainer.config
+    members = {m.name: m for m in trainer.members}
+    cl, nscl = THEOREM_PAIR
+    rows = []
+    for n in Ns:
+        if n > trainer.N:
+            continue
+        ref = reference_set(trainer.train_set, n, cfg.seed, "realnet")
+        z = {}
+        for name in THEOREM_PAIR:
+            net = members[name].module
+            net.eval()
+            with torch.no_grad():
+                z[name] = net(ref.x)[1].double().cpu().numpy()  # (n, d_z)
+        gap = similarity_gap(z[cl], z[nscl])
+        rows.append({"C": trainer.C, "tau": cfg.tau, "B": cfg.batch_size, "seed": cfg.seed,
+                     "sum_eta": float(trainer.cum_eta[trainer.T]), "N": n, "sim_gap": gap,
+                     "rms_entry": gap / n, "cka": cka(z[cl], z[nscl]),
+                     "theorem1": theorem1, "covered": bool(gap <= theorem1)})
+    return rows

@@ -7,30 +7,34 @@ records the measured gap ``||Sigma^CL - Sigma^NSCL||_F`` beside Theorem 1 ([P2],
 s6), the exact recurrence (s5), the one-run certificates (s9 and their non-expansive,
 row-wise forms) and the realised same-class fraction against ``pi_max + eps``.
 
-One concept per module:
+Its concepts, one module each:
 
 - :mod:`~empirics.surrogate.config` -- :class:`SurrogateConfig`, declared once
-- :mod:`~empirics.surrogate.arrays` -- the numpy / torch switch
-- :mod:`~empirics.surrogate.dynamics` -- masks, closed-form gradient, batch loss
-- :mod:`~empirics.surrogate.state` -- labels, initial state, batches, state alignment
+- :mod:`~empirics.surrogate.dynamics` -- the state (labels, ``Sigma_0``, batches, state
+  alignment) and one step of it (masks, closed-form gradient, batch loss, its Hessian),
+  written once for numpy and torch arrays
 - :mod:`~empirics.surrogate.certificate` -- constants and certificate recursions
-- :mod:`~empirics.surrogate.hessian` -- power iteration on the batch-loss Hessian
-- :mod:`~empirics.surrogate.memory` -- refuse a state that would not fit in memory
-- :mod:`~empirics.surrogate.result` -- :class:`SurrogateResult` and its final record
-- :mod:`~empirics.surrogate.simulation` -- the loop (:class:`Simulation`), resumable step by step
-- :mod:`~empirics.surrogate.run` -- the run directory: ``run_into`` and its rows
-- :mod:`~empirics.surrogate.cli` -- ``python -m empirics.surrogate``
+- :mod:`~empirics.surrogate.simulation` -- the loop (:class:`Simulation`), resumable step by
+  step; what it records (:class:`SurrogateResult`); the memory check before it allocates
+- :mod:`~empirics.surrogate.run` -- the run directory (``run_into``, its rows, the resume
+  checks) and ``python -m empirics.surrogate``, generated from the declarations
 
 Run ``python -m empirics.surrogate --help`` for the command line.
 """
 
-from empirics.surrogate.cli import main
 from empirics.surrogate.config import SurrogateConfig
-from empirics.surrogate.dynamics import anchor_gradient, batch_gradient, batch_loss, batch_masks
-from empirics.surrogate.result import SurrogateResult
-from empirics.surrogate.run import run_into, write_run
-from empirics.surrogate.simulation import Simulation, simulate
-from empirics.surrogate.state import initial_state, make_batches, make_labels, state_alignment
+from empirics.surrogate.dynamics import (
+    anchor_gradient,
+    batch_gradient,
+    batch_loss,
+    batch_masks,
+    initial_state,
+    make_batches,
+    make_labels,
+    state_alignment,
+)
+from empirics.surrogate.run import main, run_into, write_run
+from empirics.surrogate.simulation import Simulation, SurrogateResult, simulate
 
 __all__ = [
     "SurrogateConfig",

@@ -1,8 +1,8 @@
-"""``python -m empirics.surrogate``: the entry point of :mod:`empirics.surrogate.cli`."""
+"""``python -m empirics.surrogate``: the entry point of :func:`empirics.surrogate.run.main`."""
 
 import sys
 
-from empirics.surrogate.cli import main
+from empirics.surrogate.run import main
 
 if __name__ == "__main__":
     sys.exit(main())

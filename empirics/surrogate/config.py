@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bounds.schedules import SCHEDULES
+from bounds.validation import check_prior
 from cl_nscl_align.options import Options, at_least, in_open_unit, nonnegative, option, positive
+from empirics.objectives import THEOREM_PAIR
 
 __all__ = ["ARRAY_LIBRARIES", "DEVICE_PATTERN", "INITS", "MAX_SCALE", "MAX_SUM_ETA", "OBJECTIVES",
            "RESUMABLE_CHANGES", "SurrogateConfig"]
@@ -33,13 +35,13 @@ __all__ = ["ARRAY_LIBRARIES", "DEVICE_PATTERN", "INITS", "MAX_SCALE", "MAX_SUM_E
 ARRAY_LIBRARIES = ("numpy", "torch")
 #: Initial states: cosines of random features, or the identity.
 INITS = ("features", "identity")
-#: The two objectives run in lockstep (THEORY.md s2).
-OBJECTIVES = ("cl", "nscl")
+#: The two objectives run in lockstep (THEORY.md s2): the registry's theorem pair.
+OBJECTIVES = THEOREM_PAIR
 #: Fields a resumed run may change: where and how often it writes, not what it computes.
 RESUMABLE_CHANGES = ("device", "checkpoint_every", "max_memory_gib")
 #: The torch devices a float64 state can live on: ``cpu``, ``cuda`` or ``cuda:<index>``
 #: (MPS has no float64). Whether the device exists is checked when a run starts
-#: (:func:`empirics.surrogate.arrays.torch_device`), not here, so that a saved
+#: (:func:`empirics.surrogate.dynamics.torch_device`), not here, so that a saved
 #: ``config.json`` of a GPU run still loads on a machine without one.
 DEVICE_PATTERN = re.compile(r"cpu|cuda(:[0-9]+)?")
 #: Largest ``tau`` and initial-feature scale: squares and ``1/tau^2`` stay float64 numbers.
@@ -82,6 +84,7 @@ class SurrogateConfig(Options):
     """One surrogate run: CL and NSCL from the same ``Sigma_0``, on the same batches."""
 
     toml_tables = ("surrogate",)
+    cli_title = "The run: CL and NSCL from the same Sigma_0, on the same batches"
 
     # --- the problem ----------------------------------------------------------------------
     C: int = option(10, "number of classes; labels are balanced (y_i = i mod C), then "
@@ -138,7 +141,8 @@ class SurrogateConfig(Options):
         """Rules between fields (each raises one sentence naming them).
 
         Besides the sizes: ``pi_max >= 1/C`` (the largest of ``C`` priors summing to 1;
-        a smaller one would give a smaller, invalid ``Delta``), ``lr * steps <= 1e300``
+        a smaller one would give a smaller, invalid ``Delta``; the rule of the bounds,
+        :func:`bounds.validation.check_prior`), ``lr * steps <= 1e300``
         (:data:`MAX_SUM_ETA`), and no flag that the run would silently ignore: a warm-up
         needs the cosine schedule, a device other than ``cpu`` needs ``backend=torch``.
         """
@@ -153,9 +157,8 @@ class SurrogateConfig(Options):
             raise ValueError(f"Expected `warmup_steps` = 0 for `schedule` = "
                              f"{self.schedule!r} (only cosine warms up), got "
                              f"{self.warmup_steps!r}")
-        if self.pi_max is not None and self.pi_max < 1 / self.C:
-            raise ValueError(f"Expected `pi_max` >= 1/`C` = {1 / self.C:.6g} (the largest of "
-                             f"{self.C} class priors), got {self.pi_max!r}")
+        if self.pi_max is not None:
+            check_prior(self.pi_max, self.C)  # the bounds' own rule ([P2] Delta)
         if not self.lr * self.steps <= MAX_SUM_ETA:
             raise ValueError(f"Expected `lr` * `steps` <= {MAX_SUM_ETA:g} (the schedule's sum "
                              f"must be a float64 number), got `lr` = {self.lr!r} with "

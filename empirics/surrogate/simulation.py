@@ -9,38 +9,271 @@ and its records. It reads top to bottom:
     advance()               one update of both runs on the same batch, and its records:
                             the realised drive and one-step mismatch along the NSCL run
                             (the one-run certificates), kappa, q_max, the measured gap
-    result()                the records so far as a SurrogateResult
+    result()                the records so far as a :class:`SurrogateResult`
 
 Its :meth:`~Simulation.state_dict` (tensors and plain data) resumes it exactly:
 :mod:`empirics.surrogate.run` checkpoints it so that a killed run resumes to the same bytes.
 :func:`simulate` is the whole run in memory.
+
+**What a run records.** :class:`SurrogateResult` holds the per-step arrays of a run (or of
+its first ``t`` steps, while it runs): the measured gap beside every bound that claims to
+cover it (THEORY.md s5, s6, s9). :meth:`SurrogateResult.final` is the record ``--format
+json`` prints and ``summary.json`` holds (DESIGN.md: ``measured``, ``certificate``,
+``recurrence``, ``theorem1``, ``event_held``, plus ratios, constants and diagnostics).
+
+**Memory.** A run whose arrays would not fit is refused before they are allocated
+(:func:`check_memory`). The state is two ``2N x 2N`` float64 matrices (CL and NSCL),
+``32 N^2`` bytes each, and an evaluation (:func:`~empirics.metrics.kernels.kernel_alignment`:
+the difference and the centred matrices) briefly holds about four more; the batch order and
+the per-step records add ``O(T B)``. Before the states exist, ``init="features"`` draws
+``2N x d`` features (``d = init_dim``): about :data:`FEATURE_ARRAYS` ``N x d`` float64
+arrays and two ``2N x 2N`` matrices at that peak. :func:`estimate_bytes` takes the larger
+peak plus the rest (checked against the measured peaks in the tests); :func:`check_memory`
+compares the sum with a limit: ``max_memory_gib`` when given, else 80% of the memory
+available when the run starts (``MemAvailable`` of ``/proc/meminfo``; elsewhere the
+physical memory).
+
+>>> round(estimate_bytes(SurrogateConfig(N=1_000_000)) / 2**40)  # TiB
+204
+>>> check_memory(SurrogateConfig(N=1_000_000, max_memory_gib=64.0))
+Traceback (most recent call last):
+...
+ValueError: Expected a state that fits in memory, got `N` = 1000000, which needs about
+2.09e+05 GiB (limit 64 GiB, `max_memory_gib`)
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 import bounds
 from empirics import seeds
-from empirics.surrogate.arrays import ops, sqnorm, to_numpy, torch_device
 from empirics.surrogate.certificate import (
+    lipschitz_anchor,
     lipschitz_box,
+    lipschitz_theory,
     rowwise_certificate_step,
     step_expansion,
 )
 from empirics.surrogate.config import SurrogateConfig
-from empirics.surrogate.dynamics import anchor_gradient, array_masks, batch_masks
-from empirics.surrogate.hessian import hessian_top_eigenvalue
-from empirics.surrogate.memory import check_memory
-from empirics.surrogate.result import SurrogateResult
-from empirics.surrogate.state import initial_state, make_batches, make_labels, state_alignment
+from empirics.surrogate.dynamics import (
+    anchor_gradient,
+    array_masks,
+    batch_masks,
+    hessian_top_eigenvalue,
+    initial_state,
+    like,
+    make_batches,
+    make_labels,
+    sqnorm,
+    state_alignment,
+    to_numpy,
+    torch_device,
+    xp,
+)
 
-__all__ = ["Simulation", "progress_bar", "simulate"]
+__all__ = ["DEFAULT_FRACTION", "FEATURE_ARRAYS", "PEAK_MATRICES", "Simulation",
+           "SurrogateResult", "available_bytes", "box_constant", "check_memory", "estimate_bytes",
+           "progress_bar", "simulate"]
 
+
+# ----------------------------------------------------------------------------- memory
+GIB = 2**30
+#: ``2N x 2N`` float64 matrices alive at the peak: the two states and an evaluation's
+#: temporaries (measured with tracemalloc: 6.05 at N = 512, 6.01 at N = 1024), plus one
+#: matrix of margin so that the estimate stays an upper bound.
+PEAK_MATRICES = 7
+#: ``N x d`` float64 arrays alive at the peak of ``init="features"`` (measured with
+#: tracemalloc: 8.08 at N = 128, d = 8192; 8.16 at N = 64, d = 20000), plus one of margin.
+FEATURE_ARRAYS = 9
+#: Share of the available memory a run may take when ``max_memory_gib`` is not given.
+DEFAULT_FRACTION = 0.8
+
+
+def _state_bytes(config) -> int:
+    """The run's peak: the two states and an evaluation's temporaries."""
+    return PEAK_MATRICES * (2 * config.N) ** 2 * 8
+
+
+def _feature_bytes(config) -> int:
+    """The peak of ``init="features"``: the features, then ``z z^T`` and its clip (0 for
+    ``init="identity"``)."""
+    if config.init != "features":
+        return 0
+    return FEATURE_ARRAYS * config.N * config.init_dim * 8 + 2 * (2 * config.N) ** 2 * 8
+
+
+def estimate_bytes(config) -> int:
+    """Peak bytes of a run of ``config``: the larger of the run's peak (states, evaluation)
+    and the initial features' peak, plus the batches and the per-step records."""
+    return max(_state_bytes(config), _feature_bytes(config)) + _step_bytes(config)
+
+
+def _step_bytes(config) -> int:
+    """The batch order and the per-step records."""
+    N, B, T = config.N, config.B, config.steps
+    batches = 3 * (T + N) * B * 8  # the permutations, stacked, and the batch array
+    records = 16 * (T + 1) * 8 + 8 * (2 * N) * 8  # per-step arrays, per-row certificate
+    return batches + records
+
+
+def _largest_part(config) -> str:
+    """The fields that decide the estimate, as the message names them."""
+    parts = {f"`N` = {config.N}": _state_bytes(config),
+             f"`N` = {config.N} and `init_dim` = {config.init_dim}": _feature_bytes(config),
+             f"`steps` = {config.steps} (with `B` = {config.B})": _step_bytes(config)}
+    return max(parts, key=parts.__getitem__)
+
+
+def available_bytes() -> int | None:
+    """Memory available now (``MemAvailable``), else the physical memory, else None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / GIB:.3g}"
+
+
+def check_memory(config) -> int:
+    """Raise before allocating when a run of ``config`` would not fit; return its estimate.
+
+    Raises:
+        ValueError: the estimate exceeds the limit (the message names the fields that
+            decide it: ``N``, ``init_dim`` or ``steps``; the GiB it needs and the limit).
+    """
+    need = estimate_bytes(config)
+    if config.max_memory_gib is not None:
+        limit, source = config.max_memory_gib * GIB, "`max_memory_gib`"
+    else:
+        avail = available_bytes()
+        if avail is None:
+            return need
+        limit, source = DEFAULT_FRACTION * avail, "80% of the memory available"
+    if need > limit:
+        raise ValueError(f"Expected a state that fits in memory, got {_largest_part(config)}, "
+                         f"which needs about {_gib(need)} GiB (limit {_gib(limit)} GiB, "
+                         f"{source})")
+    return need
+
+
+# ----------------------------------------------------------------------------- records
+def box_constant(config: SurrogateConfig) -> float:
+    """``L_box`` of the run (:func:`~empirics.surrogate.certificate.lipschitz_box`) at CL's
+    denominator size ``2(B - 1)`` (one more with the positive in the denominator), the
+    smallest of a row: the constant of the step expansion ``kappa``."""
+    n_den = 2 * (config.B - 1) + (1 if config.positive_in_denominator else 0)
+    return lipschitz_box(config.tau, config.B, n_den)
+
+
+def _json_float(x: float):
+    return float(x) if math.isfinite(x) else None
+
+
+@dataclass
+class SurrogateResult:
+    """Per-step records of one surrogate run. Arrays indexed by step ``t = 0..T`` (after ``t``
+    updates) unless noted; per-update arrays have length ``T``."""
+
+    config: object  # the SurrogateConfig of the run
+    eta: np.ndarray  # (T,)
+    sum_eta: np.ndarray  # (T+1,)
+    measured: np.ndarray  # (T+1,) ||Sigma^CL_t - Sigma^NSCL_t||_F
+    certificate: np.ndarray  # (T+1,) row-wise non-expansive one-run certificate (the best)
+    certificate_global: np.ndarray  # (T+1,) non-expansive one-run certificate, one norm
+    certificate_lipschitz: np.ndarray  # (T+1,) THEORY s9's certificate (L = 1/(2 tau^2 B))
+    recurrence: np.ndarray  # (T+1,) exact unrolled recurrence with Delta/(tau sqrt B)
+    theorem1: np.ndarray  # (T+1,) Theorem 1 with S_t = sum_{s<t} eta_s, T = total steps
+    drive: np.ndarray  # (T,) ||G_CL(S^NSCL_t) - G_NSCL(S^NSCL_t)||_F
+    step_mismatch: np.ndarray  # (T,) ||Phi^CL(S^NSCL_t) - Phi^NSCL(S^NSCL_t)||_F
+    kappa: np.ndarray  # (T,) step expansion factors
+    contraction: np.ndarray  # (T,) realised ||Phi^CL(S^CL) - Phi^CL(S^NSCL)|| / ||D_t|| (block)
+    q_max: np.ndarray  # (T,) largest realised same-class fraction in the batch
+    q_bound: float  # pi_max + eps
+    eps: float
+    Delta: float
+    pi_max: float
+    eval_steps: np.ndarray  # steps where CKA/rho were computed
+    cka: np.ndarray
+    rho: np.ndarray
+    lipschitz_measured: float  # largest Hessian eigenvalue found (CL state, steps 1, T/2, T)
+    sigma_cl: np.ndarray | None  # final states (None in the records of a run still going)
+    sigma_nscl: np.ndarray | None
+
+    @property
+    def T(self) -> int:
+        """Updates recorded (the run's ``steps`` once it is done)."""
+        return int(self.eta.size)
+
+    @property
+    def event_held_step(self) -> np.ndarray:
+        """``(T,)``: the batch of each update met the event ``q_max <= pi_max + eps``."""
+        return self.q_max <= self.q_bound
+
+    @property
+    def event_held(self) -> bool:
+        return bool(np.all(self.event_held_step))
+
+    @property
+    def drive_bound(self) -> float:
+        """``Delta/(tau sqrt B)``: the lemma's bound on ``drive`` (THEORY.md s5)."""
+        return self.Delta / (self.config.tau * math.sqrt(self.config.B))
+
+    def final(self) -> dict:
+        """Final-step values (the ``--format json`` record, DESIGN.md)."""
+        c = self.config
+        m, cert = float(self.measured[-1]), float(self.certificate[-1])
+        rec, th = float(self.recurrence[-1]), float(self.theorem1[-1])
+
+        def ratio(a, b):
+            return a / b if b > 0 and math.isfinite(b) else 0.0 if math.isinf(b) else None
+
+        finite_contraction = np.any(np.isfinite(self.contraction))
+        return {
+            "C": c.C, "N": c.N, "B": c.B, "tau": c.tau, "T": self.T, "lr": c.lr,
+            "schedule": c.schedule, "seed": c.seed, "sum_eta": float(self.sum_eta[-1]),
+            "delta": c.delta, "pi_max": self.pi_max, "eps": self.eps,
+            "Delta": _json_float(self.Delta),
+            "measured": m, "certificate": _json_float(cert),
+            "certificate_global": _json_float(float(self.certificate_global[-1])),
+            "certificate_lipschitz": _json_float(float(self.certificate_lipschitz[-1])),
+            "recurrence": _json_float(rec), "theorem1": _json_float(th),
+            "log10_theorem1": _json_float(math.log10(th)) if th > 0 else None,
+            "event_held": self.event_held, "q_max": float(self.q_max.max()),
+            "q_bound": self.q_bound,
+            "ratio_certificate": ratio(m, cert),
+            "ratio_certificate_global": ratio(m, float(self.certificate_global[-1])),
+            "ratio_certificate_lipschitz": ratio(m, float(self.certificate_lipschitz[-1])),
+            "ratio_recurrence": ratio(m, rec),
+            "ratio_theorem1": ratio(m, th),
+            "cka": float(self.cka[-1]), "rho": float(self.rho[-1]),
+            "lipschitz_anchor": lipschitz_anchor(c.tau, c.B),
+            "lipschitz_theory": lipschitz_theory(c.tau, c.B),
+            "lipschitz_box": box_constant(c),
+            "lipschitz_measured": self.lipschitz_measured,
+            "contraction_mean": _json_float(float(np.nanmean(self.contraction)))
+            if finite_contraction else None,
+            "contraction_max": _json_float(float(np.nanmax(self.contraction)))
+            if finite_contraction else None,
+        }
+
+
+# ----------------------------------------------------------------------------- the loop
 #: Per-step records (length T) and per-state records (length T + 1) a checkpoint carries.
 _STEP_RECORDS = ("drive", "mismatch", "contraction", "q_max")
 _STATE_RECORDS = ("measured", "cert", "cert_global")
@@ -56,8 +289,8 @@ class Simulation:
     Raises:
         TypeError: ``config`` is not a :class:`SurrogateConfig`.
         ValueError: a torch ``device`` this machine does not have
-            (:func:`~empirics.surrogate.arrays.torch_device`); a bad ``eta``; arrays that
-            would not fit in memory (:func:`~empirics.surrogate.memory.check_memory`);
+            (:func:`~empirics.surrogate.dynamics.torch_device`); a bad ``eta``; arrays that
+            would not fit in memory (:func:`check_memory`);
             each checked before allocating.
     """
 
@@ -88,8 +321,7 @@ class Simulation:
         self.eps = float(bounds.eps(B, c.delta, T))
         self.Delta = float(bounds.Delta(B, tau, c.delta, T, self.pi_max))
         self.q_bound = self.pi_max + self.eps
-        n_den = 2 * (B - 1) + (1 if c.positive_in_denominator else 0)  # CL's denominator size
-        self.kappa = step_expansion(eta, tau, B, lipschitz_box(tau, B, n_den))
+        self.kappa = step_expansion(eta, tau, B, box_constant(c))
         # Functions of the schedule alone, known before the first step.
         drive_bound = float(bounds.recurrence_drive(tau, B, self.Delta))  # Delta/(tau sqrt B)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -157,18 +389,18 @@ class Simulation:
         batch = self.batches[t]
         masks = batch_masks(batch, self.labels, positive_in_denominator=c.positive_in_denominator)
         bm = array_masks(self.S_cl, masks)
-        xp = ops(self.S_cl)
+        lib = xp(self.S_cl)
         A = np.concatenate([batch, batch + N])
-        Ab = xp.like(self.S_cl, A)
+        Ab = like(self.S_cl, A)
         idx = (Ab[:, None], Ab[None, :])
         b_cl, b_ns = self.S_cl[idx], self.S_ns[idx]
         g_cl = anchor_gradient(b_cl, bm["cl"], bm["pos"], tau)  # G_CL(S^CL)
         g_ns = anchor_gradient(b_ns, bm["nscl"], bm["pos"], tau)  # G_NSCL(S^NSCL)
         g_x = anchor_gradient(b_ns, bm["cl"], bm["pos"], tau)  # G_CL(S^NSCL): the one-run probe
-        new_cl = xp.clip(b_cl - eta[t] * g_cl)
-        new_ns = xp.clip(b_ns - eta[t] * g_ns)
+        new_cl = lib.clip(b_cl - eta[t] * g_cl, -1.0, 1.0)
+        new_ns = lib.clip(b_ns - eta[t] * g_ns, -1.0, 1.0)
         self.drive[t] = math.sqrt(sqnorm(g_x - g_ns))
-        phi_x = xp.clip(b_ns - eta[t] * g_x)  # Phi^CL(S^NSCL)
+        phi_x = lib.clip(b_ns - eta[t] * g_x, -1.0, 1.0)  # Phi^CL(S^NSCL)
         mis = phi_x - new_ns  # Phi^CL(S^NSCL) - Phi^NSCL(S^NSCL)
         before = sqnorm(b_cl - b_ns)
         # diagnostic (needs both runs): realised Lipschitz ratio of Phi^CL on this step
@@ -240,25 +472,40 @@ class Simulation:
             state[name] = tensor(getattr(self, name)[:t + 1])
         return state
 
+    def _shapes(self, t: int) -> dict[str, tuple[int, ...]]:
+        """The arrays of a checkpoint at step ``t`` and their shapes."""
+        N = self.config.N
+        return {"sigma_cl": (2 * N, 2 * N), "sigma_nscl": (2 * N, 2 * N), "rows": (2 * N,),
+                **{k: (t,) for k in _STEP_RECORDS}, **{k: (t + 1,) for k in _STATE_RECORDS}}
+
+    def check_state(self, state: dict[str, Any]) -> int:
+        """The step of ``state`` after checking that it is a checkpoint of a run like this
+        one at a step in ``[0, T]``, with every record of that step's length.
+
+        Raises:
+            ValueError: any of these does not hold (one sentence naming the step or array).
+        """
+        T, t = self.T, state.get("step")
+        if state.get("kind") != "surrogate" or isinstance(t, bool) or not isinstance(t, int) \
+                or not 0 <= t <= T:
+            raise ValueError(f"Expected a surrogate checkpoint at a step in [0, {T}], got "
+                             f"kind {state.get('kind')!r} at step {t!r}")
+        for key, shape in self._shapes(t).items():
+            got = tuple(getattr(state.get(key), "shape", ()))
+            if got != shape:
+                raise ValueError(f"Expected `{key}` of shape {shape} in the checkpoint of "
+                                 f"step {t}, got {got}")
+        return t
+
     def load_state_dict(self, state: dict[str, Any]) -> int:
         """Continue from :meth:`state_dict`'s ``state``; returns its step.
 
         Raises:
-            ValueError: ``state`` is not a checkpoint of a run with this configuration.
+            ValueError: ``state`` is not a checkpoint of a run with this configuration
+                (:meth:`check_state`).
         """
-        N, T = self.config.N, self.T
-        t = state.get("step")
-        if state.get("kind") != "surrogate" or not isinstance(t, int) or not 0 <= t <= T:
-            raise ValueError(f"Expected a surrogate checkpoint at a step in [0, {T}], got "
-                             f"kind {state.get('kind')!r} at step {t!r}")
-        shapes = {"sigma_cl": (2 * N, 2 * N), "sigma_nscl": (2 * N, 2 * N), "rows": (2 * N,),
-                  **{k: (t,) for k in _STEP_RECORDS}, **{k: (t + 1,) for k in _STATE_RECORDS}}
-        for key, shape in shapes.items():
-            got = tuple(getattr(state.get(key), "shape", ()))
-            if got != shape:
-                raise ValueError(f"Expected `{key}` of shape {shape} in the checkpoint, got "
-                                 f"{got}")
-        arrays = {k: np.asarray(state[k].numpy(), dtype=np.float64) for k in shapes}
+        t = self.check_state(state)
+        arrays = {k: np.asarray(state[k].numpy(), dtype=np.float64) for k in self._shapes(t)}
         if self.config.backend == "torch":
             import torch
 
@@ -294,7 +541,7 @@ def simulate(config: SurrogateConfig, *, progress: bool = False, eta=None) -> Su
         eta: optional explicit ``(T,)`` learning-rate array overriding ``config.schedule``.
 
     Returns:
-        :class:`~empirics.surrogate.result.SurrogateResult` of the whole run.
+        :class:`SurrogateResult` of the whole run.
 
     Raises:
         ValueError: a bad ``eta``, or arrays that would not fit in memory.

@@ -33,7 +33,6 @@ not bitwise; within the ``vmap`` backend runs are deterministic and resumable.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,8 +41,6 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
 __all__ = ["BatchedMembers", "unused_parameters"]
-
-BACKENDS = ("loop", "vmap")
 
 
 def unused_parameters(module: nn.Module, head: nn.Module | None, example: torch.Tensor) -> set[str]:
@@ -175,13 +172,3 @@ class BatchedMembers:
         for opt, saved in zip(self.head_optimizers, state["heads"], strict=True):
             if opt is not None:
                 opt.load_state_dict(saved)
-
-
-def check_finite(value: float, name: str, t: int) -> None:
-    """Raise :class:`~empirics.training.errors.TrainingDiverged` for a non-finite loss."""
-    if not math.isfinite(value):
-        from empirics.training.errors import TrainingDiverged
-
-        raise TrainingDiverged(
-            f"training diverged at step {t}: model {name!r} has loss {value} "
-            "(lower `lr` or change `optimizer`)")

@@ -5,8 +5,11 @@ objectives cl, nscl, scl, ce, 400 steps of B = 256) and prints the final alignme
 losses with the [P1] check, and the run's own Theorem 1 bound. Every field of
 :class:`~empirics.training.config.TrainConfig` is a flag (``--batch-size 128``,
 ``--objectives cl,nscl``, ``--no-deterministic``); ``--config run.toml`` loads a TOML file
-first and flags override it. ``--resume`` continues the run in ``--out`` (or in the
-directory given to ``--resume``) from its last checkpoint.
+first and flags override it. The parser is generated from the declarations
+(:class:`CommandOptions`: the command's own switches; ``TrainConfig``: the run's fields);
+``--objectives`` lists every registered objective, plugins included. ``--resume``
+continues the run in ``--out`` (or in the directory given to ``--resume``) from its last
+checkpoint.
 
 Exit status: 0 done; 1 the run itself failed (training diverged); 2 bad usage,
 configuration or run directory (one line on stderr, no traceback); 3 stopped by
@@ -18,44 +21,54 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cl_nscl_align.cli import ArgumentParser, one_line_warnings
-from cl_nscl_align.options import path_text, read_toml
+from cl_nscl_align.cli import command, one_line_warnings
+from cl_nscl_align.options import GIVEN_NONE, Options, option, path_text, read_toml
 from empirics.runs.layout import RunDir
 from empirics.runs.tables import RunFileError
 from empirics.runs.writer import read_config
 from empirics.training.config import TrainConfig
 
-__all__ = ["build_parser", "config_from_args", "format_summary", "main"]
+__all__ = ["CommandOptions", "build_parser", "config_from_args", "format_summary", "main"]
 
 PROG = "python -m empirics.train"
+DESCRIPTION = ("Train CL, NSCL, SCL, CE (and NT-Xent) in lockstep under shared randomness; "
+               "measure their alignment against the [P1]/[P2] bounds. Exit status: 0 done, 1 "
+               "training diverged, 2 bad usage, 3 stopped by --stop-after, 130 interrupted.")
+
+
+@dataclass(frozen=True)
+class CommandOptions(Options):
+    """What the command does with the run (switches of this command only, not of the run)."""
+
+    cli_title = "the command"
+
+    config: str | None = option(None, "TOML file of run fields, top level or a [train] table; "
+                                "flags override it", metavar="FILE.toml", result=False)
+    resume: str | None = option(None, "continue the run in DIR (or in --out) from its last "
+                                "checkpoint; exits 2 when there is no run to continue",
+                                const=True, metavar="DIR", result=False, default_text="off")
+    no_progress: bool = option(False, "no progress bar", switch=True, result=False,
+                               default_text="a bar on a terminal")
+    stop_after: int | None = option(None, "stop, as if killed, after this many steps in "
+                                    "total; continue with --resume", metavar="STEPS",
+                                    result=False)
+    json: bool = option(False, "print summary.json instead of the tables", switch=True,
+                        result=False, default_text="tables")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(
-        prog=PROG,
-        description="Train CL, NSCL, SCL, CE (and NT-Xent) in lockstep under shared "
-        "randomness; measure their alignment against the [P1]/[P2] bounds. Exit status: 0 "
-        "done, 1 training diverged, 2 bad usage, 3 stopped by --stop-after, 130 "
-        "interrupted.",
-    )
-    p.add_argument("--config", metavar="FILE.toml",
-                   help="TOML file of run fields, top level or a [train] table; flags "
-                        "override it (default: none)")
-    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="DIR",
-                   help="continue the run in DIR (or in --out) from its last checkpoint; "
-                        "exits 2 when there is no run to continue (default: off)")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar (default: a bar on a terminal)")
-    p.add_argument("--stop-after", type=int, default=None, metavar="STEPS",
-                   help="stop, as if killed, after this many steps in total; continue with "
-                        "--resume (default: none)")
-    p.add_argument("--json", action="store_true",
-                   help="print summary.json instead of the tables (default: tables)")
-    TrainConfig.add_arguments(p)
-    return p
+    """The command line, generated from :class:`CommandOptions` and
+    :class:`~empirics.training.config.TrainConfig`."""
+    return command(PROG, DESCRIPTION, CommandOptions, TrainConfig)
+
+
+def _path(value: Any) -> Any:
+    """A path flag's value as written (``none`` is a folder name here, not "no value")."""
+    return "none" if value is GIVEN_NONE else value
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -66,31 +79,33 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             in the directory, ``--stop-after`` < 1, or a bad field.
         RunFileError: an unreadable saved ``config.json``.
     """
-    if args.stop_after is not None and args.stop_after < 1:
-        raise ValueError(f"Expected `--stop-after` >= 1, got {args.stop_after}")
-    if isinstance(args.resume, str):
-        path_text("--resume", args.resume)  # --resume '' would mean the current folder
-    if args.config is not None:
-        path_text("--config", args.config)
+    stop_after = None if args.stop_after is GIVEN_NONE else args.stop_after
+    if stop_after is not None and stop_after < 1:
+        raise ValueError(f"Expected `--stop-after` >= 1, got {stop_after}")
+    resume, config = _path(args.resume), _path(args.config)
+    given_out = None if args.out is GIVEN_NONE else args.out
+    if isinstance(resume, str):
+        path_text("--resume", resume)  # --resume '' would mean the current folder
+    if config is not None:
+        path_text("--config", config)
     layers: list[dict[str, Any]] = []
-    if args.resume is not False:
-        out = args.resume if isinstance(args.resume, str) else args.out
+    if resume is not None:
+        out = resume if isinstance(resume, str) else given_out
         if out is None:
             raise ValueError("Expected a run directory for `--resume` (--resume DIR or "
                              "--out DIR --resume), got neither")
-        if isinstance(args.resume, str) and args.out is not None and \
-                Path(args.out) != Path(args.resume):
+        if isinstance(resume, str) and given_out is not None and \
+                Path(given_out) != Path(resume):
             raise ValueError(f"Expected `--out` to be the run given to `--resume`, got "
-                             f"--resume {args.resume!r} and --out {args.out!r}")
+                             f"--resume {resume!r} and --out {given_out!r}")
         run = RunDir(out)
         if not run.config.exists():
             raise ValueError(f"Expected a run to resume in {str(out)!r}, got none (no "
                              "config.json; start it without --resume)")
         layers.append(read_config(run))
         layers.append({"out": str(out)})
-    if args.config:
-        layers.append(read_toml(args.config, tables=TrainConfig.toml_tables,
-                                name="--config"))
+    if config:
+        layers.append(read_toml(config, tables=TrainConfig.toml_tables, name="--config"))
     layers.append(TrainConfig.given(args))
     return TrainConfig.from_layers(*layers)
 
@@ -214,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
 
     dist = init_from_env(config.device)
     try:
-        run = train(config, progress=not args.no_progress, dist=dist, resume=bool(args.resume),
-                    stop_after=args.stop_after)
+        run = train(config, progress=not args.no_progress, dist=dist,
+                    resume=args.resume is not None,
+                    stop_after=None if args.stop_after is GIVEN_NONE else args.stop_after)
     except RunInterrupted as exc:
         _tell(f"{PROG}: {exc}; continue with --resume")
         return 3

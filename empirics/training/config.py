@@ -1,6 +1,7 @@
 """The configuration of a lockstep training run, declared once (:mod:`cl_nscl_align.options`).
 
-Every objective in ``objectives`` trains its own copy of one initialisation, on the same
+Every objective in ``objectives`` (:data:`empirics.objectives.OBJECTIVES`: the built-ins and
+any installed plugin) trains its own copy of one initialisation, on the same
 batches and the same augmented views, with the same hyperparameters (shared randomness,
 THEORY.md s1 [stated]); only the loss differs. Each field below is declared once, with its
 type, default, help and checks; the flags of ``python -m empirics.train``, TOML loading,
@@ -36,6 +37,7 @@ from cl_nscl_align.options import (
     positive,
 )
 from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT, SYNTHETIC_SIZES
+from empirics.objectives import OBJECTIVES, THEOREM_PAIR, canonical_objectives, paper_objectives
 
 __all__ = [
     "ARCHS",
@@ -45,16 +47,12 @@ __all__ = [
     "EXECUTIONS",
     "LOSS_GAP_FORMS",
     "MAX_STEPS",
-    "OBJECTIVES",
     "OPTIMIZERS",
     "PAIRS",
     "PROBES",
     "TrainConfig",
-    "canonical_objectives",
 ]
 
-#: Objectives in their canonical order; pairs are formed in this order (THEORY.md s2).
-OBJECTIVES = ("cl", "ntxent", "nscl", "scl", "ce")
 ARCHS = ("auto", "mlp", "cnn", "resnet18")
 OPTIMIZERS = ("sgd", "lars", "adamw")
 AUGMENTS = ("auto", "vector", "image", "none")
@@ -77,32 +75,6 @@ MAX_CHANNELS = 1024
 MAX_VIEWS = 64
 MAX_DIFFICULTY = 1e6
 MAX_COEFFICIENT = 1e6
-
-
-def canonical_objectives(objectives: Any) -> tuple[str, ...]:
-    """Parse a comma string or a sequence of objective names into canonical order.
-
-    >>> canonical_objectives("ce, cl,nscl")
-    ('cl', 'nscl', 'ce')
-    """
-    if isinstance(objectives, str):
-        items = [s.strip() for s in objectives.split(",")] if objectives.strip() else []
-        if not all(items):
-            raise ValueError(f"Expected `objectives` to be a comma list without empty items, "
-                             f"got {objectives!r}")
-    elif isinstance(objectives, (list, tuple)):
-        items = list(objectives)
-    else:
-        raise TypeError(
-            f"Expected `objectives` to be a comma list or a sequence, got {objectives!r}")
-    for name in items:
-        if name not in OBJECTIVES:
-            raise ValueError(f"Expected `objectives` among {', '.join(OBJECTIVES)}, got {name!r}")
-    if len(set(items)) != len(items):
-        raise ValueError(f"Expected `objectives` without repeats, got {objectives!r}")
-    if not items:
-        raise ValueError(f"Expected at least one objective in `objectives`, got {objectives!r}")
-    return tuple(o for o in OBJECTIVES if o in items)
 
 
 def _coefficient(name: str, value: Any) -> None:
@@ -161,8 +133,8 @@ class TrainConfig(Options):
                         check=in_range(2, MAX_VIEWS))
 
     # --- objectives ---------------------------------------------------------------------
-    objectives: tuple[str, ...] = option(("cl", "nscl", "scl", "ce"),
-                                         "objectives trained in lockstep", choices=OBJECTIVES)
+    objectives: tuple[str, ...] = option(paper_objectives(), "objectives trained in lockstep",
+                                         choices=lambda: OBJECTIVES.names())
     tau: float = option(0.5, "temperature of every contrastive loss (CE ignores it)",
                         check=positive)
     pairs: str = option("distinct", "view pairs averaged: distinct (l1 != l2) or all (the "
@@ -286,10 +258,10 @@ class TrainConfig(Options):
                 raise ValueError(
                     f"Expected `linearization_every` to be a multiple of `eval_every` "
                     f"({self.eval_every}), got {self.linearization_every}")
-            if not {"cl", "nscl"} & set(self.objectives):
+            if not set(THEOREM_PAIR) & set(self.objectives):
                 raise ValueError(
-                    "Expected `objectives` to include cl or nscl for `linearization_every` > "
-                    f"0, got {','.join(self.objectives)}")
+                    f"Expected `objectives` to include {' or '.join(THEOREM_PAIR)} for "
+                    f"`linearization_every` > 0, got {','.join(self.objectives)}")
             if self.linearization_size > self.reference_size:
                 raise ValueError(
                     f"Expected `linearization_size` <= `reference_size` "

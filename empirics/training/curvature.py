@@ -51,7 +51,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from empirics.seeds import derive_seed
+from empirics.seeds import torch_generator
 
 __all__ = [
     "PowerResult",
@@ -137,7 +137,7 @@ def _norm(a: Params) -> float:
 
 def _random_like(params: Params, seed: int, key: str) -> Params:
     """A Gaussian direction from the seed stream ``power`` (drawn on the CPU)."""
-    gen = torch.Generator().manual_seed(derive_seed(seed, "power", key))
+    gen = torch_generator(seed, "power", key)
     return {k: torch.randn(v.shape, generator=gen, dtype=torch.float64).to(v.device, v.dtype)
             for k, v in params.items()}
 

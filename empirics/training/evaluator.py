@@ -3,17 +3,22 @@
 What is measured, at each evaluation step (THEORY.md s3, s7; DESIGN.md run directory):
 
 **Alignment of every pair of models** (``metrics.csv``). Pairs are *all* pairs of the
-trained objectives in the canonical order ``cl, ntxent, nscl, scl, ce`` (so ``cl-nscl``,
-``cl-scl``, ``cl-ce`` and, when present, ``cl-ntxent``, ``ntxent-nscl``, ``nscl-scl``,
-``nscl-ce``, ``scl-ce``); the first model of a pair is the normaliser of ``rho`` and
-``r`` (THEORY.md s7: normalised by CL). For each pair, split (``train``/``test``) and
-feature kind:
+trained objectives in the canonical order of :data:`empirics.objectives.OBJECTIVES` (so
+``cl-nscl``, ``cl-scl``, ``cl-ce``, ...); the first model of a pair is the normaliser of
+``rho`` and ``r`` (THEORY.md s7: normalised by CL). For each pair, split
+(``train``/``test``) and feature kind (:func:`metrics_columns`):
 
-- ``cka`` -- linear CKA of row-L2-normalised features = the centred cosine Gram CKA of
-  the theory ([P2] corollary, THEORY.md s7 [stated]); ``cka_linear`` -- linear CKA of the
-  raw features (what the paper's code computes, THEORY.md s12);
-- ``rsa`` (Pearson on the upper triangle of ``1 - Sigma``), ``sim_gap`` =
-  ``||Sigma_a - Sigma_b||_F``, ``rho``, ``r``;
+- one column per similarity measure of :data:`empirics.measures.MEASURES`, named by it, in
+  its order. The moment measures come from one :class:`~empirics.metrics.AlignmentAccumulator`
+  pass (:func:`empirics.metrics.quantities.alignment`): ``cka`` -- linear CKA of
+  row-L2-normalised features = the centred cosine Gram CKA of the theory ([P2] corollary,
+  THEORY.md s7 [stated]); ``cka_linear`` -- linear CKA of the raw features (what the paper's
+  code computes, THEORY.md s12); ``rsa`` (Pearson on the upper triangle of ``1 - Sigma``),
+  ``sim_gap`` = ``||Sigma_a - Sigma_b||_F``, ``rho``, ``r``; ``procrustes`` (Williams et al.
+  2021, raw features). The row measures (``mutual_knn`` and every plugin of group
+  ``cl_nscl_align.metrics``) are ``Measure.of_rows`` of the float64 features of the
+  reference set (:func:`empirics.measures.row_values`); one undefined there (e.g.
+  ``mutual_knn`` with fewer than ``k + 2`` reference rows) is NaN, with one warning;
 - ``cka_lower_from_rho`` = ``(1 - rho)/(1 + rho)`` when ``rho < 1`` else the trivial 0,
   ``rsa_lower_from_r`` = ``(1 - r)/(1 + r)`` when ``r < 1`` else the trivial -1 (the
   corollaries' inequalities applied to the *measured* rho and r; they hold for any two
@@ -24,7 +29,9 @@ feature kind:
   ``repr_angle`` (degrees) and ``weight_gap_official`` (the official code's of [P2]: mean
   over the backbone's weight tensors, projector and biases excluded, of
   ``||Wa - Wb|| / (0.5 (||Wa|| + ||Wb||))``; THEORY.md s13,
-  :func:`empirics.training.weights.weight_gap_official`).
+  :func:`empirics.training.weights.weight_gap_official`) and ``weight_distance``
+  (``||w_a - w_b||_2`` of the full parameter vectors, float64: the left side of [P2]
+  Theorem 2, THEORY.md s8).
 
 **Feature kind** (``eval_features``): ``z`` is the projector output, the embedding the
 contrastive losses see and the one Theorem 1 is about; ``h`` is the backbone output,
@@ -36,7 +43,8 @@ projector; compare CE on ``h`` first.
 **Losses of every model** (``losses.csv``). On fixed evaluation batches (the reference
 set in a fixed shuffled order, cut into batches of ``min(B, n_ref)``, with ``K`` views drawn
 once from the evaluation generator and reused at every evaluation and for every model),
-both ``loss_cl`` and ``loss_nscl`` of the model's embeddings ``z`` (float64), their gap,
+both ``loss_cl`` and ``loss_nscl`` of the model's embeddings ``z`` (float64; the losses of
+:data:`empirics.objectives.THEOREM_PAIR`), their gap,
 and the [P1] bound ``bounds.loss_gap_bound(tau, n_max=..., N=..., form=...)`` with each
 batch's own ``n_max`` and ``N`` ([P1], THEORY.md s3: holds per batch, for any encoder).
 A row averages the batches: ``loss_gap_bound`` is the mean of the per-batch bounds (a
@@ -44,7 +52,7 @@ valid bound on the mean gap), ``loss_gap_min`` the smallest per-batch gap, and
 ``p1_holds`` is true when *every* batch satisfied ``0 <= gap_b <= bound_b``. With
 ``positive_in_denominator`` both losses are the NT-Xent-style variants (the bound holds
 for both, THEORY.md s2-3). ``loss_own`` is the model's own training objective on the
-same batches (CE: on its head's logits).
+same batches (a head objective, CE: on its head's logits).
 
 **Accuracy** (``probe``): nearest class centre (cosine) or a closed-form ridge probe,
 fitted on the train reference set and scored on the test reference set, on ``h``
@@ -54,6 +62,8 @@ fitted on the train reference set and scored on the test reference set, on ``h``
 from __future__ import annotations
 
 import itertools
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,21 +71,25 @@ import numpy as np
 import torch
 
 from bounds import cka_lower, rsa_lower
-from empirics.losses import ce_loss, cl_loss, nscl_loss, ntxent_loss
-from empirics.seeds import derive_seed
+from empirics.losses import ce_loss
+from empirics.measures import MEASURES, row_values
+from empirics.objectives import THEOREM_PAIR, objective_loss, pair_name
+from empirics.seeds import torch_generator
 from empirics.training.errors import TrainingDiverged
-from empirics.training.objectives import objective_loss
 from empirics.training.probe import probe_accuracy
 
-__all__ = ["Evaluator", "FEATURE_KINDS", "LOSSES_COLUMNS", "METRICS_COLUMNS", "model_pairs"]
+__all__ = ["Evaluator", "FEATURE_KINDS", "LOSSES_COLUMNS", "alignment_columns", "alignment_keys",
+           "measure_columns", "metrics_columns", "model_pairs", "weight_columns"]
 
-#: metrics.csv columns (one row per evaluation step, model pair, split and feature kind).
-METRICS_COLUMNS = [
-    "step", "epoch", "pair", "split", "features", "n",
-    "cka", "cka_linear", "rsa", "sim_gap", "rho", "r",
-    "cka_lower_from_rho", "rsa_lower_from_r",
-    "weight_gap", "weight_gap_sum", "weight_angle", "repr_angle", "weight_gap_official",
-]  # fmt: skip
+#: metrics.csv columns before the measures: what a row is of.
+_ROW_KEYS = ("step", "epoch", "pair", "split", "features", "n")
+#: metrics.csv columns after the measures: the corollaries on the measured rho and r, and
+#: the weight-space distances.
+_AFTER = ("cka_lower_from_rho", "rsa_lower_from_r", "weight_gap", "weight_gap_sum",
+          "weight_angle", "repr_angle", "weight_gap_official", "weight_distance")
+#: summary.json's alignment entries beside the measures.
+_SUMMARY_EXTRA = ("weight_gap", "weight_angle", "repr_angle", "weight_gap_official",
+                  "weight_distance")
 
 #: losses.csv columns (one row per evaluation step, model and split).
 LOSSES_COLUMNS = [
@@ -87,11 +101,82 @@ LOSSES_COLUMNS = [
 FEATURE_KINDS = {"z": ("z",), "h": ("h",), "both": ("z", "h")}
 
 
+def measure_columns() -> list[str]:
+    """The similarity measures of ``metrics.csv``: every name of
+    :data:`empirics.measures.MEASURES`, in its order (a plugin whose name is one of the
+    other columns is left out, with one warning)."""
+    taken = set(_ROW_KEYS) | set(_AFTER)
+    names = []
+    for name in MEASURES.names():
+        if name in taken:
+            warnings.warn(f"the similarity measure {name!r} is left out of metrics.csv: the "
+                          "column is taken", RuntimeWarning, stacklevel=2)
+            continue
+        names.append(name)
+    return names
+
+
+def metrics_columns() -> list[str]:
+    """``metrics.csv`` columns (one row per evaluation step, model pair, split and feature
+    kind): what the row is of, every measure (:func:`measure_columns`), then the
+    corollaries' bounds on the measured ``rho`` and ``r`` and the weight-space distances.
+
+    >>> metrics_columns()[6:14]
+    ['cka', 'cka_linear', 'rsa', 'sim_gap', 'rho', 'r', 'procrustes', 'mutual_knn']
+    """
+    return [*_ROW_KEYS, *measure_columns(), *_AFTER]
+
+
+def alignment_keys() -> list[str]:
+    """The entries of one pair, split and feature kind in ``summary.json``'s ``alignment``:
+    every measure, the weight gaps and angles."""
+    return [*measure_columns(), *_SUMMARY_EXTRA]
+
+
+def __getattr__(name: str) -> Any:
+    """``METRICS_COLUMNS``: :func:`metrics_columns` now (plugins may have been installed
+    since this module was imported)."""
+    if name == "METRICS_COLUMNS":
+        return metrics_columns()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def alignment_columns(al: Mapping[str, Any], rows: Mapping[str, float]) -> dict[str, Any]:
+    """The measure columns of one ``metrics.csv`` row, and those derived from them.
+
+    Args:
+        al: :meth:`empirics.metrics.AlignmentAccumulator.compute` of the pair (``linear``
+            on): every moment measure, ``n``, ``repr_angle``.
+        rows: :func:`empirics.measures.row_values` of the pair's float64 features.
+    """
+    out: dict[str, Any] = {"n": int(al["n"])}
+    for name in measure_columns():
+        out[name] = float(al[name]) if MEASURES[name].basis == "moments" else rows[name]
+    rho, r = float(al["rho"]), float(al["r"])
+    out["cka_lower_from_rho"], out["rsa_lower_from_r"] = cka_lower(rho), rsa_lower(r)
+    # = metrics.representation_angle(X, Y): arccos of cosine CKA
+    out["repr_angle"] = float(al["repr_angle"])
+    return out
+
+
+def weight_columns(model_a, model_b) -> dict[str, float]:
+    """The weight-space columns of a pair's ``metrics.csv`` rows
+    (:mod:`empirics.training.weights`; ``model_b`` is the reference)."""
+    from empirics.training.weights import weight_gap, weight_gap_official
+
+    wg = weight_gap(model_a, model_b)
+    return {"weight_gap": float(wg["weight_gap_mean"]),
+            "weight_gap_sum": float(wg["weight_gap_sum"]),
+            "weight_angle": float(wg["weight_angle"]),
+            "weight_gap_official": weight_gap_official(model_a, model_b)["weight_gap_official"],
+            "weight_distance": float(wg["weight_distance"])}
+
+
 def model_pairs(names: tuple[str, ...] | list[str]) -> list[tuple[str, str]]:
     """All pairs of ``names`` in their given (canonical) order.
 
-    >>> model_pairs(("cl", "nscl", "scl", "ce"))[:3]
-    [('cl', 'nscl'), ('cl', 'scl'), ('cl', 'ce')]
+    >>> model_pairs(("a", "b", "c"))
+    [('a', 'b'), ('a', 'c'), ('b', 'c')]
     """
     return list(itertools.combinations(names, 2))
 
@@ -139,11 +224,12 @@ class Evaluator:
             n = int(ds.x.shape[0])
             b = min(config.batch_size, n)
             n_batches = max(1, n // b)
-            gen = torch.Generator().manual_seed(derive_seed(config.seed, "eval_order", split))
+            gen = torch_generator(config.seed, "eval_order", split)
             order = torch.randperm(n, generator=gen)[: n_batches * b].to(self.device)
             x_used, y_used = ds.x[order], ds.y[order]
             views = _make_views(x_used, augmenter, config.views,
-                                derive_seed(config.seed, "eval_views", split), self.device)
+                                torch_generator(config.seed, "eval_views", split,
+                                                device=self.device))
             n_max, bound = [], []
             for j in range(n_batches):
                 counts = torch.bincount(y_used[j * b : (j + 1) * b])
@@ -179,7 +265,6 @@ class Evaluator:
     def __call__(self, step: int, epoch: float, members: list) -> dict[str, Any]:
         """Evaluate every member; returns ``{"metrics": rows, "losses": rows, "headline"}``."""
         from empirics.metrics import AlignmentAccumulator
-        from empirics.training.weights import weight_gap, weight_gap_official
 
         modes = {m.name: m.module.training for m in members}
         for m in members:
@@ -210,48 +295,29 @@ class Evaluator:
             names = [m.name for m in members]
             modules = {m.name: m.module for m in members}
             for a, b in model_pairs(names):
-                wg = weight_gap(modules[a], modules[b])
-                wg_official = weight_gap_official(modules[a], modules[b])["weight_gap_official"]
+                weights = weight_columns(modules[a], modules[b])
                 for split in self.splits:
+                    labels = self.splits[split].y.cpu().numpy()
                     for kind in self.kinds:
                         # one O(N d^2) pass over this rank's rows; the additive
                         # statistics are summed over ranks (STYLE.md rule 4)
                         acc = AlignmentAccumulator("cosine", linear=True)
                         acc.update(local[a][split][kind], local[b][split][kind])
                         al = self.dist.reduce_accumulator_(acc).compute()
-                        rho, r = float(al["rho"]), float(al["r"])
-                        metric_rows.append(
-                            {
-                                "step": step,
-                                "epoch": epoch,
-                                "pair": f"{a}-{b}",
-                                "split": split,
-                                "features": kind,
-                                "n": int(al["n"]),
-                                "cka": float(al["cka"]),
-                                "cka_linear": float(al["cka_linear"]),
-                                "rsa": float(al["rsa"]),
-                                "sim_gap": float(al["sim_gap"]),
-                                "rho": rho,
-                                "r": r,
-                                "cka_lower_from_rho": cka_lower(rho),
-                                "rsa_lower_from_r": rsa_lower(r),
-                                "weight_gap": float(wg["weight_gap_mean"]),
-                                "weight_gap_sum": float(wg["weight_gap_sum"]),
-                                "weight_angle": float(wg["weight_angle"]),
-                                # = metrics.representation_angle(X, Y): arccos of cosine CKA
-                                "repr_angle": float(al["repr_angle"]),
-                                "weight_gap_official": wg_official,
-                            }
-                        )
+                        rows = row_values(feats[a][split][kind].cpu().numpy(),
+                                          feats[b][split][kind].cpu().numpy(), labels)
+                        metric_rows.append({"step": step, "epoch": epoch,
+                                            "pair": pair_name(a, b), "split": split,
+                                            "features": kind, **alignment_columns(al, rows),
+                                            **weights})
         finally:
             for m in members:
                 m.module.train(modes[m.name])
                 if m.head is not None:
                     m.head.train(modes[m.name])
-        cl_features = None
-        if "cl" in feats:
-            cl_features = feats["cl"]["train"]["z"].cpu().numpy()
+        cl_features = None  # the normalisers of the run's own corollaries (bounds.csv)
+        if THEOREM_PAIR[0] in feats:
+            cl_features = feats[THEOREM_PAIR[0]]["train"]["z"].cpu().numpy()
         return {
             "metrics": metric_rows,
             "losses": loss_rows,
@@ -271,24 +337,12 @@ class Evaluator:
         for j in range(sp.n_batches):
             sl = slice(j * sp.batch, (j + 1) * sp.batch)
             zb, yb = z[:, sl], sp.y_views[sl]
-            if cfg.positive_in_denominator:
-                a = float(ntxent_loss(zb, tau=cfg.tau, pairs=cfg.pairs))
-            else:
-                a = float(cl_loss(zb, tau=cfg.tau, pairs=cfg.pairs))
-            b = float(
-                nscl_loss(
-                    zb,
-                    yb,
-                    tau=cfg.tau,
-                    positive_in_denominator=cfg.positive_in_denominator,
-                    pairs=cfg.pairs,
-                )
-            )
+            a, b = (float(objective_loss(o, zb, yb, cfg)) for o in THEOREM_PAIR)
             lcl.append(a)
             lnscl.append(b)
             gaps.append(a - b)
             holds = holds and (0.0 <= a - b <= sp.bound[j])
-            if m.objective == "ce":
+            if m.head is not None:  # CE: its own loss is on its head's logits
                 dtype = next(m.head.parameters()).dtype
                 logits = m.head(h[:, sl].reshape(K * sp.batch, -1).to(dtype))
                 lown.append(float(ce_loss(logits, yb.repeat(K))))
@@ -336,12 +390,11 @@ class Evaluator:
         }
 
 
-def _make_views(x, augmenter, K, seed, device):
+def _make_views(x, augmenter, K, gen):
     if augmenter is None:
         return x.unsqueeze(0).expand(K, *x.shape).clone()
     from empirics.augment import make_views
 
-    gen = torch.Generator(device=device).manual_seed(seed)
     return make_views(x, augmenter, gen, K=K)
 
 

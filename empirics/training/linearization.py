@@ -34,12 +34,13 @@ from typing import Any
 
 import torch
 
+from empirics.objectives import THEOREM_PAIR
 from empirics.training.curvature import jacobian_power, parameters, sgd_remainder
 
 __all__ = ["LINEARIZATION_COLUMNS", "MODELS", "POWER_ITERS", "POWER_TOL", "Linearization"]
 
 #: The objectives measured (Appendix D compares CL's and NSCL's networks to the surrogate).
-MODELS = ("cl", "nscl")
+MODELS = THEOREM_PAIR
 POWER_ITERS = 100
 POWER_TOL = 1e-7
 

@@ -1,11 +1,13 @@
-"""Lockstep training of CL / NT-Xent / NSCL / SCL / CE models under shared randomness.
+"""Lockstep training of the objectives of a run under shared randomness.
 
 One loop trains every objective of a :class:`~empirics.training.config.TrainConfig` together
 (THEORY.md s1, "shared randomness" [stated]): all models start from **one
-initialisation** copied to each (CE additionally gets a ``LinearHead`` on the backbone,
-initialised from its own generator), see the **same batch order**, the **same augmented
-views** (computed once per step and fed to every model) and the **same hyperparameters**;
-only the loss differs. The loop reads top to bottom::
+initialisation** copied to each (a ``kind = "head"`` objective, CE, additionally gets a
+``LinearHead`` on the backbone, initialised from its own generator), see the **same batch
+order**, the **same augmented views** (computed once per step and fed to every model) and
+the **same hyperparameters**; only the loss differs. Each loss is its registry entry's
+(:func:`empirics.objectives.objective_loss`), so an objective installed as a plugin trains
+in lockstep exactly as the built-ins do. The loop reads top to bottom::
 
     for t in range(start, T):
         idx   = batch_indices(t)                     # shared batch order
@@ -31,7 +33,7 @@ official code of [P2] steps its scheduler (THEORY.md s13).
 
 **Batch composition** (Corollary 3's event, as the surrogate records it): every step
 records ``q_max``, the largest same-class fraction of a sample's ``B - 1`` batch negatives
-(:mod:`empirics.training.batch_event`); ``bounds.csv`` reports it against
+(:mod:`empirics.training.run_bounds`); ``bounds.csv`` reports it against
 ``pi_max + eps``.
 
 **Backends.** ``backend = "loop"`` runs the members one after another as above;
@@ -51,7 +53,6 @@ Evaluation runs on the full reference sets on every rank (small; no communicatio
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -59,14 +60,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from empirics.objectives import OBJECTIVES, objective_loss
 from empirics.optim import make_optimizer
-from empirics.seeds import PURPOSES, derive_seed
-from empirics.training.batch_event import BatchEvent, batch_q_max
+from empirics.seeds import PURPOSES, derive_seed, torch_generator
 from empirics.training.config import MAX_STEPS, TrainConfig
-from empirics.training.errors import TrainingDiverged
+from empirics.training.errors import check_finite
 from empirics.training.evaluator import Evaluator
-from empirics.training.objectives import objective_loss
-from empirics.training.run_bounds import bounds_rows
+from empirics.training.run_bounds import BatchEvent, batch_q_max, bounds_rows
 
 __all__ = ["LockstepTrainer", "Member", "RunSchedule", "check_config_against_data",
            "run_schedule"]
@@ -96,10 +96,10 @@ class Member:
     """One model of the lockstep run."""
 
     name: str  # unique name (the objective, or e.g. "cl#2" in tests)
-    objective: str  # cl | ntxent | nscl | scl | ce
-    net: nn.Module  # what is trained (possibly DDP-wrapped; CE: model + head)
+    objective: str  # a name of empirics.objectives.OBJECTIVES
+    net: nn.Module  # what is trained (possibly DDP-wrapped; a head objective: model + head)
     module: nn.Module  # the unwrapped ContrastiveModel (eval, weights, checkpoints)
-    head: nn.Module | None  # CE's LinearHead (unwrapped), else None
+    head: nn.Module | None  # the LinearHead of a head objective (CE; unwrapped), else None
     optimizer: torch.optim.Optimizer
     last_loss: float = float("nan")
 
@@ -284,12 +284,12 @@ class LockstepTrainer:
             proj_dim=config.proj_dim,
             num_classes=self.C,
             width=config.width,
-            generator=torch.Generator().manual_seed(derive_seed(seed, "init")),
+            generator=torch_generator(seed, "init"),
         )
         self.init_model = init.to(self.device)
         self.feature_dim = self._feature_dim(self.init_model)
         self.init_head = None
-        if "ce" in config.objectives:
+        if any(OBJECTIVES[o].kind == "head" for o in config.objectives):
             from empirics.losses import LinearHead
 
             with torch.random.fork_rng(devices=[]):
@@ -343,7 +343,7 @@ class LockstepTrainer:
         """A fresh copy of the shared initialisation with its own optimiser."""
         cfg = self.config
         module = copy.deepcopy(self.init_model)
-        head = copy.deepcopy(self.init_head) if objective == "ce" else None
+        head = copy.deepcopy(self.init_head) if OBJECTIVES[objective].kind == "head" else None
         net: nn.Module = _WithHead(module, head) if head is not None else module
         net = self.dist.wrap(net, find_unused_parameters=head is not None)
         params = [p for p in self.dist.unwrap(net).parameters() if p.requires_grad]
@@ -360,7 +360,7 @@ class LockstepTrainer:
     # -- shared randomness ----------------------------------------------------------------
     def _perm(self, epoch: int) -> torch.Tensor:
         if epoch not in self._perm_cache:
-            gen = torch.Generator().manual_seed(derive_seed(self.config.seed, "batch", epoch))
+            gen = torch_generator(self.config.seed, "batch", epoch)
             self._perm_cache = {epoch: torch.randperm(self.N, generator=gen)}
         return self._perm_cache[epoch]
 
@@ -393,8 +393,7 @@ class LockstepTrainer:
             return x.unsqueeze(0).expand(K, *x.shape).clone()
         from empirics.augment import make_views
 
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(derive_seed(self.config.seed, "augment", t))
+        gen = torch_generator(self.config.seed, "augment", t, device=self.device)
         return make_views(x, self.augmenter, gen, K=K)
 
     # -- one step -------------------------------------------------------------------------
@@ -418,7 +417,7 @@ class LockstepTrainer:
         for m in self.members:
             for group in m.optimizer.param_groups:
                 group["lr"] = eta_t
-            if m.objective == "ce":
+            if m.head is not None:  # CE: the head on the backbone (THEORY.md s2)
                 _, logits = m.net(flat)
                 logits = dist.gather(logits.reshape(K, b, -1), dim=1)  # (K, B, C)
                 loss = ce_loss(logits.reshape(K * y.shape[0], -1), y.repeat(K))
@@ -427,10 +426,7 @@ class LockstepTrainer:
                 z = dist.gather(z.reshape(K, b, -1), dim=1)  # (K, B, d)
                 loss = objective_loss(m.objective, z, y, cfg)
             value = float(loss.detach())
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"training diverged at step {t}: model {m.name!r} has loss {value} "
-                    "(lower `lr` or change `optimizer`)")
+            check_finite(value, m.name, t)
             m.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             m.optimizer.step()
@@ -440,14 +436,13 @@ class LockstepTrainer:
     def _batched_step(self, t, flat, y, K: int, b: int, eta_t: float) -> dict[str, float]:
         """Step ``t`` of the ``vmap`` backend: one batched forward/backward of all members."""
         from empirics.losses import ce_loss
-        from empirics.training.batched import check_finite
 
         cfg, bm = self.config, self.batched
         bm.set_lr(eta_t)
         h_all, z_all = bm.forward(flat)  # (M, K*b, ...): member m's outputs are slice m
         losses = []
         for i, m in enumerate(self.members):
-            if m.objective == "ce":
+            if m.head is not None:
                 logits = m.head(h_all[i].flatten(1)).reshape(K, b, -1)
                 loss = ce_loss(logits.reshape(K * y.shape[0], -1), y.repeat(K))
             else:

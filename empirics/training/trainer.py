@@ -25,13 +25,12 @@ numbers, depend on it) (:func:`check_resumable`).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import platform
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,11 +40,16 @@ import torch
 
 from empirics.runs.reader import read_table
 from empirics.runs.spec import RunSpec
-from empirics.runs.tables import RunFileError
+from empirics.runs.tables import RunFileError, table_steps
 from empirics.runs.writer import KEY_FIELD, RunWriter, load_checkpoint
 from empirics.training.config import TrainConfig
 from empirics.training.errors import RunInterrupted, TrainingDiverged
-from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS, model_pairs
+from empirics.training.evaluator import (
+    LOSSES_COLUMNS,
+    alignment_keys,
+    metrics_columns,
+    model_pairs,
+)
 from empirics.training.linearization import LINEARIZATION_COLUMNS, Linearization
 from empirics.training.lockstep import LockstepTrainer, check_config_against_data
 
@@ -161,23 +165,6 @@ def run_key(config: TrainConfig) -> str:
     return RunSpec("train", config.to_dict()).key()
 
 
-def _step_counts(text: str, path) -> dict[int, int]:
-    """``{step: rows}`` of a table's text (``{}`` for no rows)."""
-    rows = list(csv.reader(io.StringIO(text)))
-    if not rows:
-        return {}
-    try:
-        i = rows[0].index("step")
-        steps = [int(r[i]) for r in rows[1:]]
-    except (ValueError, IndexError):
-        raise RunFileError(path, "expected tables with an integer `step` column in the "
-                                 "checkpoint, got another text") from None
-    counts: dict[int, int] = {}
-    for t in steps:
-        counts[t] = counts.get(t, 0) + 1
-    return counts
-
-
 def check_resumable(trainer: LockstepTrainer, state: dict[str, Any], key: str, path) -> None:
     """Refuse a checkpoint that is not this run's, at a step its tables contradict.
 
@@ -219,7 +206,7 @@ def check_resumable(trainer: LockstepTrainer, state: dict[str, Any], key: str, p
     tables = state.get("tables") if isinstance(state.get("tables"), dict) else {}
     for table, n in per_step.items():
         want = {t: n for t in steps if n and (t > 0 or table != "bounds")}
-        got = _step_counts(tables.get(table) or "", path)
+        got = dict(Counter(table_steps(tables.get(table) or "", path)))
         if got != want:
             last = max(got) if got else None
             raise RunFileError(path, f"expected its step {step} to match the {table} rows "
@@ -266,7 +253,7 @@ def _open(config: TrainConfig, writer: RunWriter, dist, resume: bool,
 def _train(config, progress, dist, resume, stop_after, callback) -> Path:
     trainer = LockstepTrainer(config, dist=dist)
     writer = RunWriter(config.out, kind="train",
-                       columns={"metrics": METRICS_COLUMNS, "losses": LOSSES_COLUMNS,
+                       columns={"metrics": metrics_columns(), "losses": LOSSES_COLUMNS,
                                 "bounds": None, "linearization": LINEARIZATION_COLUMNS})
     main = dist.is_main
     state = _open(config, writer, dist, resume, trainer)
@@ -346,13 +333,12 @@ def summary(trainer: LockstepTrainer, writer: RunWriter, wall: float,
     final = trainer.T
     metrics = read_table(writer.metrics)
     losses = read_table(writer.losses)
-    keys = ("cka", "cka_linear", "rsa", "sim_gap", "rho", "r", "weight_gap", "weight_angle",
-            "repr_angle", "weight_gap_official")
+    keys = alignment_keys()  # every measure of the registry, the weight gaps and angles
     alignment: dict[str, Any] = {}  # {} for a run without a pair of models
     rows = metrics[metrics["step"] == final] if "step" in metrics.columns else metrics
     for r in rows.to_dict("records"):
         entry = alignment.setdefault(r["pair"], {}).setdefault(r["split"], {})
-        entry[r["features"]] = {k: _num(r[k]) for k in keys}
+        entry[r["features"]] = {k: _num(r.get(k)) for k in keys}  # a resumed older run
     models: dict[str, Any] = {}
     last = losses[(losses["step"] == final) & (losses["split"] == "test")]
     for r in last.to_dict("records"):

@@ -6,7 +6,9 @@ definitions, and every number says which (``metrics.csv`` columns):
 
 - :func:`weight_gap` -- the toolkit's: every parameter tensor (backbone and projector,
   biases included), ``||W_a - W_b|| / ||W_b||`` with ``b`` the reference (NSCL);
-  columns ``weight_gap``, ``weight_gap_sum``, ``weight_angle``;
+  columns ``weight_gap``, ``weight_gap_sum``, ``weight_angle``; and the absolute distance
+  ``||w_a - w_b||_2`` of the full parameter vectors, the left side of Theorem 2
+  (``weight_distance``);
 - :func:`weight_gap_official` -- the official code's of [P2] (THEORY.md s13): backbone
   weight tensors only (projector and biases excluded), normalised by the mean of the two
   norms; column ``weight_gap_official``.
@@ -22,6 +24,15 @@ import torch
 from torch import nn
 
 __all__ = ["weight_gap", "weight_gap_official"]
+
+
+_SAFE = (2.0**-450, 2.0**450)  # a norm from a plain sum of squares is exact in here
+
+
+def _scaled_norm(v: torch.Tensor) -> float:
+    """``||v||_2`` without over- or underflow: of ``v`` scaled by its largest entry."""
+    top = float(v.abs().max()) if v.numel() else 0.0
+    return 0.0 if top == 0.0 else top * float(torch.linalg.vector_norm(v / top))
 
 
 def _named_tensors(model: object, name: str) -> dict[str, torch.Tensor]:
@@ -71,6 +82,7 @@ def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, flo
         gap_l = ||W_a^l - W_b^l||_F / ||W_b^l||_F
         weight_gap_mean = mean_l gap_l,   weight_gap_sum = sum_l gap_l
         weight_angle = arccos( <w_a, w_b> / (|w_a| |w_b|) )   in degrees
+        weight_distance = ||w_a - w_b||_2 = sqrt(sum_l ||W_a^l - W_b^l||_F^2)   ([P2] Thm 2)
 
     ``w`` the flattened concatenation of all tensors (float64, never concatenated; the
     angle is evaluated as ``2 atan2(|a^ - b^|, |a^ + b^|)``, exact near 0 degrees).
@@ -87,7 +99,7 @@ def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, flo
 
     Returns:
         dict with ``weight_gap_mean``, ``weight_gap_sum``, ``weight_angle`` (degrees),
-        ``n_tensors`` and ``n_skipped``.
+        ``weight_distance``, ``n_tensors`` and ``n_skipped``.
 
     Raises:
         TypeError: not a module/mapping. ValueError: different parameter names or shapes.
@@ -104,10 +116,11 @@ def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, flo
     pairs = _float64_pairs(ta, tb, "parameter")
     if not pairs:
         raise ValueError("Expected at least one parameter tensor to compare, got none")
-    gaps, skipped, skipped_differ = [], 0, 0
+    gaps, diffs, skipped, skipped_differ = [], [], 0, 0
     na2 = nb2 = 0.0
     for a64, b64 in pairs:
         diff = float(torch.linalg.vector_norm(a64 - b64))
+        diffs.append(diff if _SAFE[0] < diff < _SAFE[1] else _scaled_norm(a64 - b64))
         nb = float(torch.linalg.vector_norm(b64))
         na2 += float((a64 * a64).sum())
         nb2 += nb * nb
@@ -147,6 +160,7 @@ def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, flo
         "weight_gap_mean": mean,
         "weight_gap_sum": total,
         "weight_angle": angle,
+        "weight_distance": math.hypot(*diffs),  # no over- or underflow at any scale
         "n_tensors": len(ta),
         "n_skipped": skipped,
     }

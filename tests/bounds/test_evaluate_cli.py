@@ -113,17 +113,18 @@ def test_latex_and_analysis_and_list(capsys):
     (["--delta", "0"], r"Expected `delta` in (0, 1), got 0"),
     (["--lr", "-0.3"], "Expected `lr` >= 0, got -0.3"),
     (["--n-max", "50000"], "Expected `n_max` < `N`, got n_max=50000, N=50000"),
-    (["--lr-rule", "cubic"], "argument --lr-rule: expected one of linear, sqrt, fourth-root, "
+    (["--lr-rule", "cubic"], "Expected `lr_rule` among linear, sqrt, fourth-root, "
                              "constant, got 'cubic'"),
-    (["--schedule", "step"], "argument --schedule: expected one of constant, cosine, got "
-                             "'step'"),
-    (["--format", "yaml"], "argument --format: expected one of table, json, csv, latex, "
-                           "analysis, got 'yaml'"),
-    (["--tau", "abc"], "argument --tau: expected a comma-separated list of numbers, got 'abc'"),
-    (["--C", "10,x"], "argument --C: expected a comma-separated list of numbers, got '10,x'"),
+    (["--schedule", "step"], "Expected `schedule` among constant, cosine, got 'step'"),
+    (["--format", "yaml"], "Expected `format` among table, json, csv, latex, analysis, got "
+                           "'yaml'"),
+    (["--tau", "abc"], "argument --tau: Expected `tau` to be a number, got 'abc'"),
+    (["--C", "10,x"], "argument --C: Expected `C` to be a number, got 'x'"),
+    (["--C", ""], "Expected `C` to be a comma list of numbers, got ''"),
+    (["--tau", "nan"], "Expected `tau` to be finite, got nan"),
     (["--G", "1"], "Expected both `G` and `beta` for Theorem 2, got `beta`=None"),
     (["--features", "/nonexistent/f.npy"], "Expected a readable .npy feature file"),
-    (["--saturation", "2"], "argument --saturation: expected a number in (0, 1), got 2.0"),
+    (["--saturation", "2"], "Expected `saturation` in (0, 1), got 2.0"),
     (["--warmup-epochs", "300"], "Expected warm-up steps < `T`"),
     (["--bogus"], "unrecognized arguments: --bogus"),
     (["--B", "100000"], "Expected `B` <= `N`, got B=100000, N=50000"),
@@ -219,8 +220,7 @@ def test_schedule_unit_flag(capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--schedule-unit", "month"], "argument --schedule-unit: expected one of step, epoch, "
-                                   "got 'month'"),
+    (["--schedule-unit", "month"], "Expected `schedule_unit` among step, epoch, got 'month'"),
     (["--schedule-unit", "epoch", "--N", "1000", "--B", "64", "--steps", "100",
       "--sum-eta", "-1"], "Expected `sum_eta` >= 0, got -1"),
 ])
@@ -293,11 +293,16 @@ def test_bad_value_table(flag, value, capsys):
     (["--lr", "1e300", "--lr-rule", "constant", "--schedule", "constant", "--steps", "1e10"],
      "sum of rates S is finite, got lr=1e+300"),
     (["--format", "analysis", "--saturation", "1e-320"],
-     "argument --saturation: Expected `saturation` not subnormal"),
-    (["--lr-rule", "linear,,sqrt"], "argument --lr-rule: expected one of"),
-    (["--schedule-unit", ","], "argument --schedule-unit: expected one of"),
-    (["--format", ""], "argument --format: expected one of"),
-    (["--loss-form", "x"], "argument --loss-form: invalid choice: 'x'"),
+     "Expected `saturation` not subnormal"),
+    (["--lr-rule", "linear,,sqrt"], "argument --lr-rule: Expected `lr_rule` to be a comma "
+                                    "list without empty items, got 'linear,,sqrt'"),
+    (["--schedule-unit", ","], "argument --schedule-unit: Expected `schedule_unit` to be a "
+                               "comma list without empty items, got ','"),
+    (["--format", ""], "Expected `format` among table, json, csv, latex, analysis, got ''"),
+    (["--loss-form", "x"], "Expected `loss_form` among paper, tight, balanced, "
+                           "balanced-linear, got 'x'"),
+    (["--tau", "-1e-3"], "Expected `tau` > 0, got -0.001"),  # a negative number is a value
+    (["--tau", "-inf"], "Expected `tau` to be finite, got -inf"),
     (["--tight=1"], "argument --tight: ignored explicit argument '1'"),
 ])
 def test_bad_combinations(argv, needle, capsys):
@@ -416,3 +421,23 @@ def test_subprocess_no_warning_or_traceback_reaches_stderr(args, code):
     else:
         assert p.stdout == "" and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
         assert args[1] in p.stderr and "tau" in p.stderr
+
+
+def test_the_parser_is_generated_from_the_declarations(capsys):
+    """Every field of the two Options classes is a flag of ``build_parser()``, the API
+    evaluates the same grid as the command line, and the defaults are the paper's."""
+    from bounds.evaluate import EvaluateCommand, EvaluateOptions, build_parser, records
+
+    flags = {s for a in build_parser()._actions for s in a.option_strings}
+    for cls in (EvaluateOptions, EvaluateCommand):
+        assert {flag for flag, _, _ in cls.describe()} <= flags
+    opts = EvaluateOptions(C=(10, 100), tau=(0.5,))
+    assert opts.C == (10.0, 100.0) and list(opts.grid())[:2] == ["C", "tau"]
+    assert EvaluateOptions(steps=(1000,)).grid()["T"] == (1000.0,)  # the API's name of steps
+    assert main(["--C", "10,100", "--format", "json"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    api = records(opts)
+    assert [r["C"] for r in cli] == [r["C"] for r in api] == [10, 100]
+    assert [r["sim_gap"] for r in cli] == [r["sim_gap"] for r in api]
+    with pytest.raises(ValueError, match="`C` to be a comma list of numbers, got ''"):
+        EvaluateOptions(C=())

@@ -55,3 +55,9 @@ def test_a_dash_word_is_still_a_flag(capsys):
     with pytest.raises(SystemExit):
         p.parse_args(["--tau", "-x"])
     assert "expected one argument" in capsys.readouterr().err
+
+
+def test_a_comma_list_starting_with_a_negative_number_is_a_value():
+    p = ArgumentParser(prog="demo")
+    p.add_argument("--C")
+    assert p.parse_args(["--C", "-1,2,-3.5e-2"]).C == "-1,2,-3.5e-2"

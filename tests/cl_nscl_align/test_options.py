@@ -165,7 +165,90 @@ EXECUTION_KNOBS = {
         "checkpoint_every": "how often the state is saved; the rows are the same",
         "max_memory_gib": "a refusal threshold checked before the run, not a number of it",
     },
+    # issue 18: the classes of the commands generated from declarations
+    "AccuracyOptions": {},
+    "ClaimsOptions": {
+        "out": "where the files are written",
+        "no_figure": "whether a figure is drawn beside the numbers",
+    },
+    "CompareCommand": {
+        "A": "which representation is read (the comparison's input, not a setting)",
+        "B": "which representation is read (the comparison's input, not a setting)",
+        "no_progress": "what is shown on the terminal",
+    },
+    "DocTarget": {},
+    "DocsCommand": {
+        "write": "whether the result is written, not what it is",
+        "compare": "whether the result is checked against the committed one",
+    },
+    "DocsOptions": {
+        "write": "whether the result is written, not what it is",
+        "readme": "which document is written",
+        "claims": "which document is written",
+    },
+    "EvaluateCommand": {
+        "format": "how the result is printed",
+        "saturation": "how the result is printed",
+        "list": "what is printed",
+    },
+    "EvaluateOptions": {},
+    "Fig12Options": {},
+    "Figure": {},
+    "Gallery": {
+        "cache": "where finished runs are found",
+    },
+    "GoldenOptions": {
+        "write": "whether the result is written, not what it is",
+        "path": "where the golden file is",
+    },
+    "Launch": {
+        "executor": "how the runs are scheduled; each run's numbers are the same",
+        "workers": "how many run at once",
+        "device": "where the runs compute",
+    },
+    "MergingOptions": {},
+    "OutOptions": {
+        "out": "where the files are written",
+    },
+    "Output": {
+        "out": "where the files are written",
+        "formats": "the figure's file formats",
+        "dpi": "the figure's resolution",
+    },
+    "OwnRunsOptions": {},
+    "RayOptions": {
+        "ray_address": "where Ray runs",
+        "cpus_per_run": "Ray resources per run",
+        "gpus_per_run": "Ray resources per run",
+    },
+    "SeedsOptions": {},
+    "SourceOptions": {},
+    "Sources": {
+        "runs": "where finished runs are read from",
+        "claims": "which document is written",
+        "select": "which runs are drawn",
+        "no_run": "whether missing runs are launched",
+    },
+    "SurrogateCommand": {
+        "config": "a file the fields are read from",
+        "out": "where the files are written",
+        "resume": "continue a run: the same numbers",
+        "format": "how the result is printed",
+        "no_progress": "what is shown on the terminal",
+    },
+    "SurrogateStudyOptions": {},
+    "SweepOptions": {
+        "out": "where the files are written",
+        "no_progress": "what is shown on the terminal",
+    },
     "StudyOptions": {},
+    "CommandOptions": {  # python -m empirics.train's own switches, none a run's field
+        "config": "a file the run's fields are read from; the fields decide",
+        "resume": "continue a run: the same numbers (test_kill_resume)",
+        "no_progress": "what is shown on the terminal",
+        "stop_after": "where a run stops, as if killed; resumed, it is the same run",
+        "json": "what is printed at the end",
+    },
     "LaunchOptions": {
         "executor": "how the runs are scheduled; each run's numbers are the same",
         "workers": "how many run at once",
@@ -178,8 +261,16 @@ EXECUTION_KNOBS = {
         "threads": "CPU threads: where the comparison computes, as the trainer's",
     },
 }
+#: Valid other values of fields with their own checks (``{class: {field: values}}``).
+EXAMPLES = {
+    "ClaimsOptions": {"only": ("C1", "C2,C5")},
+    "Figure": {"name": ("fig2-alignment", "list")},
+    "Output": {"formats": ("png", "pdf,svg")},
+    "SeedsOptions": {"seeds": ("1,2", "0")},
+}
 #: Fields whose other value needs other fields too (``{class: {field: context}}``).
 CONTEXT = {
+    "SurrogateCommand": {"resume": {"out": "/tmp/elsewhere"}},
     "TrainConfig": {
         "data_root": {"dataset": "cifar10", "data_root": "/data/cifar"},
         "linearization_size": {"linearization_every": 50},
@@ -229,13 +320,15 @@ def _alternatives(cls, cfg, name):
     """Other values of field ``name`` to try, most plausible first."""
     import dataclasses
     import itertools
+    import typing
 
-    from cl_nscl_align.options import _field_type
+    from cl_nscl_align.options import _field_type, field_choices
 
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
     tp, optional = _field_type(cls._hints()[name])
-    cur, choices = getattr(cfg, name), f.metadata.get("choices")
+    cur, choices = getattr(cfg, name), field_choices(f)
     out: list = []
+    out += [v for v in EXAMPLES.get(cls.__name__, {}).get(name, ())]
     if choices and typing_is_tuple(tp):
         out += [tuple(c) for r in (1, 2) for c in itertools.combinations(choices, r)]
     elif choices:
@@ -251,7 +344,9 @@ def _alternatives(cls, cfg, name):
     elif tp is str:
         out += ["other-value", "/tmp/elsewhere", "cuda"]
     elif typing_is_tuple(tp):
-        out += [("3",), ("2", "4"), ("0.25",), ("h",)]
+        item = [t for t in typing.get_args(tp) if t is not Ellipsis][0]
+        out += {int: [(3,), (2, 4)], float: [(0.25,), (2.0, 4.0)]}.get(
+            item, [("3",), ("2", "4"), ("0.25",), ("h",)])
     if optional:
         out.append(None)
     return [v for v in out if v != cur]
@@ -332,3 +427,47 @@ def test_a_toml_file_named_by_its_argument(tmp_path):
         read_toml(tmp_path / "none.toml", name="--config")
     with pytest.raises(ValueError, match="Expected valid TOML in"):  # unnamed: as before
         read_toml(bad)
+
+
+@dataclass(frozen=True)
+class Switches(Options):
+    """the command's own switches"""
+
+    resume: str | None = option(None, "continue DIR", const=True, metavar="DIR",
+                                result=False, default_text="off")
+    json: bool = option(False, "print JSON", switch=True, result=False, default_text="tables")
+
+
+def test_a_flag_with_an_optional_value_a_switch_and_a_shown_default():
+    from cl_nscl_align.cli import command
+
+    p = command("demo", "Demo.", Switches)
+    assert vars(p.parse_args([])) == {"resume": None, "json": None}  # not given
+    assert vars(p.parse_args(["--resume"])) == {"resume": True, "json": None}
+    assert p.parse_args(["--resume", "run"]).resume == "run"
+    assert p.parse_args(["--json"]).json is True
+    with pytest.raises(SystemExit):
+        p.parse_args(["--no-json"])  # a switch has no --no- form
+    text = " ".join(p.format_help().split())
+    assert "--resume [DIR] continue DIR (default: off)" in text
+    assert "--json print JSON (default: tables)" in text and "the command's own switches:" in text
+    assert Switches().key_dict() == {}  # execution knobs only
+
+
+def test_words_field_takes_whole_words_after_one_flag():
+    @dataclass(frozen=True)
+    class Grid(Options):
+        grid: tuple[str, ...] = option((), "axes", words=True)
+        n: int = option(1, "a count")
+
+    p = ArgumentParser(prog="demo")
+    Grid.add_arguments(p)
+    args = p.parse_args(["--grid", "tau=0.1,0.5", "C=10", "--n", "2"])
+    assert Grid.from_dict(Grid.given(args)).grid == ("tau=0.1,0.5", "C=10")
+
+    @dataclass(frozen=True)
+    class Bad(Options):
+        n: int = option(1, "a count", words=True)
+
+    with pytest.raises(TypeError, match="tuple\\[str, ...\\] field for words=True"):
+        Bad.add_arguments(ArgumentParser(prog="demo"))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from empirics.losses import cl_loss, nscl_loss
-from empirics.metrics import alignment
+from empirics.metrics import alignment, mutual_knn
 from empirics.runs import read_run
 from empirics.twin import NSCLTwin
 
@@ -93,10 +93,17 @@ def test_logged_metrics_equal_empirics_metrics_on_the_reference_features(tmp_pat
     assert run.kind == "train" and run.done and sorted(set(run.metrics["step"])) == [0, 3, 6, 7]
     last = run.metrics[run.metrics["step"] == T]
     assert list(last["features"]) == ["z", "h"] and set(last["pair"]) == {"cl-nscl"}
+    distance = torch.linalg.vector_norm(torch.cat(
+        [(a.double() - b.double()).flatten() for a, b in zip(
+            tw.cl.parameters(), tw.nscl.parameters(), strict=True)]))
     for row in last.to_dict("records"):
-        want = alignment(feats["cl"][row["features"]], feats["nscl"][row["features"]])
-        for k in ("cka", "cka_linear", "rsa", "sim_gap", "rho", "r", "repr_angle"):
+        x, y = feats["cl"][row["features"]], feats["nscl"][row["features"]]
+        want = alignment(x, y)
+        for k in ("cka", "cka_linear", "rsa", "sim_gap", "rho", "r", "repr_angle",
+                  "procrustes"):
             assert row[k] == pytest.approx(want[k], rel=1e-9, abs=1e-12), k
+        assert row["mutual_knn"] == mutual_knn(x.numpy(), y.numpy(), k=10)
+        assert row["weight_distance"] == pytest.approx(float(distance), rel=1e-12)
         assert 0.0 < row["cka"] < 1.0
     # the [P1] gap of each model on the last batch, as the losses compute it
     views, y = _data()[1][T - 1]
@@ -120,8 +127,11 @@ def test_figures_draw_the_twin_run(tmp_path):
     from figures import training
 
     _, _, tw = _train(tmp_path / "run", steps=4)
-    fig = training.figure_alignment(read_run(tw.close()))
-    assert len(fig.axes) == 2
+    run = read_run(tw.close())
+    fig = training.figure_alignment(run)
+    # one panel per alignment score the run records (split test only), CKA first
+    assert len(fig.axes) == len(training.alignment_measures(run)) >= 2
+    assert fig.axes[0].get_title().startswith("CKA")
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -40,3 +40,5 @@ def test_the_example_prints_the_alignment_and_writes_a_readable_run(tmp_path, ca
     assert printed == pytest.approx(summary["alignment"]["cl-nscl"]["test"]["z"]["cka"],
                                     abs=5e-4)
     assert f"python -m empirics.compare {tmp_path / 'run'}:cl" in out
+    z = summary["alignment"]["cl-nscl"]["test"]["z"]
+    assert f"mutual 10-NN {z['mutual_knn']:.3f}" in out and "weight distance" in out

@@ -8,7 +8,10 @@ Their numbers are synthetic but shaped like training curves, and every cell diff
 figure that reads the wrong column, split, pair or feature kind draws different numbers).
 A run of one objective has no pair rows: its ``metrics.csv`` is the header alone, as the
 trainer writes it; a run without CL has the pairs of its own objectives (``nscl-scl``).
-The surrogate run is a real tiny surrogate run, launched through the runs layer. A spec
+Every registered measure the writer has a column for (:data:`empirics.measures.MEASURES`:
+Procrustes, mutual kNN, and any plugin) gets values too, inside its range and on the
+aligned side when CKA is high (:func:`measure_value`). The surrogate run is a real tiny
+surrogate run, launched through the runs layer. A spec
 with ``linearization_every`` also gets a ``linearization.csv`` (Appendix D), every cell
 different, its relative remainders crossing 0.1 and 1.
 """
@@ -35,9 +38,19 @@ DRIFT = {"cl-nscl": 0.15, "cl-ntxent": 0.1, "cl-scl": 0.6, "cl-ce": 0.9}
 REAL_TRAIN_SIZE = 1347
 
 
+def measure_value(measure, cka: float, rng) -> float:
+    """A value of a registered measure that follows ``cka`` (more aligned when it is high),
+    inside the measure's range (0 to 1 where the range is unbounded)."""
+    lo, hi = measure.range
+    lo, hi = (lo if math.isfinite(lo) else 0.0), (hi if math.isfinite(hi) else 1.0)
+    aligned = cka if measure.direction == "higher" else 1 - cka
+    return lo + (hi - lo) * float(np.clip(aligned * (0.9 + 0.1 * rng.random()), 0, 1))
+
+
 def write_train_run(path: Path, config: dict) -> Path:
     """Write a finished lockstep run directory for ``config`` (TrainConfig fields)."""
     import bounds
+    from empirics.measures import MEASURES
     from empirics.runs.writer import RunWriter
     from empirics.training.config import TrainConfig
     from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS, model_pairs
@@ -89,6 +102,8 @@ def write_train_run(path: Path, config: dict) -> Path:
                         "rsa_lower_from_r": float(bounds.rsa_lower(r)),
                         "repr_angle": 90 * d + rng.random(), **weights,
                     })
+                    mrows[-1].update({m.name: measure_value(m, cka, rng) for m in MEASURES
+                                      if m.name in METRICS_COLUMNS and m.name not in mrows[-1]})
         n_max = math.ceil(B / C) + 1
         bound = float(bounds.loss_gap_bound(tau, n_max=n_max, N=B, form="tight"))
         for model in cfg.objectives:

@@ -16,11 +16,18 @@ import numpy as np
 import pytest
 
 from figures import __main__ as cli
-from figures import claims as claims_figures
-from figures import style
+from figures import style, training
 
 SMALL = dict(dataset="synthetic", train_size=256, test_size=64, reference_size=32,
              batch_size=32, steps=8, eval_every=4, warmup_steps=2, objectives=["cl", "nscl"])
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def call(argv) -> tuple[int, str]:
@@ -100,7 +107,7 @@ TABLE = [
     (["landscape", "--device", "tpu"], ["--device", "'tpu'"]),
     (["landscape", "--dataset", "cifar10"], ["--dataset", "'cifar10'"]),
     *([(["fig1", "--device", "cuda", "--size", "tiny"], ["`--device`", "'cuda'"])]
-      if not cli._cuda_available() else []),
+      if not _cuda_available() else []),
     (["fig5", "--runs", "{root}/nowhere"], ["`--runs`", "{root}/nowhere"]),
     (["fig5", "--runs", "{file}"], ["`--runs`", "{file}"]),
     (["fig5", "--runs", "{empty}"], ["`--runs`", "{empty}"]),
@@ -124,6 +131,10 @@ TABLE = [
     (["fig5", "--runs", "{sweep}", "--size", "tiny"], ["`--runs`", "`--size`", "'tiny'"]),
     (["fig5", "--runs", "{sweep}", "--device", "cpu"], ["`--runs`", "`--device`", "'cpu'"]),
     (["fig5", "--runs", "{sweep}", "--workers", "2"], ["`--runs`", "`--workers`", "2"]),
+    (["fig5", "--runs", "{sweep}", "--executor", "local"], ["`--runs`", "`--executor`",
+                                                             "'local'"]),
+    (["landscape", "--executor", "mpi"], ["`--executor`", "'mpi'"]),
+    (["landscape", "--select", "tau=1,,x"], ["--select", "'tau=1,,x'"]),
     (["fig5", "--claims", "{empty}", "--cache", "{root}/c"], ["`--claims`", "`--cache`"]),
     (["fig5", "--claims", "{empty}", "--quick"], ["`--claims`", "`--quick`"]),
     (["all", "--quick", "--size", "full"], ["`--quick`", "`--size`", "'full'"]),
@@ -176,6 +187,31 @@ def test_select_keeps_one_tau_and_the_figures_draw(places, tmp_path, capsys):
         captured = capsys.readouterr()
         assert rc == 0 and captured.err == "", captured.err
     assert (tmp_path / "fig3-classes.png").is_file() and (tmp_path / "p1-loss-gap.png").is_file()
+
+
+def test_select_repeated_keeps_every_key(places, tmp_path, capsys):
+    """--select KEY=VALUE repeated (or a comma list) selects on every key."""
+    for extra in (["--select", "tau=0.5", "--select", "classes=4"],
+                  ["--select", "tau=0.5,classes=4"]):
+        rc, _ = call(["fig3", "--runs", places["sweep"], *extra, "--out", tmp_path,
+                      "--formats", "png", "--dpi", "20"])
+        assert rc == 0 and capsys.readouterr().err == ""
+    line = refused(["fig3", "--runs", places["sweep"], "--select", "tau=0.5", "--select",
+                    "tau=1.0", "--out", tmp_path], capsys)
+    assert "`--select` tau once" in line
+
+
+def test_the_parser_is_generated_from_the_declarations():
+    """Every argument of python -m figures is a field of its Options classes (no flag
+    declared by hand), the launch flags those of empirics.runs.LaunchOptions."""
+    from empirics.runs import LaunchOptions
+
+    fields = {f for cls in cli.CLASSES for f in cls.field_names()}
+    dests = {a.dest for a in cli._parser()._actions if a.dest != "help"}
+    assert dests == fields
+    assert set(LaunchOptions.field_names()) <= fields
+    assert issubclass(cli.Launch, LaunchOptions) and cli.Launch.field_names() == \
+        LaunchOptions.field_names()
 
 
 def test_help_documents_the_sources_and_the_ranges(capsys):
@@ -231,7 +267,7 @@ def test_a_band_over_seeds_with_a_step_no_seed_has_is_silent():
     values = np.array([[1.0, np.nan], [2.0, np.nan], [4.0, np.nan]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # numpy's "Mean of empty slice" would raise here
-        mean, half = claims_figures._t_band(values)
+        mean, half = training.t_band(values)
     assert mean[0] == pytest.approx(7 / 3) and np.isnan(mean[1]) and np.isnan(half[1])
 
 

@@ -14,7 +14,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from figures import accuracy, alignment_accuracy, derived, fewshot, merging, style  # noqa: E402
+from figures import accuracy, style  # noqa: E402
 
 
 def _t1():
@@ -53,7 +53,7 @@ def test_lp_vs_tau_and_fewshot_lines():
     accuracy.plot_fewshot_accuracy(axes[0, 1], few)
     assert tuple(axes[0, 1].get_lines()[0].get_ydata()) == (40.0, 70.0)
     fig, axes = style.new_figure()
-    fewshot.plot_bound_vs_error(axes[0, 0], few)
+    accuracy.plot_bound_vs_error(axes[0, 0], few)
     data = [tuple(line.get_ydata()) for line in axes[0, 0].get_lines()]
     assert (0.6, pytest.approx(0.3)) in [(d[0], d[1]) for d in data if len(d) == 2]
     assert (50.0, 0.9) in data  # the bound, drawn where it is, not clipped
@@ -66,7 +66,7 @@ def test_merging_path_means_over_seeds():
                            "accuracy": acc + 0.02 * s, "seed": s}
                           for s in (0, 1) for a, acc in ((0.0, 0.6), (0.5, 0.7), (1.0, 0.65))])
     fig, axes = style.new_figure()
-    merging.plot_merging_path(axes[0, 0], table, summary=[
+    accuracy.plot_merging_path(axes[0, 0], table, summary=[
         {"probe": "ncc", "features": "h", "partner": "nscl", "seeds_beating": 2,
          "n_seeds": 2}])
     (line,) = axes[0, 0].get_lines()
@@ -78,7 +78,7 @@ def test_fig12_scatter_and_title():
     res = {"settings": [{"cka": 0.9, "gap": 0.01}, {"cka": 0.5, "gap": 0.1}],
            "spearman": -1.0, "ci_low": -1.0, "ci_high": -0.5, "n_settings": 2}
     fig, axes = style.new_figure()
-    alignment_accuracy.plot_alignment_accuracy(axes[0, 0], res)
+    accuracy.plot_alignment_accuracy(axes[0, 0], res)
     offsets = axes[0, 0].collections[0].get_offsets()
     np.testing.assert_allclose(offsets, [[0.9, 1.0], [0.5, 10.0]])
     assert "Spearman -1.00 [-1.00, -0.50]" in axes[0, 0].get_title()
@@ -114,26 +114,26 @@ def _ctx(root, spec, allow_run=True):
 
 def test_evaluations_are_launched_once_in_the_cache(one_run):
     root, spec = one_run
-    ev = derived.evaluations_for(_ctx(root, spec), ("base",), "accuracy",
+    ev = accuracy.evaluations_for(_ctx(root, spec), ("base",), "accuracy",
                                  {"shots": [1], "repeats": 1})
     assert len(ev) == 1 and ev[0].path.parent == root and ev[0].kind == "custom"
-    again = derived.evaluations_for(_ctx(root, spec, allow_run=False), ("base", "tau"),
+    again = accuracy.evaluations_for(_ctx(root, spec, allow_run=False), ("base", "tau"),
                                     "accuracy", {"shots": [1], "repeats": 1})
     assert again[0].path == ev[0].path
     with pytest.raises(FileNotFoundError, match="--no-run"):
-        derived.evaluations_for(_ctx(root, spec, allow_run=False), ("base",), "merging")
-    fig = merging.figure_merging(derived.evaluations_for(_ctx(root, spec), ("base",),
+        accuracy.evaluations_for(_ctx(root, spec, allow_run=False), ("base",), "merging")
+    fig = accuracy.figure_merging(accuracy.evaluations_for(_ctx(root, spec), ("base",),
                                                          "merging", {"points": 3}))
     assert len(fig.axes[0].get_lines()) == 3  # nscl, scl, ce
 
 
 def test_figures_from_a_studys_evaluations(one_run, tmp_path, capsys):
-    from empirics.studies.experiments import main as study
+    from empirics.studies.cli import main as study  # python -m empirics.studies
     from figures import __main__ as cli
 
     root, _ = one_run
     assert study(["accuracy", "--runs", str(root), "--out", str(tmp_path / "s"),
-                  "--repeats", "1", "--shots", "1,2"]) == 0
+                  "--repeats", "1", "--shots", "1,2", "--executor", "serial"]) == 0
     rc = cli.main(["table1", "--runs", str(tmp_path / "s" / "evaluations"), "--out",
                    str(tmp_path / "f"), "--formats", "png", "--dpi", "30"])
     assert rc == 0 and (tmp_path / "f" / "table1-accuracy.png").exists()
@@ -159,9 +159,8 @@ class Block:
         if name == "torch" or name.startswith("torch."):
             raise ImportError(f"blocked import of {name}")
 sys.meta_path.insert(0, Block())
-import figures.accuracy, figures.fewshot, figures.merging, figures.alignment_accuracy
-import figures.derived, figures.experiments
-import empirics.studies.accuracy, empirics.studies.merging, empirics.studies.intervals
+import figures.accuracy
+import empirics.studies.accuracy, empirics.studies.merging, empirics.studies.statistics
 import empirics.studies.alignment_accuracy, empirics.studies.evaluations
 assert "torch" not in sys.modules
 """

@@ -96,13 +96,13 @@ def check_figure(fig, run_paths) -> None:
                 s_t = [sum(eta[:t]) / (cfg["tau"] ** 2 * cfg["batch_size"]) for t in steps]
                 want.append((steps.tolist(), s_t))
         got = [(ln.get_xdata(), ln.get_ydata()) for ln in budget.get_lines()
-               if ln.get_marker() == "x" and ln.get_color() == style.METHOD_COLORS[model]]
+               if ln.get_marker() == "x" and ln.get_color() == style.method_color(model)]
         assert len(got) == len(want)
         for (gx, gy), (wx, wy) in zip(got, want, strict=True):
             same(gx, wx)
             np.testing.assert_allclose(gy, wy, rtol=1e-12)
         if want:
-            assert f"{style.METHOD_LABELS[model]}: remainder > 0.1" in drawn["c"]
+            assert f"{style.objective_label(model)}: remainder > 0.1" in drawn["c"]
     # both sums are 0 after 0 steps: one marker per run and sum at the axis floor, counted
     floor = [ln for ln in budget.get_lines() if ln.get_label() == "_floor"]
     assert sorted(np.concatenate([ln.get_xdata() for ln in floor]).tolist()) == \
@@ -221,9 +221,14 @@ def test_given_runs_keep_only_those_with_linearization(fixture_runs, tmp_path):
 
 # --------------------------------------------------------------------------- --dataset
 def test_dataset_offers_every_bundled_data_set_of_the_catalog():
-    (action,) = [a for a in cli._parser()._actions if a.dest == "dataset"]
+    import dataclasses
+
+    from cl_nscl_align.options import field_choices
+
+    (field,) = [f for f in dataclasses.fields(cli.Gallery) if f.name == "dataset"]
     bundled = [n for n, info in CATALOG.items() if not info.needs_root]
-    assert list(action.choices) == bundled and "mnist" in bundled
+    assert list(field_choices(field)) == bundled and "mnist" in bundled
+    assert any("--dataset" in a.option_strings for a in cli._parser()._actions)
     for name in bundled:  # every choice makes a plan whose runs validate
         plan = runs.gallery_plan("quick", dataset=name)
         assert all(s.key() for s in plan.all_specs())

@@ -138,3 +138,18 @@ def test_negative_values_are_hollow_and_counted(ax):
     assert neg.get_markerfacecolor() == "white"
     assert style.floor_label(z, n, "gap") == \
         "at the axis floor: 1 gap exactly 0, 1 below 0 (hollow)"
+
+
+def test_a_bound_beyond_float_range_is_marked_from_its_log10_column(ax, fixture_runs):
+    """Theorem 1 overflowing to inf (its magnitude in log10_sim_gap) is a marker at the top
+    of the axes for every evaluation, its largest log10 in the legend, never dropped."""
+    run = fixture_runs["base"][0]
+    b = run.bounds.copy()
+    b["sim_gap"] = np.inf
+    b["log10_sim_gap"] = 400.0 + np.arange(len(b))
+    measured.plot_network_gap(ax, dataclasses.replace(run, bounds=b))
+    (mark,) = [ln for ln in ax.get_lines() if "above float range" in ln.get_label()]
+    assert mark.get_label() == (f"{style.BOUND_LABELS['theorem1']} above float range "
+                                f"({len(b)}, log10 up to {400 + len(b) - 1})")
+    assert len(mark.get_xdata()) == len(b) and mark.get_marker() == "^"
+    assert ax.get_legend() is not None

@@ -105,15 +105,26 @@ def test_fig1_plots_the_weight_and_representation_angles(build, ctx):
     check_pairs(rep, base_dir(ctx), "repr_angle", split="test")
 
 
-def test_fig2_plots_cka_and_rsa_per_split(build, ctx):
+def test_fig2_plots_every_alignment_measure_per_split(build, ctx):
+    """Rows train and test; a column per alignment score the registry lists and the run
+    records (CKA, linear CKA, RSA, and Procrustes and mutual kNN where recorded), each from
+    its own column, labelled from the registry."""
+    from empirics.measures import MEASURES
+
     fig = build("fig2-alignment")
-    assert len(fig.axes) == 4  # rows: train, test; columns: CKA, RSA
+    path = base_dir(ctx)
+    recorded = set(table(path, "metrics").columns)
+    want = [m for m in MEASURES if m.name in recorded
+            and not (m.direction == "lower" and np.isinf(m.range[1]))]
+    assert {"cka", "rsa", "cka_linear"} <= {m.name for m in want}
+    assert len(fig.axes) == 2 * len(want)  # rows: train, test; a column per measure
     for row, split in enumerate(("train", "test")):
-        cka_ax, rsa_ax = fig.axes[2 * row], fig.axes[2 * row + 1]
-        assert cka_ax.get_ylabel().startswith("CKA") and split in cka_ax.get_title()
-        assert rsa_ax.get_ylabel().startswith("RSA") and split in rsa_ax.get_title()
-        check_pairs(cka_ax, base_dir(ctx), "cka", split=split)
-        check_pairs(rsa_ax, base_dir(ctx), "rsa", split=split)
+        for col, m in enumerate(want):
+            ax = fig.axes[row * len(want) + col]
+            assert ax.get_title().startswith(f"{m.label}\n{split} set")
+            assert ax.get_ylabel().startswith(m.label)
+            assert ("lower is more aligned" in ax.get_ylabel()) == (m.direction == "lower")
+            check_pairs(ax, path, m.name, split=split)
 
 
 def test_fig6_plots_rho_not_sim_gap(build, ctx):
@@ -233,7 +244,7 @@ def test_bound_vs_measured_p1_panel_plots_each_models_loss_gap(build, ctx):
     test = losses[losses.split == "test"].sort_values("step")
     for model in ("cl", "nscl", "scl", "ce"):
         rows = test[test.model == model]
-        x, y = drawn[f"{style.METHOD_LABELS[model]} encoder"]
+        x, y = drawn[f"{style.objective_label(model)} encoder"]
         same(x, rows["epoch"])
         same(y, rows["loss_gap"], positive=True)
     bound = test.groupby("epoch")["loss_gap_bound"].max()
@@ -246,7 +257,7 @@ def test_p1_plots_final_loss_gap_by_classes(build, ctx):
     drawn = lines(fig.axes[0])
     runs_by_c = sorted(ctx.group("classes"), key=lambda r: r.config["classes"])
     for model in ("cl", "nscl"):
-        (key,) = [k for k in drawn if k == f"measured, {style.METHOD_LABELS[model]} encoder"]
+        (key,) = [k for k in drawn if k == f"measured, {style.objective_label(model)} encoder"]
         want = []
         for run in runs_by_c:
             lg = table(run.path, "losses")

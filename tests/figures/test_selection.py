@@ -74,8 +74,8 @@ def test_cells_given_by_the_figure():
 
 
 def test_seed_note():
-    assert selection.seed_note(sweep(seeds=(0,))) == "1 seed"
-    assert selection.seed_note(sweep(seeds=(0, 1, 2)), "mean ± sd") == "mean ± sd over 3 seeds"
+    assert io.seed_note(sweep(seeds=(0,))) == "1 seed"
+    assert io.seed_note(sweep(seeds=(0, 1, 2)), "mean ± sd") == "mean ± sd over 3 seeds"
 
 
 # --------------------------------------------------------------------------- --select

@@ -11,7 +11,7 @@ def test_method_and_pair_colours_are_fixed_and_okabe_ito():
     for name in ("cl", "nscl", "scl", "ce", "ntxent"):
         assert style.method_color(name) in palette
     # Methods are pairwise distinct; a pair takes its partner's colour.
-    assert len({style.METHOD_COLORS[m] for m in style.METHOD_COLORS}) == 5
+    assert len({style.method_color(m) for m in ("cl", "nscl", "scl", "ce", "ntxent")}) == 5
     assert style.method_color("cl-nscl") == style.method_color("nscl")
     assert style.method_color("cl-ce") == style.method_color("ce")
 
@@ -74,3 +74,62 @@ def test_save_into_a_file_raises_and_closes(tmp_path):
     with pytest.raises(OSError, match="f"):
         style.save(fig, tmp_path / "f", "x", formats=("png",))
     assert not plt.fignum_exists(fig.number)
+
+
+# --------------------------------------------------------------------------- registries
+def test_the_built_ins_keep_their_colours_and_labels():
+    """Read from the objectives registry, the gallery's colours and labels are unchanged."""
+    colors = {"cl": "#0072B2", "nscl": "#D55E00", "scl": "#009E73", "ce": "#CC79A7",
+              "ntxent": "#56B4E9"}
+    labels = {"cl": "CL", "nscl": "NSCL", "scl": "SCL", "ce": "CE", "ntxent": "NT-Xent"}
+    for name in colors:
+        assert style.method_color(name) == style.objective_color(name) == colors[name]
+        assert style.objective_label(name) == labels[name]
+    for partner in ("nscl", "scl", "ce", "ntxent"):
+        assert style.method_color(f"cl-{partner}") == colors[partner]
+    assert style.pair_label("cl-ntxent") == "CL vs NT-Xent"
+    assert style.objective_color("not-installed") == "#555555"
+
+
+def test_measure_labels_ranges_and_directions_come_from_the_registry():
+    from empirics.measures import MEASURES
+
+    for m in MEASURES:
+        label = style.measure_label(m.name)
+        assert label.startswith(m.label)
+        assert (style.LOWER_NOTE in label) == (m.direction == "lower")
+    fig, axes = plt.subplots(1, 3)
+    try:
+        for ax, name in zip(axes, ("cka", "rsa", "procrustes"), strict=True):
+            ax.plot([0, 1], [0.3, 0.7])
+            style.measure_axis(ax, name)
+        assert axes[0].get_ylim()[1] == pytest.approx(1.005)  # the aligned end, a bit above 1
+        assert axes[1].get_ylim()[1] == pytest.approx(1.005)
+        assert axes[2].get_ylim()[0] == 0.0  # lower is aligned: the axis starts at 0
+    finally:
+        plt.close(fig)
+    assert style.measures_in(["step", "rho", "cka", "procrustes"], scores=True) == [
+        "cka", "procrustes"]
+
+
+def test_no_module_of_figures_lists_objective_or_measure_names():
+    """Nothing in figures/ lists objective, pair or measure names (a tuple, list, set or dict
+    keys of two or more): every such list is read from the registries."""
+    import ast
+    from pathlib import Path
+
+    from empirics.measures import MEASURES
+    from empirics.objectives import OBJECTIVES
+
+    objectives = OBJECTIVES.builtin_names()
+    names = {*objectives, *MEASURES.builtin_names(),
+             *(f"{a}-{b}" for a in objectives for b in objectives)}
+    found = []
+    for path in sorted((Path(style.__file__).parent).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            items = (node.elts if isinstance(node, (ast.Tuple, ast.List, ast.Set)) else
+                     node.keys if isinstance(node, ast.Dict) else [])
+            hits = [e.value for e in items if isinstance(e, ast.Constant) and e.value in names]
+            if len(hits) >= 2:
+                found.append(f"{path.name}:{node.lineno} {hits}")
+    assert not found, found

@@ -20,7 +20,7 @@ def _colors(ax):
 @pytest.mark.parametrize("space", ["weight", "representation"])
 def test_plot_angle(ax, fixture_runs, space):
     training.plot_angle(ax, fixture_runs["base"][0], space)
-    assert _colors(ax) == [style.PAIR_COLORS[p] for p in ("cl-nscl", "cl-scl", "cl-ce")]
+    assert _colors(ax) == [style.method_color(p) for p in ("cl-nscl", "cl-scl", "cl-ce")]
     assert "degrees" in ax.get_ylabel() and ax.get_xlabel() == "epoch"
     assert ax.get_legend() is not None and ax.get_title()
 

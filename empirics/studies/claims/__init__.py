@@ -15,8 +15,9 @@ checks (docs/claims.md).
   (C7, theorem checks) -- the statistics, one value per seed
 - :mod:`~empirics.studies.claims.verdicts` -- the verdict rule (intervals, p, Holm, TOST,
   replication)
-- :mod:`~empirics.studies.claims.longrun` -- C5's task on a long run (weight distances by a
-  replay; Theorem 2's ``beta`` and ``G``)
+- :mod:`~empirics.studies.claims.longrun` -- C5's task on a long run (Theorem 2's ``beta``
+  and ``G``; the weight distances from ``metrics.csv``, or by a replay of a run written
+  before the trainer recorded them)
 - :mod:`~empirics.studies.claims.power` -- seeds from a pilot's spreads
 - :mod:`~empirics.studies.claims.report` -- the output files and their Markdown tables
 - :mod:`~empirics.studies.claims.docs` -- docs/claims.md's and the README's tables from the

@@ -4,11 +4,17 @@ C4 (batch size) and C6 (declines within a long run), one value per seed.
 Every value is read from the runs' ``metrics.csv`` on the **test** reference set
 (:mod:`empirics.studies.claims.measures`). The primary of each claim uses the paper's
 measure (linear CKA of the raw backbone features ``h``,
-:data:`~empirics.studies.claims.catalog.PRIMARY_METRIC`); the secondaries the protocol's
-``metric`` (cosine CKA by default) and linear CKA on each of ``trend_features``. The
-statistics, as :mod:`~empirics.studies.claims.catalog` declares them:
+:data:`~empirics.studies.claims.catalog.PRIMARY_METRIC`); the trend secondaries the
+protocol's ``metric`` (cosine CKA by default) and linear CKA on each of
+``trend_features``; C1's secondaries every registered measure
+(:data:`empirics.measures.MEASURES`) on ``h`` and ``z``. A measure where lower is more
+aligned is signed by its :attr:`~empirics.measures.Measure.sign`, so that ``+`` is the
+paper's direction for every measure. A measure a run did not record (a run written before
+the measure was added) gives NaN and one note. The statistics, as
+:mod:`~empirics.studies.claims.catalog` declares them:
 
-- **C1**: ``A(CL,NSCL) - max(A(CL,SCL), A(CL,CE))`` at the base run's last step;
+- **C1**: ``A(CL,NSCL) - max(A(CL,SCL), A(CL,CE))`` at the base run's last step (for a
+  distance ``D``: ``min(D(CL,SCL), D(CL,CE)) - D(CL,NSCL)``);
 - **C2**: least-squares slope of the final CL-NSCL ``A`` against ``ln C`` over the
   synthetic runs (fixed samples per class, orthonormal prototypes) and, as a secondary,
   over seeded C-way subsets of the real set;
@@ -23,6 +29,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+from empirics.measures import MEASURES
+from empirics.objectives import THEOREM_PAIR, pair_name, paper_objectives
 from empirics.studies.claims import measures
 from empirics.studies.claims.catalog import PRIMARY_FEATURES, PRIMARY_METRIC
 from empirics.studies.claims.plan import PlannedRun
@@ -34,6 +42,23 @@ __all__ = ["c1", "c2", "c3", "c4", "c6", "variants"]
 
 SPLIT = "test"
 PRIMARY = (PRIMARY_FEATURES, PRIMARY_METRIC)
+#: The feature kinds of C1's secondaries: the backbone ``h`` and the projection ``z``.
+FEATURES = ("h", "z")
+#: The pair the claims are about (``cl-nscl``), and C1's other pairs: CL against each other
+#: objective of the paper (``cl-scl``, ``cl-ce``).
+PAIR = pair_name(*THEOREM_PAIR)
+
+
+def _others() -> list[str]:
+    cl = THEOREM_PAIR[0]
+    return [pair_name(cl, o) for o in paper_objectives() if o not in THEOREM_PAIR]
+
+
+def _sign(metric: str) -> int:
+    """``+1`` for a measure where higher is more aligned, ``-1`` where lower is (a name the
+    registry does not know, e.g. a plugin no longer installed, reads as ``+1``)."""
+    entry = MEASURES.get(metric)
+    return 1 if entry is None else entry.sign
 
 
 def variants(p: Protocol) -> list[tuple[str, str]]:
@@ -58,19 +83,21 @@ def _row(claim: str, primary: str | None, secondary: str, features: str, metric:
 
 def _trend(read: Reader, group: Sequence[PlannedRun], key: str, transform: Callable,
            metric: str, features: str) -> float:
-    """Slope of the final CL-NSCL ``metric`` against ``transform(point[key])``."""
+    """Slope of the final CL-NSCL ``metric`` against ``transform(point[key])`` (times the
+    measure's sign)."""
     x, y = [], []
     for use in group:
         run = get(read, use)
         x.append(transform(float(use.point[key])))
-        y.append(measures.final(run, "cl-nscl", metric, split=SPLIT, features=features))
-    return slope(x, y)
+        y.append(measures.final(run, PAIR, metric, split=SPLIT, features=features))
+    b = slope(x, y)
+    return b if _sign(metric) > 0 else -b
 
 
 # ----------------------------------------------------------------------------------- C1
 def c1(p: Protocol, planned, read: Reader) -> list[ClaimRow]:
     dataset = p.base("dataset")
-    combos = [PRIMARY] + [(f, m) for f in ("h", "z") for m in ("cka", "cka_linear", "rsa")
+    combos = [PRIMARY] + [(f, m) for f in FEATURES for m in MEASURES.names()
                           if (f, m) != PRIMARY]
     rows = []
     for features, metric in combos:
@@ -80,11 +107,12 @@ def c1(p: Protocol, planned, read: Reader) -> list[ClaimRow]:
             for use in uses(planned, "C1", s, "base"):
                 def stat(use=use, metric=metric, features=features):
                     run = get(read, use)
-                    a = measures.final(run, "cl-nscl", metric, split=SPLIT, features=features)
+                    a = measures.final(run, PAIR, metric, split=SPLIT, features=features)
                     others = [measures.final(run, pair, metric, split=SPLIT,
-                                             features=features)
-                              for pair in ("cl-scl", "cl-ce")]
-                    return a - max(others)
+                                             features=features) for pair in _others()]
+                    if _sign(metric) > 0:
+                        return a - max(others)
+                    return min(others) - a  # a distance: NSCL is closest when smallest
                 row.put(s, stat)
         rows.append(row)
     return rows
@@ -140,7 +168,7 @@ def c4(p: Protocol, planned, read: Reader) -> list[ClaimRow]:
             for s in range(p.seeds_of("C4")):
                 def rule_slope(rule, s=s, f=features, m=metric, budget=budget):
                     g = uses(planned, "C4", s, f"{rule}/{budget}")
-                    return _trend(read, g, "batch_size", math.log2, m, f)
+                    return _trend(read, g, "batch_size", math.log2, m, f)  # signed
                 lin.put(s, lambda: rule_slope("linear"))
                 for rule, row in others:
                     row.put(s, lambda rule=rule: rule_slope(rule) - rule_slope("linear"))
@@ -162,9 +190,10 @@ def c6(p: Protocol, planned, read: Reader) -> list[ClaimRow]:
         for s in range(p.seeds_of("C6")):
             for use in uses(planned, "C6", s, "long"):
                 def decline(use=use, f=features, m=metric):
-                    v = measures.series(get(read, use), "cl-nscl", m, split=SPLIT,
+                    v = measures.series(get(read, use), PAIR, m, split=SPLIT,
                                         features=f).set_index("step")["value"]
-                    return float(v.iloc[-1] - v.loc[half])
+                    change = float(v.iloc[-1] - v.loc[half])
+                    return change if _sign(m) > 0 else -change
                 row.put(s, decline)
         rows.append(row)
     return rows

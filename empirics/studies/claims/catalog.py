@@ -15,10 +15,10 @@ read the paper's own alignment measure: linear CKA of the raw backbone features 
 paper's code, THEORY.md s12), so that ``delta`` and the estimate share units.
 
 A setting pattern has fields in braces: ``{features}`` (``h`` backbone, ``z`` projection),
-``{metric}`` (``cka`` cosine Gram, the theory's; ``cka_linear`` raw features, the paper's
-code; ``rsa``), ``{group}`` (``real`` C-way subsets of the real set, ``synthetic``),
-``{budget}`` (``steps`` or ``epochs``), ``{rule}`` (a batch-size rule), ``{grid}`` (the
-protocol's values).
+``{metric}`` (a measure of :data:`empirics.measures.MEASURES`: ``cka`` cosine Gram, the
+theory's; ``cka_linear`` raw features, the paper's code; ...), ``{group}`` (``real`` C-way
+subsets of the real set, ``synthetic``), ``{budget}`` (``steps`` or ``epochs``), ``{rule}``
+(a batch-size rule), ``{grid}`` (the protocol's values).
 
 >>> lookup("C4", "linear/epochs/h/cka_linear").role
 'primary'
@@ -26,6 +26,14 @@ protocol's values).
 '+'
 >>> [s.claim for s in primaries()]
 ['C1', 'C2', 'C3', 'C4', 'C5', 'C6']
+
+A secondary of a measure where lower is more aligned (``procrustes``, ``sim_gap``, ...) is
+signed so that ``+`` is still the paper's direction: C1's is
+``min(D(CL,SCL), D(CL,CE)) - D(CL,NSCL)`` (:attr:`Statistic.lower`), a trend's is ``-1`` times
+the slope or the change (the measure's :attr:`~empirics.measures.Measure.sign`).
+
+>>> lookup("C1", "base/test/h/procrustes").format(features="h", metric="procrustes")[1][:50]
+'min(Procrustes distance(CL,SCL), Procrustes distan'
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+
+from empirics.measures import MEASURES
 
 __all__ = [
     "PRIMARY_FEATURES",
@@ -42,13 +52,27 @@ __all__ = [
     "delta_table",
     "lookup",
     "markdown_table",
+    "metric_name",
     "primaries",
 ]
 
 #: The primaries' alignment measure and features: the paper's (linear CKA, raw backbone).
 PRIMARY_METRIC = "cka_linear"
 PRIMARY_FEATURES = "h"
-METRIC_NAMES = {"cka": "CKA", "rsa": "RSA", "cka_linear": "linear CKA"}
+
+
+def metric_name(metric: str) -> str:
+    """The name of a measure in a statistic's text: its registry label without a
+    parenthesised gloss, or its name where the label is a formula.
+
+    >>> metric_name("cka_linear"), metric_name("rsa"), metric_name("rho")
+    ('linear CKA', 'RSA', 'rho')
+    """
+    entry = MEASURES.get(metric)
+    if entry is None:
+        return metric
+    label = entry.label.split(" (")[0]
+    return metric if any(c in label for c in "=|") else label
 
 _PER_DOUBLING = 0.02  # half of the paper's -0.04 CKA per doubling of B (C4, Fig. 5)
 _TREND_REASON = ("the paper gives no number; its one quantified trend, C4's -0.04 CKA per "
@@ -70,6 +94,8 @@ class Statistic:
         delta_reason: how ``delta`` was chosen.
         paper: the paper's statement and number.
         paper_value: the paper's number in our units (NaN where it gives none).
+        lower: the statistic's text for a measure where lower is more aligned (empty: ``-1
+            x`` the statistic, so that ``+`` is still the paper's direction).
     """
 
     claim: str
@@ -81,6 +107,7 @@ class Statistic:
     delta_reason: str = ""
     paper: str = ""
     paper_value: float = math.nan
+    lower: str = ""
 
     def pattern(self) -> re.Pattern:
         """A regular expression matching the formatted settings of this entry."""
@@ -89,11 +116,16 @@ class Statistic:
         return re.compile(f"^{body}$")
 
     def format(self, **fields) -> tuple[str, str]:
-        """``(setting, statistic)`` with the fields filled in."""
+        """``(setting, statistic)`` with the fields filled in; the statistic of a measure
+        where lower is more aligned is :attr:`lower` (or ``-1 x`` the statistic)."""
         metric = fields.get("metric")
-        if metric is not None:
-            fields = {**fields, "metric_name": METRIC_NAMES.get(metric, metric)}
-        return self.setting.format(**fields), self.statistic.format(**fields)
+        text = self.statistic
+        if metric:
+            fields = {**fields, "metric_name": metric_name(metric)}
+            entry = MEASURES.get(metric)
+            if entry is not None and entry.sign < 0 and "{metric" in self.setting:
+                text = self.lower or f"-1 x [{self.statistic}] (lower is more aligned)"
+        return self.setting.format(**fields), text.format(**fields)
 
 
 STATISTICS: tuple[Statistic, ...] = (
@@ -106,7 +138,9 @@ STATISTICS: tuple[Statistic, ...] = (
               "0.45-0.50 CE))", 0.37),
     Statistic("C1", "base/test/{features}/{metric}",
               "{metric_name}(CL,NSCL) - max({metric_name}(CL,SCL), {metric_name}(CL,CE)), "
-              "last step, test, {features}", "+", paper="+ (Fig. 2)"),
+              "last step, test, {features}", "+", paper="+ (Fig. 2)",
+              lower="min({metric_name}(CL,SCL), {metric_name}(CL,CE)) - "
+                    "{metric_name}(CL,NSCL), last step, test, {features}"),
     # ------------------------------------------------------------------------------- C2
     Statistic("C2", "synthetic/h/cka_linear",
               "slope of the final CL-NSCL linear CKA (test, h) against ln C, synthetic data "
@@ -228,7 +262,8 @@ def markdown_table() -> str:
     lines = ["| claim | role | setting | statistic (one value per seed) | direction | delta "
              "| paper |", "|---|---|---|---|---|---|---|"]
     for s in sorted(STATISTICS, key=lambda s: (s.role != "primary", s.claim)):
-        lines.append(f"| {s.claim} | {s.role} | `{s.setting}` | {_cell(s.statistic)} | "
+        text = s.statistic + (f"; where lower is more aligned: {s.lower}" if s.lower else "")
+        lines.append(f"| {s.claim} | {s.role} | `{s.setting}` | {_cell(text)} | "
                      f"{s.direction} | {_num(s.delta)} | {_cell(s.paper)} |")
     return "\n".join(lines) + "\n"
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from empirics.objectives import THEOREM_PAIR
 from empirics.studies.claims.plan import PlannedRun
 from empirics.studies.claims.protocol import Protocol
 from empirics.studies.claims.rows import ClaimRow, Reader, get, new_row, uses
@@ -59,7 +60,7 @@ def c7(p: Protocol, planned, read: Reader) -> list[ClaimRow]:
                 x, y = [], []
                 for use in g:
                     lg = get(read, use).losses
-                    sub = lg[(lg["model"] == "cl") & (lg["split"] == "test")]
+                    sub = lg[(lg["model"] == THEOREM_PAIR[0]) & (lg["split"] == "test")]
                     sub = sub.sort_values("step", kind="stable")
                     x.append(math.log(float(use.point["classes"])))
                     y.append(float(sub["loss_gap"].iloc[-1]))

@@ -25,10 +25,13 @@ import shlex
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from cl_nscl_align.cli import ArgumentParser, one_line_warnings, terminate_as_interrupt
-from empirics.runs import EXECUTORS, check_out_dir
+from cl_nscl_align.cli import command, one_line_warnings, terminate_as_interrupt
+from cl_nscl_align.options import Options, option, path_text
+from empirics.runs import check_out_dir
+from empirics.runs.launcher import LaunchOptions
 from empirics.studies.claims.protocol import (
     CLAIMS,
     SIZES,
@@ -38,49 +41,70 @@ from empirics.studies.claims.protocol import (
     protocol_state,
 )
 
-__all__ = ["MAX_SEEDS", "MAX_WORKERS", "main"]
+__all__ = ["MAX_SEEDS", "ClaimsOptions", "main"]
 
 PROG = "python -m empirics.claims"
-#: The most seeds and workers a command line may ask for (a larger number is a typo, and
-#: would plan millions of runs or processes before failing).
+#: The most seeds a command line may ask for (a larger number is a typo, and would plan
+#: millions of runs before failing).
 MAX_SEEDS = 10000
-MAX_WORKERS = 1024
+
+
+def _seeds(name: str, value: int) -> None:
+    if not 4 <= value <= MAX_SEEDS:
+        raise ValueError(f"Expected `{name}` in [4, {MAX_SEEDS}] (two seed sets of at least "
+                         f"two seeds), got {value}")
+
+
+def _claims(name: str, value: str) -> None:
+    items = [c.strip().upper() for c in value.split(",")]
+    if not value or any(c not in CLAIMS for c in items):
+        raise ValueError(f"Expected `{name}` as a comma list among {', '.join(CLAIMS)}, got "
+                         f"{value!r}")
+
+
+@dataclass(frozen=True)
+class ClaimsOptions(Options):
+    """the study"""
+
+    out: str | None = option(None, "the study folder: outputs, and the runs in DIR/runs "
+                             "(required)", metavar="DIR", check=path_text, result=False)
+    size: str | None = option(None, "the committed protocol: quick (the pilot, at most 5 min "
+                              "on 2 cores), medium (the committed results, at most 45 min), "
+                              "full (the GPU protocol), tiny (tests)", choices=SIZES,
+                              default_text="quick")
+    protocol: str | None = option(None, "a protocol TOML file instead of --size",
+                                  metavar="FILE", check=path_text)
+    seeds: int | None = option(None, "seeds 0..N-1, N >= 4 (two seed sets of at least 2), "
+                               "instead of the protocol's", metavar="N", check=_seeds,
+                               default_text="the protocol's")
+    only: str | None = option(None, "test only these claims (runs they share are still "
+                              "shared; Holm is then over their primaries)", metavar="C1,C3",
+                              check=_claims, default_text="the protocol's claims")
+    data_root: str | None = option(None, "local data of a protocol that reads it (full: "
+                                   "CIFAR-10 instead of the synthetic images)", metavar="PATH",
+                                   check=path_text)
+    no_figure: bool = option(False, "no effect, kept for earlier command lines: the study "
+                             "draws no figure (python -m figures claims --claims DIR draws it)",
+                             switch=True, default_text="off", result=False)
+
+    def check(self) -> None:
+        if self.size is not None and self.protocol is not None:
+            raise ValueError(f"Expected one of `size` and `protocol`, got both "
+                             f"({self.size!r} and {self.protocol!r})")
+
+    def claims(self) -> list[str] | None:
+        """``--only`` as claim names (``None``: the protocol's)."""
+        return None if self.only is None else [c.strip().upper() for c in self.only.split(",")]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = ArgumentParser(prog=PROG, description="A verdict on every empirical claim of "
-                       "THEORY.md s13: one pre-registered primary per claim, Holm, "
-                       "equivalence and replication (docs/claims.md).",
-                       epilog="Protocols: empirics/studies/claims/protocols/<size>.toml; "
-                              "statistics and verdict rule: docs/claims.md.")
-    p.add_argument("--out", required=True, metavar="DIR",
-                   help="the study folder: outputs, and the runs in DIR/runs (required)")
-    p.add_argument("--size", choices=SIZES, default=None,
-                   help="the committed protocol: quick (the pilot, at most 5 min on 2 "
-                        "cores), medium (the committed results, at most 45 min), full (the "
-                        "GPU protocol), tiny (tests) (default: quick)")
-    p.add_argument("--protocol", default=None, metavar="FILE",
-                   help="a protocol TOML file instead of --size (default: none)")
-    p.add_argument("--seeds", type=int, default=None, metavar="N",
-                   help="seeds 0..N-1, N >= 4 (two seed sets of at least 2), instead of the "
-                        "protocol's (default: the protocol's)")
-    p.add_argument("--only", default=None, metavar="C1,C3",
-                   help="test only these claims (runs they share are still shared; Holm "
-                        "is then over their primaries) (default: the protocol's claims)")
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="serial: in this process; local: a process pool; ray: Ray tasks "
-                        "(default: local)")
-    p.add_argument("--workers", type=int, default=None, metavar="K",
-                   help="runs in parallel (default: min(runs, CPUs))")
-    p.add_argument("--data-root", default=None, metavar="PATH",
-                   help="local data of a protocol that reads it (full: CIFAR-10 instead of "
-                        "the synthetic images) (default: none)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                   help="device of every run; auto uses CUDA when present (default: auto)")
-    p.add_argument("--no-figure", action="store_true",
-                   help="no effect, kept for earlier command lines: the study draws no "
-                        "figure (python -m figures claims --claims DIR draws it)")
-    return p
+    return command(PROG, "A verdict on every empirical claim of THEORY.md s13: one "
+                   "pre-registered primary per claim, Holm, equivalence and replication "
+                   "(docs/claims.md).", ClaimsOptions, LaunchOptions,
+                   epilog="Protocols: empirics/studies/claims/protocols/<size>.toml; "
+                          "statistics and verdict rule: docs/claims.md. The runs launch in a "
+                          "local process pool by default (--executor local): they are "
+                          "independent, so a pool keeps every core busy.")
 
 
 def _shown(path: Path) -> str:
@@ -90,15 +114,6 @@ def _shown(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-
-
-def _check_device(p: argparse.ArgumentParser, device: str) -> None:
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            p.error("Expected a CUDA device for `--device` 'cuda', got none "
-                    "(torch.cuda.is_available() is False; use --device auto or cpu)")
 
 
 def _check_data_root(p: argparse.ArgumentParser, root: str | None, protocol) -> None:
@@ -119,34 +134,16 @@ def _check_data_root(p: argparse.ArgumentParser, root: str | None, protocol) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (0, 1 a run failed, 130 interrupted)."""
+    from empirics.studies.cli import options_of
+
     one_line_warnings(PROG)
     p = _parser()
-    a = p.parse_args(argv)
-    if a.size is not None and a.protocol is not None:
-        p.error(f"Expected one of `--size` and `--protocol`, got both ({a.size!r} and "
-                f"{a.protocol!r})")
-    if a.seeds is not None and not 4 <= a.seeds <= MAX_SEEDS:
-        p.error(f"Expected `--seeds` in [4, {MAX_SEEDS}] (two seed sets of at least two "
-                f"seeds), got {a.seeds}")
-    if a.workers is not None and not 1 <= a.workers <= MAX_WORKERS:
-        p.error(f"Expected `--workers` in [1, {MAX_WORKERS}], got {a.workers}")
-    if not a.out.strip():
-        p.error(f"Expected `--out` to be a folder, got {a.out!r}")
-    if a.protocol is not None and not a.protocol.strip():
-        p.error(f"Expected `--protocol` to be a file, got {a.protocol!r}")
-    if a.data_root is not None and not a.data_root.strip():
-        p.error(f"Expected `--data-root` to be a folder, got {a.data_root!r}")
-    only = None
-    if a.only is not None:
-        only = [c.strip().upper() for c in a.only.split(",")]
-        bad = [c for c in only if c not in CLAIMS]
-        if bad or not only:
-            p.error(f"Expected `--only` as a comma list among {', '.join(CLAIMS)}, got "
-                    f"{a.only!r}")
-    _check_device(p, a.device)
+    a, launch_opts = options_of(p, p.parse_args(argv), ClaimsOptions, LaunchOptions)
+    if a.out is None:
+        p.error("the following arguments are required: --out")
     try:
         path = Path(a.protocol) if a.protocol else protocol_path(a.size or "quick")
-        protocol = load_protocol(a.size, file=path, seeds=a.seeds, claims=only)
+        protocol = load_protocol(a.size, file=path, seeds=a.seeds, claims=a.claims())
     except FileNotFoundError as exc:
         p.error(f"Expected `--protocol` to be a protocol file, got {str(path)!r}: "
                 f"{' '.join(str(exc).split())}")
@@ -163,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         plan_runs(protocol)  # every run configuration valid before any work
         out = check_out_dir(a.out, "--out")
-        if a.executor == "ray":
+        if launch_opts.executor == "ray":
             from empirics.runs.launcher import import_ray
 
             import_ray()
@@ -176,8 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, terminate_as_interrupt)  # a scheduler's stop = Ctrl+C
     try:
-        result = run_study(protocol, out, executor=a.executor, workers=a.workers,
-                           device=None if a.device == "auto" else a.device, progress=False,
+        result = run_study(protocol, out, **launch_opts.launch_kwargs(), progress=False,
                            command=command, protocol_file=_shown(path),
                            protocol_sha256=file_sha256(path),
                            protocol_state=protocol_state(path))

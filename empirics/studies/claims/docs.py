@@ -4,14 +4,17 @@ Every number of docs/claims.md about the committed studies comes from the files 
 ``docs/claims/<study>/`` (``claims.csv``, ``claims_seeds.csv``, ``theorem_checks.csv``,
 ``study.json``): ``pilot`` (the quick protocol, whose spreads set medium's seeds) and
 ``medium`` (the committed results, once run). The statistics' table comes from the catalog.
-:func:`renderers` gives the text of each generated block (:mod:`empirics.studies.docblocks`);
+:func:`renderers` gives the text of each generated block (:func:`empirics.studies.report.fill`);
 a test asserts the committed doc holds exactly that text, and :func:`rederive` checks that
 every number of a committed ``claims.csv`` follows from its ``claims_seeds.csv``.
 
-    python -m empirics.studies.claims.docs                # exit 1 if docs/claims.md is stale
-    python -m empirics.studies.claims.docs --write        # regenerate its blocks
-    python -m empirics.studies.claims.docs --readme       # the README's claims table
-    python -m empirics.studies.claims.docs --claims DIR   # the tables of any study folder
+    python -m empirics.studies docs claims                # exit 1 if docs/claims.md is stale
+    python -m empirics.studies docs claims --write        # regenerate its blocks
+    python -m empirics.studies docs claims --readme       # the README's claims table
+    python -m empirics.studies docs claims --claims DIR   # the tables of any study folder
+
+(``python -m empirics.studies.claims.docs [--write | --readme | --claims DIR]``, its earlier
+name, is the same command.)
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from empirics.studies import docblocks
 from empirics.studies.claims import catalog, power
 from empirics.studies.claims.report import (
     checks_table,
@@ -34,8 +36,8 @@ from empirics.studies.claims.report import (
 )
 from empirics.studies.claims.verdicts import verdict_table
 
-__all__ = ["CLAIMS_DOC", "DOCS_DIR", "estimate_text", "main", "read_seeds", "readme",
-           "rederive", "renderers"]
+__all__ = ["CLAIMS_DOC", "DOCS_DIR", "estimate_text", "folder_tables", "main", "read_seeds",
+           "readme", "rederive", "renderers"]
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCS_DIR = ROOT / "docs" / "claims"
@@ -207,46 +209,21 @@ def readme(docs: Path = DOCS_DIR) -> str:
             "has not been run.\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Check (default) or regenerate docs/claims.md; print the README table."""
-    from cl_nscl_align.atomic import atomic_write_text
-    from cl_nscl_align.cli import ArgumentParser, one_line_warnings
+def folder_tables(folder: Path) -> str:
+    """The primaries', theorem checks' and secondaries' tables of a study folder."""
+    rows = read_csv(folder / "claims.csv")
+    parts = [primary_table(rows)]
+    if (folder / "theorem_checks.csv").is_file():
+        parts.append(checks_table(read_csv(folder / "theorem_checks.csv")))
+    parts.append(secondary_table(rows))
+    return "\n".join(parts) + "\n"
 
-    prog = "python -m empirics.studies.claims.docs"
-    one_line_warnings(prog)
-    p = ArgumentParser(prog=prog, description="docs/claims.md's generated tables from the "
-                       "committed study files under docs/claims/.")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--write", action="store_true", help="regenerate the blocks of "
-                   "docs/claims.md (default: check them, exit 1 if stale)")
-    g.add_argument("--readme", action="store_true", help="print the README's claims table")
-    g.add_argument("--claims", default=None, metavar="DIR",
-                   help="print the tables of the study folder DIR (default: none)")
-    a = p.parse_args(argv)
-    if a.claims is not None:
-        folder = Path(a.claims)
-        if not (folder / "claims.csv").is_file():
-            p.error(f"Expected a study folder with claims.csv at `--claims`, got {a.claims!r}")
-        rows = read_csv(folder / "claims.csv")
-        print(primary_table(rows))
-        if (folder / "theorem_checks.csv").is_file():
-            print(checks_table(read_csv(folder / "theorem_checks.csv")))
-        print(secondary_table(rows))
-        return 0
-    if a.readme:
-        print(readme(), end="")
-        return 0
-    doc = CLAIMS_DOC.read_text(encoding="utf-8")
-    render = renderers()
-    if a.write:
-        atomic_write_text(CLAIMS_DOC, docblocks.fill(doc, render))
-        return 0
-    stale = docblocks.stale(doc, render)
-    if stale:
-        print(f"{prog}: stale blocks of docs/claims.md: {', '.join(stale)} (run with --write)",
-              file=sys.stderr)
-        return 1
-    return 0
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m empirics.studies docs claims`` under its earlier name."""
+    from empirics.studies.cli import legacy_docs_main
+
+    return legacy_docs_main("claims", argv, "python -m empirics.studies.claims.docs")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """C5: parameter-space coupling is unstable. The weights keep drifting apart while the
 similarities stay close ([P2] Figs. 1, 6; Theorems 1, 2), one value per seed.
 
-Read from the long run (``metrics.csv``, ``bounds.csv``) and from its C5 task
-(:mod:`empirics.studies.claims.longrun`: the absolute weight distance
-``d_w = ||w_CL - w_NSCL||`` at every evaluation, by a replay of the run). Both theorems
+Read from the long run (``metrics.csv``, ``bounds.csv``). The absolute weight distance
+``d_w = ||w_CL - w_NSCL||`` at every evaluation is the run's ``weight_distance`` column of
+``metrics.csv`` (every parameter, float64, recorded by the trainer); for a run written
+before that column existed, the C5 task's replay of the run
+(:mod:`empirics.studies.claims.longrun`) supplies it. Both theorems
 are functions of ``S = sum_t eta_t``, not of the step: **the second half** is the span from
 the evaluation whose ``S`` is closest to ``S_T / 2`` (:func:`mid_by_sum_eta`) to the end.
 (Under the cosine schedule the last half of the steps carries less than a fifth of ``S``,
@@ -30,7 +32,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from empirics.objectives import THEOREM_PAIR, pair_name
 from empirics.studies.claims import measures
 from empirics.studies.claims.protocol import Protocol
 from empirics.studies.claims.rows import ClaimRow, Missing, Reader, get, new_row, uses
@@ -39,6 +43,29 @@ from empirics.studies.statistics import growth_shape
 __all__ = ["c5", "mid_by_sum_eta"]
 
 SPLIT = "test"
+PAIR = pair_name(*THEOREM_PAIR)
+#: The column of ``metrics.csv`` holding ``d_w`` (runs written before it was added have none).
+DISTANCE = "weight_distance"
+
+
+def recorded_distance(run) -> dict[int, float] | None:
+    """``d_w`` at every evaluation step from the run's own ``metrics.csv`` (its
+    ``weight_distance`` column, the same on every row of a step), or ``None`` when the run
+    did not record it.
+
+    >>> import pandas as pd
+    >>> from empirics.runs import Run
+    >>> m = pd.DataFrame({"step": [0, 0, 10], "pair": ["cl-nscl"] * 3,
+    ...                   "weight_distance": [0.0, 0.0, 0.5]})
+    >>> recorded_distance(Run(None, "train", {}, m, pd.DataFrame(), pd.DataFrame(), {}))
+    {0: 0.0, 10: 0.5}
+    """
+    m = run.metrics
+    if DISTANCE not in m.columns:
+        return None
+    rows = m[m["pair"] == PAIR].drop_duplicates("step").sort_values("step", kind="stable")
+    values = pd.to_numeric(rows[DISTANCE], errors="coerce")
+    return {int(t): float(d) for t, d in zip(rows["step"], values, strict=True)}
 
 
 def mid_by_sum_eta(S_by_step: Mapping[int, float]) -> int:
@@ -73,21 +100,30 @@ def c5(p: Protocol, planned, read: Reader, longrun: Mapping[int, Any]) -> list[C
     angles = new_row("C5", "long/angles", data=dataset, features="h", split=SPLIT)
     shape = new_row("C5", "long/shape", data=dataset)
     crossings, fits, replays = [], [], []
+    sources: set[str] = set()
     for s in range(p.seeds_of("C5")):
         for use in uses(planned, "C5", s, "long"):
             def S_of(use=use) -> dict[int, float]:
                 return measures.sum_eta_by_step(get(read, use))
 
             def column(name: str, features: str = "z", use=use) -> dict[int, float]:
-                df = measures.series(get(read, use), "cl-nscl", name, split=SPLIT,
+                df = measures.series(get(read, use), PAIR, name, split=SPLIT,
                                      features=features)
                 return dict(zip(df["step"].astype(int), df["value"], strict=True))
 
-            def dw(s=s) -> dict[int, float]:
+            def dw(s=s, use=use) -> dict[int, float]:
+                recorded = recorded_distance(get(read, use))
+                if recorded is not None:
+                    sources.add("metrics.csv")
+                    return recorded
                 task = longrun.get(s)
                 if not task:
-                    raise Missing(f"the C5 task of seed {s}'s long run did not finish")
-                return {int(r["step"]): float(r["weight_distance"]) for r in task["distances"]}
+                    raise Missing(f"the C5 task of seed {s}'s long run did not finish (the "
+                                  f"run records no {DISTANCE}, so the task replays it)")
+                sources.add(str(task.get("distances_from", "replay")))
+                if task.get("replay_max_rel_diff") is not None:
+                    replays.append(float(task["replay_max_rel_diff"]))
+                return {int(r["step"]): float(r[DISTANCE]) for r in task["distances"]}
 
             def growth_of(series_fn, S_fn=S_of) -> float:
                 return _growth(series_fn(), mid_by_sum_eta(S_fn()))
@@ -114,7 +150,6 @@ def c5(p: Protocol, planned, read: Reader, longrun: Mapping[int, Any]) -> list[C
                 steps = sorted(d)
                 fit = growth_shape([S.get(t, math.nan) for t in steps], [d[t] for t in steps])
                 fits.append(fit)
-                replays.append(float(longrun[s].get("replay_max_rel_diff", math.nan)))
                 return fit["k"]
 
             shape.put(s, fitted)
@@ -130,10 +165,11 @@ def c5(p: Protocol, planned, read: Reader, longrun: Mapping[int, Any]) -> list[C
         ex = np.median([f["rss"] for f in fits])
         shape.note = (f"median residual sum of squares: linear {lin:.3g}, with the fitted "
                       f"shape {ex:.3g}; a shape, not a test (Theorem 2 is an upper bound)")
-    if replays:
-        sources = sorted({str(longrun[s].get("distances_from", "replay")) for s in longrun
-                          if longrun[s]})
-        primary.note = (f"d_w from {' and '.join(sources)} (the C5 task of each long run); "
-                        f"a replay is checked against its run: largest relative difference "
-                        f"{max(replays):.3g}")
+    if sources:
+        primary.note = f"d_w from {' and '.join(sorted(sources))}"
+        replayed = [r for r in replays if math.isfinite(r)]
+        if "replay" in sources and replayed:
+            primary.note += (" (the C5 task replays a long run that records no d_w, checked "
+                             f"against the run: largest relative difference "
+                             f"{max(replayed):.3g})")
     return [primary, distance, sim, relative, official, angles, shape]

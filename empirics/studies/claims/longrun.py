@@ -2,17 +2,17 @@
 ``beta`` and ``G`` of Theorem 2.
 
 **The weight distance** ``d_w(t) = ||w_CL(t) - w_NSCL(t)||`` (every parameter of the
-shared architecture, float64) is what Theorem 2 bounds ([P2], THEORY.md s8). Where the
-run's ``metrics.csv`` records it (a ``weight_distance`` column) the task reads it there.
-Otherwise (the trainer records relative gaps only, and keeps one checkpoint, the last)
-the task replays the run: it builds the run's own
-:class:`~empirics.training.lockstep.LockstepTrainer` from its saved configuration and
-repeats its training steps (the trainer is deterministic: the
-same batches, views and updates; evaluations draw no randomness), measuring ``d_w`` at
-every evaluation step of ``metrics.csv``. The replay is checked against the run at every
-evaluation (its relative weight gap against ``metrics.csv``'s ``weight_gap``) and at the end
-(its weights against ``checkpoints/last.pt``); a replay that does not reproduce the run
-fails the task (its statistics are then NaN with a note), it is never used.
+shared architecture, float64) is what Theorem 2 bounds ([P2], THEORY.md s8). The trainer
+records it in ``metrics.csv`` (its ``weight_distance`` column), and the task reads it there
+(:func:`recorded_distances`). Only a run written before that column existed is **replayed**
+(:func:`replay`, the fallback that keeps old study folders readable): the task builds the
+run's own :class:`~empirics.training.lockstep.LockstepTrainer` from its saved configuration
+and repeats its training steps (the trainer is deterministic: the same batches, views and
+updates; evaluations draw no randomness), measuring ``d_w`` at every evaluation step of
+``metrics.csv``. A replay is checked against the run at every evaluation (its relative
+weight gap against ``metrics.csv``'s ``weight_gap``) and at the end (its weights against
+``checkpoints/last.pt``); a replay that does not reproduce the run fails the task (its
+statistics are then NaN with a note), it is never used.
 
 **Theorem 2's constants**, with the trainer's own estimators
 (:mod:`empirics.training.curvature`), at the shared initialisation and at the final
@@ -86,31 +86,21 @@ def measure(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict[str, 
             "cpu_seconds": time.thread_time() - c0}
 
 
-def _distance(a, b) -> float:
-    """``||w_a - w_b||`` over every parameter, float64."""
-    total = 0.0
-    for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
-        if na != nb:
-            raise ValueError(f"Expected one architecture, got parameters {na!r} and {nb!r}")
-        total += float(((pa.detach().double() - pb.detach().double()) ** 2).sum())
-    return math.sqrt(total)
-
-
 def recorded_distances(run_path: Path) -> list[dict[str, float]] | None:
     """``d_w`` at every evaluation from the run's ``metrics.csv`` (its ``weight_distance``
-    column of the cl-nscl pair, with ``S`` from ``bounds.csv``), or ``None`` when the run
-    did not record it."""
+    column, :func:`empirics.studies.claims.drift.recorded_distance`, with ``S`` from
+    ``bounds.csv``), or ``None`` when the run did not record it."""
     from empirics.runs import read_run
+    from empirics.studies.claims.drift import recorded_distance
     from empirics.studies.claims.measures import sum_eta_by_step
 
     run = read_run(run_path)
-    m = run.metrics
-    if "weight_distance" not in m.columns:
+    recorded = recorded_distance(run)
+    if recorded is None:
         return None
-    pair = m[m["pair"] == "cl-nscl"].drop_duplicates("step").sort_values("step")
     S = sum_eta_by_step(run)
-    return [{"step": int(t), "S": S.get(int(t), math.nan), "weight_distance": float(d)}
-            for t, d in zip(pair["step"], pair["weight_distance"], strict=True)]
+    return [{"step": t, "S": S.get(t, math.nan), "weight_distance": d}
+            for t, d in recorded.items()]
 
 
 def replay(run_path: Path):
@@ -125,6 +115,7 @@ def replay(run_path: Path):
     """
     import torch
 
+    from empirics.objectives import THEOREM_PAIR, pair_name
     from empirics.runs import RunDir, read_run
     from empirics.runs.writer import load_checkpoint, read_config
     from empirics.training.config import TrainConfig
@@ -134,10 +125,12 @@ def replay(run_path: Path):
 
     run = RunDir(run_path)
     config = TrainConfig.from_dict(read_config(run)).replace(device="cpu", out=None)
-    if not {"cl", "nscl"} <= set(config.objectives):
-        raise ValueError(f"Expected a run training cl and nscl, got {list(config.objectives)}")
+    cl, nscl = THEOREM_PAIR
+    if not set(THEOREM_PAIR) <= set(config.objectives):
+        raise ValueError(f"Expected a run training {cl} and {nscl}, got "
+                         f"{list(config.objectives)}")
     metrics = read_run(run_path).metrics
-    pair = metrics[(metrics["pair"] == "cl-nscl")]
+    pair = metrics[(metrics["pair"] == pair_name(cl, nscl))]
     recorded = {int(s): float(v) for s, v in zip(pair["step"], pair["weight_gap"],
                                                   strict=True)}
     before = (torch.are_deterministic_algorithms_enabled(),
@@ -150,11 +143,12 @@ def replay(run_path: Path):
 
         def record(t: int) -> None:
             nonlocal worst
-            a, b = members["cl"], members["nscl"]
+            # the trainer's own function: d_w is the trainer's weight_distance, bitwise
+            wg = weight_gap(members[cl], members[nscl])
             rows.append({"step": t, "S": float(trainer.cum_eta[t]),
-                         "weight_distance": _distance(a, b)})
+                         "weight_distance": float(wg["weight_distance"])})
             if t in recorded and recorded[t] > 0:
-                mine = float(weight_gap(a, b)["weight_gap_mean"])
+                mine = float(wg["weight_gap_mean"])
                 worst = max(worst, abs(mine - recorded[t]) / recorded[t])
 
         if 0 in recorded:
@@ -186,8 +180,10 @@ def _measure(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict[str,
     import torch
 
     import bounds
+    from empirics.objectives import THEOREM_PAIR, objective_loss
     from empirics.training import curvature as cv
-    from empirics.training.objectives import objective_loss
+
+    cl, nscl = THEOREM_PAIR
 
     iters, n_batches = int(config["iters"]), int(config["batches"])
     run_path = Path(run_dir).parent / str(config["run"])
@@ -196,9 +192,9 @@ def _measure(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict[str,
         trainer, distances, worst = replay(run_path)
         source = "replay"
     else:
-        from empirics.studies.realnet import load_trained
+        from empirics.studies.trained import load_trainer
 
-        trainer, distances, worst, source = load_trained(run_path), recorded, 0.0, "metrics.csv"
+        trainer, distances, worst, source = load_trainer(run_path), recorded, 0.0, "metrics.csv"
     cfg = trainer.config
     # float64 power iterations: on the GPU when there is one (the result is the same to
     # float64 rounding; the device is not part of the task's cache key)
@@ -220,7 +216,7 @@ def _measure(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict[str,
             K, B = views.shape[0], views.shape[1]
             flat = views.reshape(K * B, *views.shape[2:]).double()
             _, z = torch.func.functional_call(model, {**buffers, **params}, (flat,))
-            total = total + objective_loss("cl", z.reshape(K, B, -1), y, cfg)
+            total = total + objective_loss(cl, z.reshape(K, B, -1), y, cfg)
         return total / len(batches)
 
     was = model.training
@@ -228,15 +224,14 @@ def _measure(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict[str,
     try:
         beta_init = abs(cv.hessian_top_eigenvalue(cl_loss, cv.parameters(model), iters=iters,
                                                   tol=TOL, seed=cfg.seed))
-        beta_final = abs(cv.hessian_top_eigenvalue(cl_loss, cv.parameters(members["cl"]),
+        beta_final = abs(cv.hessian_top_eigenvalue(cl_loss, cv.parameters(members[cl]),
                                                    iters=iters, tol=TOL, seed=cfg.seed))
     finally:
         model.train(was)
     views0 = batches[0][0]
     x0 = views0.reshape(views0.shape[0] * views0.shape[1], *views0.shape[2:])
     G = {name: cv.jacobian_norm(net, x0, iters=iters, tol=TOL, seed=cfg.seed)
-         for name, net in (("init", model), ("cl", members["cl"]),
-                           ("nscl", members["nscl"]))}
+         for name, net in (("init", model), (cl, members[cl]), (nscl, members[nscl]))}
     distance = distances[-1]["weight_distance"] if distances else math.nan
     beta = max(beta_init, beta_final)
     G_max = max(G.values())
@@ -250,12 +245,12 @@ def _measure(config: Mapping[str, Any], run_dir: str | os.PathLike) -> dict[str,
         "run": str(config["run"]), "seed": cfg.seed, "distances": distances,
         "distances_from": source, "replay_max_rel_diff": worst, "beta": beta,
         "beta_init": beta_init,
-        "beta_final": beta_final, "G": G_max, "G_init": G["init"], "G_cl": G["cl"],
-        "G_nscl": G["nscl"], "weight_distance": distance, "sum_eta": S, "tau": cfg.tau,
+        "beta_final": beta_final, "G": G_max, "G_init": G["init"], "G_cl": G[cl],
+        "G_nscl": G[nscl], "weight_distance": distance, "sum_eta": S, "tau": cfg.tau,
         "B": cfg.batch_size, "T": trainer.T, "pi_max": trainer.pi_max,
         "log10_Delta": log_delta / math.log(10) if math.isfinite(log_delta) else None,
         "log10_theorem2": log10_th2, "iters": iters, "batches": n_batches,
         "device": str(device),
         "estimator": "empirics.training.curvature (power iteration; lower bounds of the "
-                     "maxima at init and at the end); distances by a replay of the run",
+                     "maxima at init and at the end); distances from " + source,
     }

@@ -2,7 +2,8 @@
 
 Torch-free: runs are read with :func:`empirics.runs.read_run` (``metrics.csv``,
 ``losses.csv``, ``bounds.csv``). A pair, split or feature kind the run did not record is a
-``KeyError`` naming it and the file.
+``KeyError`` naming it and the file; a column it did not record (a measure added after the
+run was written) a ``KeyError`` naming the column, the same text for every run.
 
 >>> import pandas as pd
 >>> m = pd.DataFrame({"step": [0, 10], "pair": ["cl-nscl"] * 2, "split": ["test"] * 2,
@@ -38,11 +39,10 @@ def select(metrics: pd.DataFrame, pair: str, split: str | None, features: str | 
 def series(run: Run, pair: str, column: str, *, split: str | None = "test",
            features: str | None = "h") -> pd.DataFrame:
     """``step`` and ``value`` of ``column`` for one pair, split and feature kind."""
-    where = str(run.path / "metrics.csv")
     if column not in run.metrics.columns:
-        raise KeyError(f"Expected column {column!r} in {where}, got "
-                       f"{list(run.metrics.columns)!r}")
-    rows = select(run.metrics, pair, split, features, where)
+        raise KeyError(f"Expected a {column!r} column in metrics.csv, got none (a run written "
+                       "before it was recorded)")
+    rows = select(run.metrics, pair, split, features, str(run.path / "metrics.csv"))
     return pd.DataFrame({"step": rows["step"].to_numpy(),
                          "value": pd.to_numeric(rows[column], errors="coerce").to_numpy(float)})
 

@@ -16,8 +16,9 @@ need the same configuration build equal specs, hence one cache key and one direc
   nor the prototypes' separation changes with ``C``; one reference-set size for all ``C``;
 - the **long run** (the base setting for ``c5_steps`` steps, CL + NSCL) serves C5 and C6;
 - C7 reads C2's runs; the theorem checks read every run;
-- C5's **long-run task** (the weight distance at every evaluation, by a replay, and
-  Theorem 2's constants) runs on each finished long run
+- C5's **long-run task** (Theorem 2's constants, and the weight distance at every
+  evaluation: read from ``metrics.csv``, or by a replay of an older run) runs on each
+  finished long run
   (:mod:`empirics.studies.claims.longrun`), launched like a run.
 
 The C2, C3 and C4 runs are evaluated only at their start and end (``final_only``): their
@@ -38,11 +39,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from empirics.objectives import THEOREM_PAIR, paper_objectives
 from empirics.runs import RunSpec
 from empirics.studies.claims.protocol import Protocol
 
 __all__ = [
-    "ALL_OBJECTIVES",
     "LABEL_FIELDS",
     "LONGRUN_TARGET",
     "MANIFEST_FIELDS",
@@ -57,8 +58,6 @@ __all__ = [
     "unique_runs",
 ]
 
-ALL_OBJECTIVES = ("cl", "nscl", "scl", "ce")
-PAIR_OBJECTIVES = ("cl", "nscl")
 LONGRUN_TARGET = "empirics.studies.claims.longrun:measure"
 #: Fields of a run's readable directory name (then its cache key).
 LABEL_FIELDS = ("dataset", "classes", "tau", "batch_size", "lr_rule", "steps", "seed")
@@ -121,10 +120,11 @@ def _clean(x: float) -> float:
 
 
 def base_config(p: Protocol, seed: int, **changes: Any) -> dict[str, Any]:
-    """The base run (``[train]``, four objectives, one checkpoint at the end), with
+    """The base run (``[train]``, the paper's four objectives
+    (:func:`empirics.objectives.paper_objectives`), one checkpoint at the end), with
     ``changes``; a change of ``steps`` moves the checkpoint with it."""
     cfg: dict[str, Any] = dict(p.train)
-    cfg.update(objectives=list(ALL_OBJECTIVES), seed=seed)
+    cfg.update(objectives=list(paper_objectives()), seed=seed)
     cfg.update(changes)
     steps = int(cfg.get("steps") or p.base("steps"))
     cfg.setdefault("checkpoint_every", steps)
@@ -136,7 +136,7 @@ def base_config(p: Protocol, seed: int, **changes: Any) -> dict[str, Any]:
 def pair_config(p: Protocol, seed: int, **changes: Any) -> dict[str, Any]:
     """The base setting with CL and NSCL only; evaluated at start and end when
     ``final_only`` (and ``eval_every`` is not changed)."""
-    cfg = base_config(p, seed, objectives=list(PAIR_OBJECTIVES), **changes)
+    cfg = base_config(p, seed, objectives=list(THEOREM_PAIR), **changes)
     if p.final_only and "eval_every" not in changes:
         cfg["eval_every"] = int(cfg.get("steps") or p.base("steps"))
     return cfg
@@ -163,7 +163,7 @@ def long_config(p: Protocol, seed: int) -> dict[str, Any]:
     """The long run of C5 and C6: the base setting for ``c5_steps`` steps, CL + NSCL,
     evaluated every ``c5_eval_every`` steps (checkpoints every fifth evaluation)."""
     every = p.c5_eval_every
-    return base_config(p, seed, objectives=list(PAIR_OBJECTIVES), steps=p.c5_steps,
+    return base_config(p, seed, objectives=list(THEOREM_PAIR), steps=p.c5_steps,
                        eval_every=every, checkpoint_every=min(p.c5_steps, 5 * every))
 
 
@@ -255,7 +255,7 @@ def cost(spec: RunSpec) -> float:
         return 0.0
     c = spec.config
     steps = int(c.get("steps") or 1)
-    models = len(c.get("objectives") or ALL_OBJECTIVES)
+    models = len(c.get("objectives") or paper_objectives())
     evals = math.ceil(steps / int(c.get("eval_every") or steps)) + 1
     return steps * models * int(c.get("batch_size", 256)) + evals * models * 2000
 

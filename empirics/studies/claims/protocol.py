@@ -40,6 +40,8 @@ from typing import Any
 from bounds.schedules import LR_RULES
 from cl_nscl_align.options import Options, at_least, in_open_unit, load_toml, option
 from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT
+from empirics.measures import MEASURES
+from empirics.studies.plan import CLAIMS_SIZES
 
 __all__ = [
     "BUDGETS",
@@ -59,8 +61,8 @@ __all__ = [
 
 #: The claims of THEORY.md s13 this study tests.
 CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7")
-#: The committed protocols, by ``--size``.
-SIZES = ("tiny", "quick", "medium", "full")
+#: The committed protocols, by ``--size`` (the one planner's claims sizes).
+SIZES = CLAIMS_SIZES
 PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"
 #: SHA-256 of each committed protocol file, as committed. A test checks these against the
 #: files, so a protocol is changed only together with this table (a deliberate act, in
@@ -152,9 +154,11 @@ class StudyOptions(Options):
                           "1 - level", check=in_open_unit)
     trend_features: tuple[str, ...] = option(("h", "z"), "features of the secondary trend "
                                              "statistics", choices=("h", "z"))
-    metric: str = option("cka", "alignment of the secondary statistics beside the "
-                         "primaries' linear CKA: cka (cosine Gram, the theory's) or rsa",
-                         choices=("cka", "rsa"))
+    metric: str = option("cka", "alignment measure of the secondary trend statistics "
+                         "beside the primaries' linear CKA: cka (cosine Gram, the "
+                         "theory's), rsa, or any registered measure (a distance is signed "
+                         "so that + is the paper's direction)",
+                         choices=lambda: MEASURES.names())
     root_dataset: str | None = option(None, "the data set --data-root switches the base "
                                       "run to (none: the protocol reads no local data)",
                                       choices=DATASETS)

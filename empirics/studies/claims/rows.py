@@ -4,8 +4,10 @@ dispatch that builds every row of a protocol (:func:`compute_rows`).
 A row holds values only; its direction, role, ``delta`` and the paper's number come from
 the one declaration in :mod:`empirics.studies.claims.catalog` (:attr:`ClaimRow.meta`). A
 run that failed, or lacks a column, gives NaN for its seed and a note, never a plausible
-value. The statistics themselves: :mod:`~empirics.studies.claims.alignment` (C1-C4, C6),
-:mod:`~empirics.studies.claims.drift` (C5), :mod:`~empirics.studies.claims.checks` (C7).
+value; one note per distinct reason (``seeds 0, 1, 2: ...``), so a measure that no run
+recorded is one note, not one per seed. The statistics themselves:
+:mod:`~empirics.studies.claims.alignment` (C1-C4, C6), :mod:`~empirics.studies.claims.drift`
+(C5), :mod:`~empirics.studies.claims.checks` (C7).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class ClaimRow:
     split: str = ""
     metric: str = ""
     note: str = ""
-    missing: list[str] = field(default_factory=list)
+    reasons: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def meta(self) -> Statistic:
@@ -56,8 +58,14 @@ class ClaimRow:
             value = float(fn())
         except (Missing, KeyError, IndexError, ValueError, ZeroDivisionError) as exc:
             value = math.nan
-            self.missing.append(f"seed {seed}: {_one_line(exc)}")
+            self.reasons.setdefault(_one_line(exc), []).append(seed)
         self.values[seed] = value
+
+    @property
+    def missing(self) -> list[str]:
+        """One note per reason a seed has no value, naming its seeds."""
+        return [f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}: {why}"
+                for why, seeds in self.reasons.items()]
 
 
 def _one_line(exc: BaseException) -> str:

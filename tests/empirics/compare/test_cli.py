@@ -50,9 +50,9 @@ def test_options_reach_the_measures(cli, features):
     X, Y = np.load(features / "a.npy"), np.load(features / "b.npy")
     res, _ = _json(cli, features / "ab.npz", features / "ab.npz", "--key", "x,y", "--k", "5",
                    "--knn-metric", "euclidean", "--knn-rows", "60", "--seed", "3")
-    from empirics.compare.measures import knn_rows
+    from empirics.compare.measures import bounded_rows
 
-    rows = knn_rows(120, 60, 3)
+    rows = bounded_rows(120, 60, 3)
     assert len(rows) == 60 and res["mutual_knn"] == {"k": 5, "metric": "euclidean", "rows": 60}
     assert res["metrics"]["mutual_knn"] == mutual_knn(X[rows], Y[rows], k=5, metric="euclidean")
     assert res["metrics"]["cka"] == pytest.approx(cka(X, Y), rel=1e-12)

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from empirics.compare.layers import WideMoments, layer_names, layer_rows
-from empirics.metrics import alignment, cka, procrustes_distance
+from empirics.measures import MEASURES
+from empirics.metrics import alignment, cka, mutual_knn, procrustes_distance
 
 KEYS = ("cka", "cka_linear", "rsa", "sim_gap", "rho", "r")
 
@@ -118,10 +119,12 @@ def test_layers_of_a_trained_run_equal_one_shot_cka(cli, tiny_run, tmp_path):
     assert rc == 0, err
     rows = _read(tmp_path / "o" / "layers.csv")
     assert len(rows) == 9
-    assert list(rows[0]) == ["layer_a", "layer_b", "width_a", "width_b", "n", "cka",
-                             "cka_linear", "rsa", "sim_gap", "rho", "r", "procrustes"]
+    assert list(rows[0]) == ["layer_a", "layer_b", "width_a", "width_b", "n",
+                             *MEASURES.names()]  # every measure of the registry
     for row in rows:
         X, Y = feats["cl"][row["layer_a"]], feats["nscl"][row["layer_b"]]
+        # a row measure on the layers' bounded rows (all 32 here, below --layer-rows)
+        assert float(row["mutual_knn"]) == mutual_knn(X, Y, k=10)
         assert float(row["cka"]) == pytest.approx(cka(X, Y), rel=1e-9, abs=1e-12)
         assert float(row["cka_linear"]) == pytest.approx(cka(X, Y, "linear"), rel=1e-9)
         assert float(row["procrustes"]) == pytest.approx(procrustes_distance(X, Y), rel=1e-9,

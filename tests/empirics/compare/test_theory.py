@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from empirics.compare import measures, theory
+from empirics.measures import MEASURES
 
 
 def _loo_twin(x, y) -> float:
@@ -98,7 +99,7 @@ def _pair(N=80):
 def test_bootstrap_is_seeded_and_its_intervals_follow_their_definitions():
     X, Y = _pair()
     est, _ = measures.measure(X, Y)
-    est.update(measures.row_values(X, Y, k=5, metric="cosine"))
+    est.update(measures.row_values(X, Y, k=5, metric="cosine")[0])
     kw = dict(replicates=30, level=0.8, k=5, metric="cosine")
     a = measures.bootstrap(X, Y, np.arange(80), est, seed=0, **kw)
     assert a == measures.bootstrap(X, Y, np.arange(80), est, seed=0, **kw)
@@ -108,7 +109,7 @@ def test_bootstrap_is_seeded_and_its_intervals_follow_their_definitions():
         if name not in a:
             continue
         # basic = 2 v - percentile, reflected about the estimate (clipped to the range)
-        lo, hi = measures.describe(name).range
+        lo, hi = MEASURES[name].range
         assert a[name]["low"] == pytest.approx(max(lo, 2 * est[name] - p[name]["high"]))
         assert a[name]["high"] == pytest.approx(min(hi, 2 * est[name] - p[name]["low"]))
         assert a[name]["replicates"] == 30
@@ -119,7 +120,7 @@ def test_knn_replicates_reweight_the_per_sample_overlaps():
     from empirics.seeds import rng
 
     X, Y = _pair()
-    est = {"mutual_knn": measures.row_values(X, Y, k=5, metric="cosine")["mutual_knn"]}
+    est = {"mutual_knn": measures.row_values(X, Y, k=5, metric="cosine")[0]["mutual_knn"]}
     rows = np.arange(0, 80, 2)
     out = measures.bootstrap(X, Y, rows, est, replicates=1, level=0.5, seed=7, k=5,
                              metric="cosine", interval="percentile")
@@ -128,14 +129,11 @@ def test_knn_replicates_reweight_the_per_sample_overlaps():
     assert out["mutual_knn"]["low"] == pytest.approx((c * o).sum() / c.sum(), rel=1e-12)
 
 
-def test_the_measures_table_carries_the_new_entries_metadata():
-    from empirics.metrics.knn import METADATA as KNN
-    from empirics.metrics.procrustes import METADATA as PROC
-
-    for meta in (PROC, KNN):
-        assert measures.describe(meta["name"]).metadata() == {
-            k: meta[k] for k in ("name", "label", "range", "direction", "basis", "source",
-                                 "needs_labels")}
-    for m in measures.MEASURES:
-        assert (m.of_moments is None) != (m.of_rows is None)
-        assert m.basis == ("moments" if m.of_moments else "rows")
+def test_the_reported_metadata_is_the_registrys():
+    for m in MEASURES:
+        meta = measures.metadata(m, k=3)
+        assert {k: meta[k] for k in ("name", "label", "range", "direction", "basis", "source",
+                                     "needs_labels")} == {
+            "name": m.name, "label": m.label, "range": m.range, "direction": m.direction,
+            "basis": m.basis, "source": m.source, "needs_labels": m.needs_labels}
+        assert ("options" in meta) == (m.basis == "rows")

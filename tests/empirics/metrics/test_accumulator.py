@@ -83,6 +83,25 @@ def test_state_dict_round_trip_through_torch_save():
     assert empty.dims is None and empty.n == 0
 
 
+def test_compute_holds_every_moment_measure_and_procrustes_of_the_raw_moments():
+    from empirics.measures import moment_measures
+    from empirics.metrics import procrustes_distance
+
+    g = np.random.default_rng(5)
+    X, Y = g.normal(size=(90, 6)), g.normal(size=(90, 4))
+    acc = AlignmentAccumulator()
+    for i in range(0, 90, 25):  # streamed
+        acc.update(X[i:i + 25], Y[i:i + 25])
+    out = acc.compute()
+    assert {m.name for m in moment_measures()} <= set(out)
+    assert out["procrustes"] == pytest.approx(procrustes_distance(X, Y), rel=1e-12)
+    other = AlignmentAccumulator().update(X[:40], Y[:40])
+    merged = other.merge(AlignmentAccumulator().update(X[40:], Y[40:])).compute()
+    assert merged["procrustes"] == pytest.approx(out["procrustes"], rel=1e-12)
+    cos_only = AlignmentAccumulator(linear=False).update(X, Y).compute()
+    assert math.isnan(cos_only["procrustes"]) and math.isnan(cos_only["cka_linear"])
+
+
 def test_kind_and_linear_flag():
     X, Y = _features(4)
     cos = AlignmentAccumulator().update(X, Y).compute()

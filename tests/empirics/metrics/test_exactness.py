@@ -280,7 +280,7 @@ def test_a_rotation_keeps_a_floor_proportional_to_its_angle(case, ref):
     float64 moments leave about ``sqrt(1e-16 T)`` with ``T ~ t^2`` (docs/metrics.md), an
     absolute error of about ``1e-8 t`` of the scale streamed and merged (tested: ``1e-7 t``;
     a random rotation, ``t ~ 1``: the ``1e-8`` of differences of squares); one-shot is
-    exact (the factor fallback of metrics.gaps)."""
+    exact (the factor fallback of metrics.functional)."""
     if case.startswith("rotation:"):
         X, Y = _same_width(case)
         t = float(case.partition(":")[2])
@@ -298,7 +298,7 @@ def test_a_rotation_keeps_a_floor_proportional_to_its_angle(case, ref):
 def test_near_identical_gaps_of_different_widths_keep_the_moment_floor(eps, ref):
     """d != e (here ``Y`` has one more, zero, column): no difference moments, so streamed and
     merged gaps are a difference of squares, exact to about 1e-8 of the scale; one-shot is
-    exact (the factor fallback of metrics.gaps)."""
+    exact (the factor fallback of metrics.functional)."""
     X, Y = _same_width(f"noise:{eps}")
     Y = np.hstack([Y, np.zeros((len(Y), 1))])  # the same unit rows, e = d + 1
     want = {**ref.reference(X, Y), "_ref": ref}
@@ -353,7 +353,7 @@ def test_exactly_constant_rows_are_zero_variance_not_resolution():
         warnings.simplefilter("always")
         out = acc.compute()
     said = {str(w.message).split(":")[0]: str(w.message) for w in caught}
-    assert sorted(said) == ["cka_cosine, rsa", "cka_linear", "r", "rho"]
+    assert sorted(said) == ["cka_cosine, cka, rsa", "cka_linear", "procrustes", "r", "rho"]
     assert all("zero variance" in m for m in said.values()) and "K_CL = 0" in said["rho"]
     assert math.isnan(out["cka"]) and math.isnan(out["rsa"]) and math.isnan(out["rho"])
     assert math.isfinite(out["sim_gap"])  # defined: ||1 1^T - Sigma(Y)||

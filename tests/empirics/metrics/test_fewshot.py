@@ -111,6 +111,36 @@ def test_accumulators_merge_and_flat_state_round_trip():
     assert a.reset().n == 0
 
 
+def _flat_state():
+    x, y = _data(2)
+    a = ClassVariabilityAccumulator(4)
+    a.update(x[:40], y[:40])
+    return a.stats_tensor()
+
+
+@pytest.mark.parametrize(("edit", "exc", "match"), [
+    (lambda t: t.__setitem__(9, float("nan")), ValueError, "finite class moments.*index 9"),
+    (lambda t: t.__setitem__(1, -1.0), ValueError, r"whole class counts.*n_1 = -1.0"),
+    (lambda t: t.__setitem__(2, 2.5), ValueError, r"whole class counts.*n_2 = 2.5"),
+    (lambda t: t.__setitem__(0, 2.0**60), ValueError, "whole class counts"),
+    (lambda t: (t.__setitem__(3, 0.0), t.__setitem__(4 + 3 * 4, 1.0)), ValueError,
+     "class 3 without rows"),
+], ids=["nan", "negative-count", "fractional-count", "huge-count", "empty-class-with-stats"])
+def test_a_malformed_state_is_refused_and_the_accumulator_is_unchanged(edit, exc, match):
+    t = _flat_state().clone()
+    edit(t)
+    with pytest.raises(exc, match=match):
+        ClassMoments.from_flat(t, 4, 4)
+    c = ClassVariabilityAccumulator(4, dim=4)
+    c.merge_stats_(_flat_state())
+    before = c.stats_tensor().clone()
+    with pytest.raises(exc, match=match):
+        c.merge_stats_(t)
+    assert torch.equal(c.stats_tensor(), before)
+    with pytest.raises(TypeError, match="real float64"):
+        ClassMoments.from_flat(t.to(torch.complex128), 4, 4)
+
+
 def test_class_new_in_a_later_chunk_is_exact():
     x, y = _data(4)
     order = np.argsort(y, kind="stable")  # class 3 arrives only in the last chunk

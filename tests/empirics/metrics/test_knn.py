@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from empirics.metrics.knn import METADATA, mutual_knn, neighbour_sets
+from empirics.measures import MEASURES
+from empirics.metrics.knn import mutual_knn, neighbour_sets
 
 LD = np.longdouble
 
@@ -61,9 +62,9 @@ def test_independent_features_overlap_about_k_over_n_minus_1():
     assert np.mean(values) + 4 * se < 1 / k
 
 
-def test_metadata_is_the_registry_entry():
-    assert METADATA["name"] == "mutual_knn" and METADATA["basis"] == "rows"
-    assert METADATA["range"] == (0.0, 1.0) and METADATA["direction"] == "higher"
+def test_the_registry_entry_is_this_measure():
+    entry = MEASURES["mutual_knn"]
+    assert entry.basis == "rows" and entry.range == (0.0, 1.0) and entry.direction == "higher"
 
 
 # ----------------------------------------------------------------------------- twin

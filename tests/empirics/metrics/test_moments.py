@@ -1,4 +1,5 @@
-"""Tests for empirics.metrics.moments: each moment against its plain sum; shift, merge, rescale."""
+"""Tests for empirics.metrics.moments: each moment against its plain sum; shift, merge, rescale;
+the rows of a chunk (unit and scaled, centred) at every finite scale."""
 
 from __future__ import annotations
 
@@ -30,10 +31,14 @@ def _plain(x, y, cx, cy) -> dict[str, np.ndarray]:
             "Zg": z.T @ g, "Zh": z.T @ h}  # fmt: skip
 
 
-def _assert_moments(m: mo.Moments, want: dict, rtol=1e-12):
+def _assert_moments(m: mo.Moments, want: dict, rtol=1e-12, like: mo.Moments | None = None):
+    """Each moment to ``rtol`` of its size (or of its size in ``like``, the moments it was
+    moved from: a shift rounds relative to what it moves, e.g. ``Sz - n b``)."""
     for k, v in want.items():
         got = m[k].numpy()
         scale = float(np.abs(np.asarray(v, dtype=np.float64)).max()) or 1.0
+        if like is not None:
+            scale = max(scale, float(like[k].abs().max()))
         np.testing.assert_allclose(got, np.asarray(v, dtype=np.float64), rtol=0,
                                    atol=rtol * scale, err_msg=k)  # fmt: skip
 
@@ -55,7 +60,7 @@ def test_shift_equals_the_moments_about_the_new_shift(seed, scale):
     g = torch.Generator().manual_seed(seed + 1)
     cx = x.mean(0) + scale * torch.randn(4, generator=g, dtype=torch.float64) / 100
     cy = y.mean(0) + scale * torch.randn(3, generator=g, dtype=torch.float64) / 100
-    _assert_moments(mo.shift(m, cx, cy), _plain(x, y, cx, cy), rtol=1e-10)
+    _assert_moments(mo.shift(m, cx, cy), _plain(x, y, cx, cy), rtol=1e-10, like=m)
 
 
 @settings(max_examples=30, deadline=None)
@@ -178,10 +183,10 @@ def test_shift_moves_the_difference_moments(seed, scale):
     cx, cy, cd = (v + scale * torch.randn(4, generator=g, dtype=torch.float64) / 100
                   for v in (x.mean(0), y.mean(0), (x - y).mean(0)))  # fmt: skip
     moved = mo.shift(m, cx, cy, cd)
-    _assert_moments(moved, _plain(x, y, cx, cy), rtol=1e-10)
-    _assert_moments(moved, _plain_differences(x, y, cx, cy, cd), rtol=1e-10)
+    _assert_moments(moved, _plain(x, y, cx, cy), rtol=1e-10, like=m)
+    _assert_moments(moved, _plain_differences(x, y, cx, cy, cd), rtol=1e-10, like=m)
     default = mo.shift(m, cx, cy)  # the differences about cx - cy
-    _assert_moments(default, _plain_differences(x, y, cx, cy, cx - cy), rtol=1e-10)
+    _assert_moments(default, _plain_differences(x, y, cx, cy, cx - cy), rtol=1e-10, like=m)
 
 
 @settings(max_examples=20, deadline=None)
@@ -224,3 +229,56 @@ def test_upgrade_derives_the_differences_of_a_former_vector():
         mo.upgrade(m.flat, 4, 4, cosine=True)
     with pytest.raises(ValueError, match=r"Expected exponents \(0, 0\)"):
         mo.rescale(m, 1, 0)
+
+
+# ----------------------------------------------------------------------------- rows of a chunk
+# unit and scaled rows, centred, at every finite scale
+def _x(scale=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return scale * torch.randn(20, 5, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-160, 1e-150, 1.0, 1e150, 1e200, 1e300])
+def test_unit_rows_at_any_scale_equal_the_long_double_twin(scale):
+    x = _x(scale)
+    w, pilot, zero = mo.centred_unit_rows(x, *mo.checked_norms(x, "`x`"))
+    X = x.numpy().astype(np.longdouble)
+    U = X / np.sqrt((X * X).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose((w + pilot).numpy(), U.astype(float), rtol=0, atol=4e-16)
+    assert zero == 0 and torch.equal(w[0], torch.zeros(5, dtype=torch.float64))
+
+
+def test_zero_rows_stay_zero_and_are_counted():
+    x = _x()
+    x[3] = 0.0
+    x[7] = 0.0
+    norm, ok = mo.checked_norms(x, "`x`")
+    assert not ok
+    w, pilot, zero = mo.centred_unit_rows(x, norm, ok)
+    assert zero == 2 and torch.equal(w[3], -pilot)
+
+
+def test_a_given_pilot_is_used_and_equal_rows_centre_to_exact_zeros():
+    x = _x().repeat(2, 1)  # rows 0..19 twice
+    pilot = x[4] / torch.linalg.vector_norm(x[4])
+    w, p, _ = mo.centred_unit_rows(x, *mo.checked_norms(x, "`x`"), pilot)
+    assert p is pilot and not w[4].any() and not w[24].any()
+
+
+def test_scaled_rows_keep_differences_exact_and_scale_by_powers_of_two():
+    x = _x(1e200)
+    k = mo.scale_exponent(x, mo.checked_norms(x, "`x`")[0])
+    w, pilot = mo.centred_scaled_rows(x, k)
+    assert 0.5 <= float((w + pilot).abs().max()) < 1.0  # the largest entry, its norm overflows
+    X = np.ldexp(x.numpy().astype(np.longdouble), -k)
+    assert (w.numpy() == (X - X[0]).astype(np.float64)).all()  # the difference, rounded once
+    assert mo.scale_exponent(_x(), mo.checked_norms(_x(), "`x`")[0]) == 0  # usual scales: untouched
+    tiny = _x(1e-170)  # norms underflow in a plain sum of squares
+    assert mo.scale_exponent(tiny, mo.checked_norms(tiny, "`x`")[0]) < -500
+
+
+def test_non_finite_input_raises_naming_the_arguments():
+    x = _x()
+    x[2, 1] = float("inf")
+    with pytest.raises(ValueError, match="Expected finite values in `X` and `Y`, got NaN or inf"):
+        mo.checked_norms(x, "`X` and `Y`")

@@ -19,8 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.linalg import orthogonal_procrustes
 
+from empirics.measures import MEASURES
 from empirics.metrics import moments
-from empirics.metrics.procrustes import METADATA, procrustes_distance, procrustes_from_moments
+from empirics.metrics.procrustes import procrustes_distance, procrustes_from_moments
 
 LD = np.longdouble
 
@@ -104,9 +105,10 @@ def test_orthogonal_column_spaces_are_at_the_largest_distance():
         math.sqrt(2.0), abs=1e-15)
 
 
-def test_metadata_is_the_registry_entry():
-    assert METADATA["name"] == "procrustes" and METADATA["basis"] == "moments"
-    assert METADATA["range"] == (0.0, math.pi / 2) and METADATA["direction"] == "lower"
+def test_the_registry_entry_is_this_measure():
+    entry = MEASURES["procrustes"]
+    assert entry.basis == "moments" and entry.direction == "lower"
+    assert entry.range == (0.0, math.pi / 2)
 
 
 # ----------------------------------------------------------------------------- twins

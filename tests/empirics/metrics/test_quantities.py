@@ -56,12 +56,13 @@ def test_reasons_name_the_cause_and_warn_once_per_cause():
     Y[2] = 0.0
     cos = mo.accumulate(torch.from_numpy(X), torch.from_numpy(Y))[0]
     values, reasons = q.alignment(cos)
-    assert set(reasons) == {"cka_cosine", "rsa", "sim_gap", "rho", "r"}
+    assert set(reasons) == {"cka_cosine", "cka", "rsa", "sim_gap", "rho", "r"}
     assert len(set(reasons.values())) == 1 and "(0 in X, 1 in Y)" in reasons["rsa"]
+    assert reasons["cka"] == reasons["cka_cosine"]  # the reported cka carries its reason
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         q.warn_nan(reasons)
-    assert len(caught) == 1 and str(caught[0].message).startswith("cka_cosine, rsa, sim_gap")
+    assert len(caught) == 1 and str(caught[0].message).startswith("cka_cosine, cka, rsa")
     assert all(math.isnan(values[k]) for k in ("k_norm", "sigma_a", "repr_angle"))
     two = mo.accumulate(torch.from_numpy(X[:2]), torch.from_numpy(X[:2] + 1.0))[0]
     assert "at least 3 rows" in q.rsa(two).why and "at least 3 rows" in q.r(two)[0].why

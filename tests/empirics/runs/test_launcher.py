@@ -192,3 +192,11 @@ def test_a_sweep_rerun_repairs_a_corrupted_point(tmp_path, capsys):
             assert (p / n).read_bytes() == saved[p.name][n], (p.name, n)
     assert main(argv) == 0
     assert "(2 already done, 0 run now" in "".join(capsys.readouterr())
+
+
+def test_launch_kwargs_leave_auto_to_each_run():
+    from empirics.runs.launcher import LaunchOptions
+
+    assert LaunchOptions().launch_kwargs() == {"executor": "local", "workers": None,
+                                               "device": None}
+    assert LaunchOptions(device="cpu", executor="serial").launch_kwargs()["device"] == "cpu"

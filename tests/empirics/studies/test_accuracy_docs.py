@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from empirics.studies import docblocks
+from empirics.studies import report
 from empirics.studies.accuracy_docs import ACCURACY_DOC, DOCS_DIR, renderers
 from empirics.studies.claims.report import read_csv
 
@@ -13,7 +13,7 @@ STUDIES = sorted(p for p in DOCS_DIR.iterdir() if (p / "table1.csv").is_file())
 
 
 def test_docs_accuracy_md_holds_exactly_the_rendered_tables():
-    assert docblocks.stale(ACCURACY_DOC.read_text(), renderers()) == []
+    assert report.stale(ACCURACY_DOC.read_text(), renderers()) == []
 
 
 @pytest.mark.parametrize("folder", STUDIES, ids=[p.name for p in STUDIES])

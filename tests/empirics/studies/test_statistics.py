@@ -234,10 +234,3 @@ def test_spearman_degenerate_and_bad_arguments():
         assert spearman_bootstrap([1, 2, np.nan, 3], [3, 2, 1, 1])["n_settings"] == 3
     with pytest.raises(ValueError, match="`resamples`"):
         spearman_bootstrap([1, 2, 3], [1, 2, 3], resamples=0)
-
-
-def test_the_old_import_path_is_the_same_function():
-    from empirics.studies import intervals
-
-    assert intervals.t_interval is t_interval
-    assert intervals.spearman_bootstrap is spearman_bootstrap

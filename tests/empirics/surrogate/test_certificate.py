@@ -8,7 +8,7 @@ import pytest
 
 from empirics import surrogate as sg
 from empirics.surrogate import certificate as ct
-from empirics.surrogate.hessian import hessian_top_eigenvalue
+from empirics.surrogate.dynamics import hessian_top_eigenvalue
 
 #: A small run in which the step expands (``eta L_box > 2``) on 12 of its 24 steps: the
 #: cosine schedule peaks at ``kappa = 3`` and ends at ``kappa = 1``.

@@ -14,7 +14,7 @@ import torch
 
 from empirics import surrogate as sg
 from empirics.surrogate import SurrogateConfig, run_into
-from empirics.surrogate.cli import build_parser
+from empirics.surrogate.run import build_parser
 
 TINY = ["--C", "3", "--N", "12", "--B", "4", "--steps", "6", "--lr", "4", "--no-progress"]
 
@@ -219,7 +219,7 @@ BAD_FLAGS = [
     (["--checkpoint-every", "0"], "`checkpoint_every`", "0"),
     (["--max-memory-gib", "inf"], "`max_memory_gib`", "inf"),
     (["--max-memory-gib", "1e-9"], "`max_memory_gib`", "1e-09"),
-    (["--format", "xml"], "--format", "'xml'"),
+    (["--format", "xml"], "`format`", "'xml'"),  # declared: the field is named
     (["--config", ""], "`config`", "''"),  # was: silently no config file
     (["--config", "no-such.toml"], "`config`", "no-such.toml"),
     (["--config", "."], "`config`", "'.'"),

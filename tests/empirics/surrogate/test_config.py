@@ -46,7 +46,8 @@ BAD = [
     # silently ignored before: the constant schedule has no warm-up
     ({"warmup_steps": 5}, ValueError, "`warmup_steps` = 0 for `schedule` = 'constant'.*got 5"),
     # a prior below 1/C is impossible (it gave a smaller, invalid Delta)
-    ({"C": 4, "N": 32, "B": 8, "pi_max": 0.2}, ValueError, r"`pi_max` >= 1/`C` = 0.25.*got 0.2"),
+    ({"C": 4, "N": 32, "B": 8, "pi_max": 0.2}, ValueError,
+     r"`pi_max` >= 1/`C`.*got pi_max=0.2, C=4"),
     # numpy's overflow warning, then "Expected `sum_eta` >= 0, got inf"
     ({"lr": 1e300, "steps": 200}, ValueError, r"`lr` \* `steps` <= 1e\+300.*1e\+300"),
     # squared norms overflowed: every initial cosine silently became 0 (Sigma_0 = I)
@@ -100,3 +101,20 @@ def test_every_field_is_declared_with_help_and_option_lists_have_their_own_names
 def test_the_run_spec_of_the_surrogate_kind_resolves_here():
     spec = RunSpec("surrogate", {"C": 4, "N": 32, "B": 8, "steps": 5})
     assert spec.options() == SurrogateConfig(C=4, N=32, B=8, steps=5)
+
+
+@pytest.mark.parametrize("pi_max", [1 / 3, (1 / 3) * (1 - 1e-13), (1 / 3) * (1 - 1e-11), 0.2,
+                                    0.34, 1.0])
+def test_pi_max_is_checked_by_the_rule_of_the_bounds(pi_max):
+    """``pi_max >= 1/C`` is bounds.validation.check_prior's rule (1e-12 relative slack, so
+    that n_max/N of balanced classes passes): the surrogate accepts exactly what the bounds
+    accept."""
+    from bounds.validation import check_prior
+
+    try:
+        check_prior(pi_max, 3)
+    except ValueError as exc:
+        with pytest.raises(ValueError, match=str(exc).replace("(", r"\(").replace(")", r"\)")):
+            SurrogateConfig(C=3, N=12, B=4, pi_max=pi_max)
+    else:
+        assert SurrogateConfig(C=3, N=12, B=4, pi_max=pi_max).pi_max == pi_max

@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 
 from empirics.runs.reader import read_run
+from empirics.runs.spec import RunSpec
 from empirics.runs.tables import render_rows
-from empirics.runs.writer import load_checkpoint
+from empirics.runs.writer import KEY_FIELD, ROWS_FIELD, load_checkpoint
 from empirics.surrogate import SurrogateConfig, run_into, simulate, write_run
 from empirics.surrogate.run import BOUNDS_COLUMNS, METRIC_COLUMNS, metrics_rows
 
@@ -73,8 +74,12 @@ def test_run_directory_holds_the_common_format(references):
     np.testing.assert_array_equal(run.metrics["certificate_lipschitz"],
                                   res.certificate_lipschitz)
     np.testing.assert_array_equal(run.bounds["theorem1"], res.theorem1[[0, 2, 4, 6, 8, 9]])
-    assert run.summary == json.loads(json.dumps(res.final()))
-    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 9
+    key = RunSpec("surrogate", SMALL).key()
+    rows = {"metrics": 10, "losses": 0, "bounds": 6, "linearization": 0}
+    assert run.summary == {**json.loads(json.dumps(res.final())), KEY_FIELD: key,
+                           ROWS_FIELD: rows}  # the runs layer's records: the done rule's
+    last = load_checkpoint(out / "checkpoints" / "last.pt")
+    assert last["step"] == 9 and last[KEY_FIELD] == key and last[ROWS_FIELD] == rows
 
 
 @pytest.mark.parametrize("name", ["small", "every"])
@@ -178,6 +183,122 @@ def test_metrics_rows_of_a_partial_record_continue_the_whole(references):
     whole = metrics_rows(simulate(SurrogateConfig(**SMALL)))
     assert render_rows(rows, METRIC_COLUMNS, header=True) == render_rows(
         whole, METRIC_COLUMNS, header=True)
+
+
+# -- strangers are refused on resume -------------------------------------------------------
+#: A run stopped after step 7 of 9 (its checkpoint: step 6), and a finished run of another
+#: tau (whose last.pt is a stranger).
+@pytest.fixture(scope="module")
+def stopped(tmp_path_factory):
+    root = tmp_path_factory.mktemp("surrogate-strangers")
+
+    def kill(t, sim):
+        if t == 7:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        run_into(SurrogateConfig(**SMALL), root / "stopped", callback=kill)
+    run_into(SurrogateConfig(**{**SMALL, "tau": 0.25}), root / "other")
+    return root
+
+
+def _copy(stopped, tmp_path, name="stopped"):
+    import shutil
+
+    shutil.copytree(stopped / name, tmp_path / name)
+    return tmp_path / name
+
+
+def _edit_checkpoint(out, **changes):
+    import torch
+
+    path = out / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=True)
+    for k, v in changes.items():
+        if v is None:
+            state.pop(k, None)
+        else:
+            state[k] = v
+    torch.save(state, path)
+    return state
+
+
+def _refused(out, capsys):
+    """``--resume`` answers exit 2 and one line naming last.pt, before any file is touched."""
+    from empirics.surrogate import main
+
+    before = {name: (out / name).read_bytes() for name in ("metrics.csv", "bounds.csv")}
+    code = main(["--out", str(out), "--resume", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err and "last.pt" in err
+    for name, text in before.items():
+        assert (out / name).read_bytes() == text, name
+    assert not (out / "summary.json").exists()
+    return err
+
+
+def test_a_config_json_edited_to_another_tau_is_refused(stopped, tmp_path, capsys):
+    out = _copy(stopped, tmp_path)
+    cfg = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**cfg, "tau": 0.25}))
+    err = _refused(out, capsys)
+    assert "configuration" in err and "key" in err
+
+
+def test_a_checkpoint_copied_from_another_run_is_refused(stopped, tmp_path, capsys):
+    import shutil
+
+    out = _copy(stopped, tmp_path)
+    shutil.copy(stopped / "other" / "checkpoints" / "last.pt", out / "checkpoints" / "last.pt")
+    assert "another" in _refused(out, capsys)
+
+
+@pytest.mark.parametrize("step", [999, 3, 9, -1, True])
+def test_a_checkpoint_whose_step_was_changed_is_refused(stopped, tmp_path, capsys, step):
+    out = _copy(stopped, tmp_path)
+    _edit_checkpoint(out, step=step)
+    err = _refused(out, capsys)
+    assert "step" in err and str(step) in err
+
+
+def test_a_checkpoint_whose_tables_contradict_its_step_is_refused(stopped, tmp_path, capsys):
+    # tables and row counts of step 3 under a checkpoint of step 6: the writer's row counts
+    # agree, the step does not
+    from empirics.runs.writer import count_rows
+
+    out = _copy(stopped, tmp_path)
+    state = _edit_checkpoint(out)
+    metrics = "".join(state["tables"]["metrics"].splitlines(keepends=True)[:5])
+    tables = {**state["tables"], "metrics": metrics}
+    _edit_checkpoint(out, tables=tables,
+                     **{ROWS_FIELD: {**state[ROWS_FIELD], "metrics": count_rows(metrics)}})
+    err = _refused(out, capsys)
+    assert "step 6" in err and "metrics rows" in err and "up to step 3" in err
+
+
+def test_a_checkpoint_whose_row_counts_disagree_is_refused(stopped, tmp_path, capsys):
+    out = _copy(stopped, tmp_path)
+    state = _edit_checkpoint(out)
+    _edit_checkpoint(out, **{ROWS_FIELD: {**state[ROWS_FIELD], "metrics": 3}})
+    assert "row counts" in _refused(out, capsys)
+
+
+def test_a_checkpoint_before_the_records_still_resumes(stopped, references, tmp_path):
+    out = _copy(stopped, tmp_path)
+    state = _edit_checkpoint(out, **{KEY_FIELD: None, ROWS_FIELD: None})
+    assert KEY_FIELD not in state
+    run_into(SurrogateConfig(**SMALL), out, resume=True)
+    _same_files(out, references["small"])
+
+
+def test_the_api_raises_the_same_refusals(stopped, tmp_path):
+    from empirics.runs.tables import RunFileError
+
+    out = _copy(stopped, tmp_path)
+    _edit_checkpoint(out, step=999)
+    with pytest.raises(RunFileError, match=r"last\.pt: .*step in \[0, 9\].*999"):
+        run_into(SurrogateConfig(**SMALL), out, resume=True)
 
 
 # -- real kill -9 ---------------------------------------------------------------------------

@@ -6,7 +6,8 @@ import dataclasses
 
 import pytest
 
-from empirics.training.config import OBJECTIVES, TrainConfig, canonical_objectives
+from empirics.objectives import OBJECTIVES, canonical_objectives
+from empirics.training.config import TrainConfig
 
 
 def test_defaults_are_valid_and_frozen():
@@ -21,7 +22,7 @@ def test_dict_round_trip_and_canonical_order():
     cfg = TrainConfig(objectives="ce,cl", tau=0.2, steps=10, warmup_steps=2)
     assert cfg.objectives == ("cl", "ce")
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
-    assert canonical_objectives(list(reversed(OBJECTIVES))) == OBJECTIVES
+    assert canonical_objectives(list(reversed(OBJECTIVES.names()))) == OBJECTIVES.names()
 
 
 def test_from_toml_top_level_and_table(tmp_path):

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
+from empirics.objectives import OBJECTIVES, canonical_objectives
 from empirics.runs import RunSpec, is_done, launch, read_run
 from empirics.training.cli import main
-from empirics.training.config import OBJECTIVES, canonical_objectives
-from empirics.training.evaluator import METRICS_COLUMNS, model_pairs
+from empirics.training.evaluator import metrics_columns, model_pairs
 
 TINY = [
     "--classes", "3", "--train-size", "48", "--test-size", "24", "--reference-size", "12",
@@ -23,7 +23,7 @@ TINY = [
 ]  # fmt: skip
 EVAL_STEPS = (0, 2, 4)
 TABLES = ("metrics.csv", "losses.csv", "bounds.csv")
-CASES = [*OBJECTIVES, "cl,nscl", "nscl,ce", "ntxent,scl"]
+CASES = [*OBJECTIVES.builtin_names(), "cl,nscl", "nscl,ce", "ntxent,scl"]
 
 
 @pytest.mark.parametrize("objectives", CASES)
@@ -41,7 +41,7 @@ def test_objectives_alone_or_paired_train_resume_and_read_back(objectives, tmp_p
     pairs = [f"{a}-{b}" for a, b in model_pairs(names)]
     run = read_run(cut)
     assert run.done and run.summary["objectives"] == names
-    assert list(run.metrics.columns) == METRICS_COLUMNS  # the header, even without rows
+    assert list(run.metrics.columns) == metrics_columns()  # the header, even without rows
     assert len(run.metrics) == len(EVAL_STEPS) * len(pairs) * 2 * 2  # splits x features
     assert sorted(set(run.metrics["pair"])) == sorted(pairs)
     assert sorted(run.summary["alignment"]) == sorted(pairs)
@@ -65,7 +65,7 @@ def test_a_single_objective_under_the_vmap_backend_and_linearization(tmp_path, c
             "--linearization-size", "6", "--out", str(out)]
     assert main(argv) == 0
     run = read_run(out)
-    assert run.metrics.empty and list(run.metrics.columns) == METRICS_COLUMNS
+    assert run.metrics.empty and list(run.metrics.columns) == metrics_columns()
     assert run.linearization["model"].tolist() == ["cl", "cl"]  # steps 0 and 2 (< T)
     assert run.summary["alignment"] == {}
 

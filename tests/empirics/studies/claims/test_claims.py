@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from empirics.measures import MEASURES
 from empirics.runs import Run
 from empirics.studies.claims.checks import theorem_checks
 from empirics.studies.claims.plan import plan_runs
@@ -59,6 +60,10 @@ def fake_run(name: str, cfg: dict) -> Run:
                            "weight_angle": 60.0 * frac, "repr_angle": 20.0 * frac}
                     for metric, m_off in METRIC_OFFSET.items():  # declines 0.004 per run
                         row[metric] = a + offset + m_off - 0.004 * frac
+                    for m in MEASURES:  # every other measure: alignment, or 1 - it
+                        if m.name not in row:
+                            x = a + offset - 0.004 * frac
+                            row[m.name] = x if m.direction == "higher" else 1.0 - x
                     rows.append(row)
     losses = []
     for t in steps:
@@ -108,6 +113,10 @@ def test_rows_and_columns(study):
 KNOWN = {
     ("C1", "base/test/h/cka_linear"): (0.2, "holds"),            # NSCL 0.2 above max(SCL, CE)
     ("C1", "base/test/z/rsa"): (0.2, "holds"),
+    # a distance: min(D(CL,SCL), D(CL,CE)) - D(CL,NSCL), so + is still the paper's side
+    ("C1", "base/test/h/procrustes"): (0.2, "holds"),
+    ("C1", "base/test/z/mutual_knn"): (0.2, "holds"),
+    ("C1", "base/test/h/sim_gap"): (0.0, "inconclusive"),         # the same on every pair
     ("C2", "synthetic/h/cka_linear"): (0.03, "holds"),          # slope against ln C
     ("C2", "real/z/cka"): (0.1, "holds"),
     ("C3", "tau/h/cka_linear"): (0.05, "holds"),
@@ -187,3 +196,87 @@ def test_reversed_is_reported():
     assert table["tau/h/cka_linear"]["verdict"] == "reversed"
     assert table["tau/h/cka_linear"]["estimate"] == pytest.approx(-0.1)
     assert table["tau/z/cka"]["verdict"] == "reversed"
+
+
+def _runs(planned, edit=None):
+    runs = {}
+    for r in planned:
+        run = fake_run(r.name, r.spec.options().to_dict())
+        if edit is not None:
+            edit(run)
+        runs[r.name] = run
+    return runs
+
+
+def test_every_registered_measure_is_a_c1_secondary_never_a_primary(study):
+    table, _ = study
+    for features in ("h", "z"):
+        for m in MEASURES.names():
+            row = table[("C1", f"base/test/{features}/{m}")]
+            assert row["role"] == ("primary" if (features, m) == ("h", "cka_linear")
+                                   else "secondary")
+    procrustes = table[("C1", "base/test/h/procrustes")]
+    assert procrustes["direction"] == "+" and "min(Procrustes distance(CL,SCL)" in \
+        procrustes["statistic"]
+    assert table[("C1", "base/test/h/rsa")]["statistic"].startswith("RSA(CL,NSCL) - max(")
+
+
+def test_a_measure_the_runs_did_not_record_is_nan_with_one_note():
+    """Runs written before a measure existed: its rows are NaN with ONE note (not one per
+    seed, not a crash), and the primaries are untouched."""
+    planned = plan_runs(P)
+    def drop(run):
+        del run.metrics["procrustes"]
+
+    out = {(r["claim"], r["setting"]): r
+           for r in summarize(compute_rows(P, planned, _runs(planned, drop).get, {}),
+                              P.level)}
+    row = out[("C1", "base/test/h/procrustes")]
+    assert math.isnan(row["estimate"]) and row["n_seeds"] == 0
+    assert row["note"].count("'procrustes' column") == 1
+    assert "seeds 0, 1, 2, 3" in row["note"]
+    full = {(r["claim"], r["setting"]): r
+            for r in summarize(compute_rows(P, planned, _runs(planned).get, {}), P.level)}
+    for key, r in out.items():
+        if r["role"] == "primary" and key[0] != "C5":  # C5 has no task here: NaN in both
+            assert r["estimate"] == full[key]["estimate"], key
+
+
+def test_a_trend_of_a_distance_is_signed_by_the_measure():
+    """A protocol whose secondary metric is a distance (lower is more aligned): the slope
+    is multiplied by the measure's sign, so a distance that falls with tau holds."""
+    p = P.replace(claims=("C3",), metric="procrustes")
+    planned = [r for r in plan_runs(p) if r.claim == "C3"]
+    rows = compute_rows(p, planned, _runs(planned).get, {})
+    table = {r["setting"]: r for r in summarize(rows, p.level)}
+    row = table["tau/z/procrustes"]
+    assert row["estimate"] == pytest.approx(0.05) and row["verdict"] == "holds"
+    assert row["statistic"].startswith("-1 x [slope of the final CL-NSCL Procrustes distance")
+    assert table["tau/h/cka_linear"]["estimate"] == pytest.approx(0.05)
+
+
+def _with_distance(run):
+    if run.config.get("steps") == P.c5_steps:  # the long run records d_w = 0.5 S
+        run.metrics["weight_distance"] = 0.5 * 0.1 * run.metrics["step"]
+
+
+def test_c5_reads_the_weight_distance_column_without_the_task():
+    """A long run whose metrics.csv has ``weight_distance`` needs no replay: C5's rows
+    read the column (the task's distances are not used even when it ran)."""
+    planned = plan_runs(P.replace(claims=("C5",)))
+    runs = _runs(planned, _with_distance)
+    rows = compute_rows(P.replace(claims=("C5",)), planned, runs.get, {})
+    out = {r["setting"]: r for r in summarize(rows, P.level)}
+    assert out["long/weight-vs-similarity"]["estimate"] == pytest.approx(math.log(2))
+    assert out["long/weight_distance"]["estimate"] == pytest.approx(math.log(2))
+    assert out["long/shape"]["estimate"] == pytest.approx(0.0, abs=1e-6)
+    assert "d_w from metrics.csv" in out["long/weight-vs-similarity"]["note"]
+    wrong = {r.seed: {"distances": [{"step": 0, "weight_distance": 9.0}]}
+             for r in planned if r.claim == "C5"}
+    again = compute_rows(P.replace(claims=("C5",)), planned, runs.get, wrong)
+    assert [r.values for r in again] == [r.values for r in rows]
+
+
+def test_c5_falls_back_to_the_tasks_replay_for_an_old_run(study):
+    table, _ = study  # the fake runs record no weight_distance: the task supplies d_w
+    assert "d_w from replay" in table[("C5", "long/weight-vs-similarity")]["note"]

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from empirics.studies import docblocks
+from empirics.studies import report
 from empirics.studies.claims import catalog
 from empirics.studies.claims.docs import CLAIMS_DOC, DOCS_DIR, readme, rederive, renderers
 from empirics.studies.claims.report import read_csv
@@ -17,7 +17,7 @@ STUDY_DIRS = sorted(p for p in DOCS_DIR.iterdir() if (p / "claims.csv").is_file(
 
 
 def _doc_rows() -> list[list[str]]:
-    body = docblocks.blocks(CLAIMS_DOC.read_text())["claims-statistics"]
+    body = report.blocks(CLAIMS_DOC.read_text())["claims-statistics"]
     rows = [[c.strip() for c in line.strip().strip("|").split(" | ")]
             for line in body.splitlines() if line.startswith("| C")]
     assert rows, "no statistics table in docs/claims.md"
@@ -54,8 +54,8 @@ def test_one_primary_per_claim_with_a_positive_delta():
 
 def test_docs_claims_md_holds_exactly_the_rendered_tables():
     doc = CLAIMS_DOC.read_text()
-    assert docblocks.stale(doc, renderers()) == []
-    assert docblocks.blocks(doc)["claims-statistics"] == catalog.markdown_table()
+    assert report.stale(doc, renderers()) == []
+    assert report.blocks(doc)["claims-statistics"] == catalog.markdown_table()
 
 
 def test_a_flipped_direction_makes_the_doc_stale(monkeypatch):
@@ -64,7 +64,7 @@ def test_a_flipped_direction_makes_the_doc_stale(monkeypatch):
                     catalog.Statistic(**{**entry.__dict__, "direction": "-"})
                     for s in catalog.STATISTICS)
     monkeypatch.setattr(catalog, "STATISTICS", flipped)
-    assert "claims-statistics" in docblocks.stale(CLAIMS_DOC.read_text(), renderers())
+    assert "claims-statistics" in report.stale(CLAIMS_DOC.read_text(), renderers())
 
 
 @pytest.mark.parametrize("folder", STUDY_DIRS, ids=[p.name for p in STUDY_DIRS])

@@ -78,11 +78,33 @@ def test_support_indices_are_seeded_nested_and_stratified():
 
 @pytest.mark.parametrize("opts, match", [
     ({"shots": []}, "`shots`"), ({"shots": [0]}, "`shots`"), ({"repeats": 0}, "`repeats`"),
-    ({"vs": "mean"}, "`vs`"), ({"bogus": 1}, "accuracy options"),
+    ({"vs": "mean"}, "`vs`"), ({"shots": [10**6]}, "`shots` <= 100000"),
 ])
 def test_bad_options_are_one_sentence(opts, match):
     with pytest.raises(ValueError, match=match):
-        accuracy.check_options(opts)
+        accuracy.AccuracyOptions.from_config(opts)
+    with pytest.raises(ValueError, match="AccuracyOptions keys"):
+        accuracy.AccuracyOptions.from_dict({"bogus": 1})
+    with pytest.raises(TypeError, match="`normalize`"):
+        accuracy.AccuracyOptions.from_config({"normalize": "yes"})
+
+
+def test_options_round_trip_through_an_evaluations_configuration():
+    """The configuration keeps the keys of the evaluations on disk (their cache keys):
+    ``normalize`` is ``not raw_features``; ``shots`` as given."""
+    opts = accuracy.AccuracyOptions(shots=(5, 1, 5), raw_features=True)
+    cfg = opts.config()
+    assert cfg == {"shots": [5, 1, 5], "repeats": 10, "vs": "support", "normalize": False}
+    assert accuracy.AccuracyOptions.from_config({**cfg, "study": "accuracy"}) == opts
+    assert opts.shot_list == [1, 5]
+
+
+def test_the_papers_table_is_keyed_by_registered_objectives():
+    accuracy.check_paper_keys()  # PAPER_TABLE1
+    with pytest.raises(ValueError, match="paper's objectives"):
+        accuracy.check_paper_keys({"CIFAR-10": {"cl": 1, "nscl": 2, "scl": 3, "byol": 4}})
+    order = sorted(["ce", "zzz-plugin", "nscl", "cl"], key=accuracy.model_order)
+    assert order == ["cl", "nscl", "ce", "zzz-plugin"]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,13 @@ import sys
 import pytest
 
 from empirics.studies.cli import main as studies_main
-from empirics.studies.experiments import main
+
+SERIAL = ["--executor", "serial"]  # the default is a local process pool (spawned workers)
+
+
+def main(argv):
+    """The study command, its evaluations in this process."""
+    return studies_main([*argv, *SERIAL] if argv and argv[0] != "docs" else argv)
 
 
 def one_line(err: str) -> str:
@@ -70,20 +76,26 @@ def test_own_tiny_runs(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, needle", [
-    ([], "Expected a study among"),
+    ([], "the following arguments are required: study"),
     (["accuracy", "--runs", "/nonexistent/dir"], "no such file or folder"),
     (["accuracy", "--shots", "0"], "`--shots`"),
-    (["accuracy", "--shots", "a,b"], "`--shots`"),
+    (["accuracy", "--shots", "a,b"], "argument --shots: Expected `shots` to be an int"),
     (["accuracy", "--repeats", "0"], "`--repeats`"),
     (["accuracy", "--workers", "0"], "`--workers`"),
     (["accuracy", "--datasets", "imagenet"], "`--datasets`"),
     (["accuracy", "--datasets", "cifar10"], "`--data-root`"),
     (["accuracy", "--seeds", "x"], "`--seeds`"),
     (["accuracy", "--taus", "0,1"], "`--taus` > 0"),
-    (["accuracy", "--vs", "max"], "invalid choice: 'max'"),
-    (["merging", "--points", "1"], "`--points` in [2, 1001]"),
+    (["accuracy", "--vs", "max"], "`--vs` among support, directional, total, got 'max'"),
+    (["merging", "--points", "1"], "`--points` >= 2, got 1"),
+    (["merging", "--points", "1002"], "`--points` <= 1001, got 1002"),
     (["merging", "--partners", "cl"], "`--partners`"),
-    (["merging", "--bn", "freeze"], "invalid choice: 'freeze'"),
+    (["merging", "--bn", "freeze"], "`--bn` among recompute, interpolate, got 'freeze'"),
+    (["merging", "--partners", ""], "`--partners`"),
+    (["accuracy", "--runs", "/tmp", "--seeds", "1"], "Expected no `--seeds` with `--runs`"),
+    (["docs", "claims", "--write", "--readme"], "`--write` and `--readme`"),
+    (["docs", "accuracy", "--readme"], "`--readme`"),
+    (["docs", "bogus"], "`target` among claims, accuracy, got 'bogus'"),
     (["alignment-accuracy", "--bootstrap", "0"], "`--bootstrap`"),
     (["alignment-accuracy", "--classes", "1"], "`--classes`"),
     (["fewshot", "--bogus"], "unrecognized arguments: --bogus"),

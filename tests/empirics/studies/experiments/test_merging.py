@@ -146,15 +146,25 @@ def test_validation_split_is_seeded_and_disjoint():
     assert len(val) == 10 and not set(fit.tolist()) & set(val.tolist())
     assert (fit.tolist(), val.tolist()) == (again[0].tolist(), again[1].tolist())
     with pytest.raises(ValueError, match="`validation`"):
-        merging.check_options({"validation": 1.0})
+        merging.MergingOptions.from_config({"validation": 1.0})
 
 
-def test_check_options():
-    assert merging.check_options({})["points"] == 11
+def test_merging_options():
+    assert merging.MergingOptions.from_config({"study": "merging"}).points == 11
     for bad, match in (({"bn": "x"}, "`bn`"), ({"partners": ["cl"]}, "`partners`"),
-                       ({"nope": 1}, "merging options")):
+                       ({"partners": []}, "`partners`"), ({"points": 1}, "`points`")):
         with pytest.raises(ValueError, match=match):
-            merging.check_options(bad)
+            merging.MergingOptions.from_config(bad)
+    with pytest.raises(ValueError, match="MergingOptions keys"):
+        merging.MergingOptions.from_dict({"nope": 1})
+    # the default partners: the paper's objectives beside CL, from the registry
+    from empirics.objectives import paper_objectives
+
+    assert merging.MergingOptions().partners == paper_objectives()[1:]
+    # an evaluation's key: validation only where it is not the 0.2 of every earlier one
+    assert merging.MergingOptions().config() == {"points": 11, "bn": "recompute",
+                                                 "partners": ["nscl", "scl", "ce"]}
+    assert merging.MergingOptions(validation=0.3).config()["validation"] == 0.3
 
 
 def test_one_evaluation_and_the_summary_over_seeds(tiny_runs, tmp_path):

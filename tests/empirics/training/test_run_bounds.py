@@ -1,5 +1,6 @@
-"""Corollary 3's batch-composition event in the trainer: per-step q_max against the
-surrogate's masks, the bounds.csv columns, and resume (carried and replayed)."""
+"""bounds.csv (empirics.training.run_bounds): Corollary 3's batch-composition event in the
+trainer, per-step q_max against the surrogate's masks, the bounds.csv columns, and resume
+(carried and replayed)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from empirics.runs.layout import RunDir
 from empirics.runs.reader import read_table
 from empirics.runs.writer import load_checkpoint, save_checkpoint
 from empirics.surrogate.dynamics import batch_masks
-from empirics.training.batch_event import BatchEvent, batch_q_max
 from empirics.training.lockstep import LockstepTrainer
+from empirics.training.run_bounds import BatchEvent, batch_q_max
 from empirics.training.trainer import RunInterrupted, train
 
 
