@@ -13,9 +13,12 @@ import argparse
 import re
 import sys
 import warnings
-from typing import NoReturn
+from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any, NoReturn
 
-__all__ = ["ArgumentParser", "one_line_warnings", "terminate_as_interrupt"]
+__all__ = ["ArgumentParser", "command", "commands", "fail", "flagged", "one_line_warnings",
+           "options_of", "terminate_as_interrupt"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -149,3 +152,40 @@ def commands(prog: str, description: str,
                             prog=f"{prog} {name}")
         command(f"{prog} {name}", help_line, *classes, parser=sp)
     return p
+
+
+def flagged(exc: BaseException, classes: Sequence[type]) -> str:
+    """An Options error as one line, each field named by its flag (```seeds``` ->
+    ```--seeds```)."""
+    text = " ".join(str(exc).split())
+    for cls in classes:
+        for f in fields(cls):
+            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+            if not f.metadata.get("positional"):
+                text = text.replace(f"`{f.name}`", f"`{flag}`")
+    return text
+
+
+def fail(prog: str, message: str) -> NoReturn:
+    """A usage error: one stderr line, exit status 2."""
+    sys.stderr.write(f"{prog}: error: {message}\n")
+    raise SystemExit(2)
+
+
+def options_of(parser: argparse.ArgumentParser | str, args: argparse.Namespace,
+               *classes: type) -> list[Any]:
+    """Each Options class built from the flags given in ``args`` (the declared defaults
+    for the others); a refused value is one line naming its flag, exit status 2.
+
+    ``parser``: the parser (its ``error``) or the program name to report under.
+    """
+    out = []
+    for cls in classes:
+        try:
+            out.append(cls.from_dict(cls.given(args)))
+        except (ValueError, TypeError) as exc:
+            message = flagged(exc, classes)
+            if isinstance(parser, str):
+                fail(parser, message)
+            parser.error(message)
+    return out

@@ -290,6 +290,11 @@ def _studies() -> list[Case]:
         _c(e, "docs-claims-missing", ["docs", "claims", "--claims", "{missing}"], "--claims",
            "no-such-path"),
         _c(e, "docs-accuracy-readme", ["docs", "accuracy", "--readme"], "--readme"),
+        _c(e, "docs-claims-a-file", ["docs", "claims", "--claims", "{file}"], "--claims",
+           "a-file.txt"),
+        _c(e, "docs-write-and-readme", ["docs", "claims", "--write", "--readme"], "--readme",
+           "--write"),
+        _c(e, "docs-unknown-flag", ["docs", "accuracy", "--bogus", "1"], "--bogus"),
     ]
 
 
@@ -299,18 +304,6 @@ def _golden() -> list[Case]:
         _c(e, "path-missing", ["--path", "{missing}"], "--path", "no-such-path"),
         _c(e, "path-corrupt", ["--path", "{broken_json}"], "--path", "broken.json"),
         _c(e, "path-folder", ["--path", "{empty_dir}"], "--path", "empty-dir"),
-    ]
-
-
-def _doc_blocks() -> list[Case]:
-    return [
-        _c("empirics.studies.claims.docs", "claims-missing", ["--claims", "{missing}"],
-           "--claims", "no-such-path"),
-        _c("empirics.studies.claims.docs", "claims-a-file", ["--claims", "{file}"],
-           "--claims", "a-file.txt"),
-        _c("empirics.studies.claims.docs", "write-and-readme", ["--write", "--readme"],
-           "--readme", "--write"),
-        _c("empirics.studies.accuracy_docs", "unknown-flag", ["--bogus", "1"], "--bogus"),
     ]
 
 
@@ -380,7 +373,7 @@ def _compare() -> list[Case]:
 COMPARE_CASES: list[Case] = _compare()
 
 CASES: list[Case] = [*_bounds(), *_docs(), *_train(), *_surrogate(), *_sweep(), *_claims(),
-                     *_studies(), *_golden(), *_doc_blocks(), *_figures(), *COMPARE_CASES]
+                     *_studies(), *_golden(), *_figures(), *COMPARE_CASES]
 
 #: Ordinary requests that must succeed (exit 0, nothing on stderr), through a subprocess.
 SUCCESSES: list[Case] = [

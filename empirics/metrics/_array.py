@@ -1,15 +1,22 @@
-"""Boundary helper: numpy arrays and torch tensors ``(N, d)`` in, one torch view out.
+"""Boundary helpers of the metrics: arrays in, values out.
 
+In: numpy arrays and torch tensors ``(N, d)`` become one torch view (:func:`as_features`);
 numpy arrays are wrapped without a copy (``torch.from_numpy``), so numpy and torch inputs
 with the same values run the very same float64 arithmetic and give identical results.
+Out: a :class:`Value` is a quantity, or NaN with the reason it is undefined, and
+:func:`warn_nan` turns the reasons into one ``RuntimeWarning`` each.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Mapping
+from typing import NamedTuple
+
 import numpy as np
 import torch
 
-__all__ = ["as_features", "check_pair"]
+__all__ = ["Value", "as_features", "check_pair", "warn_nan"]
 
 
 def as_features(x: object, name: str) -> torch.Tensor:
@@ -50,4 +57,22 @@ def check_pair(x: torch.Tensor, y: torch.Tensor, xname: str = "X", yname: str = 
         raise ValueError(
             f"Expected `{xname}` and `{yname}` to have the same number of rows, "
             f"got shapes {tuple(x.shape)} and {tuple(y.shape)}"
+        )
+
+
+class Value(NamedTuple):
+    """A quantity and, when it is NaN, why (``None`` otherwise)."""
+
+    value: float
+    why: str | None = None
+
+
+def warn_nan(reasons: Mapping[str, str], stacklevel: int = 3) -> None:
+    """One ``RuntimeWarning`` per distinct reason, naming the quantities it makes NaN."""
+    by_reason: dict[str, list[str]] = {}
+    for key, why in reasons.items():
+        by_reason.setdefault(why, []).append(key)
+    for why, keys in by_reason.items():
+        warnings.warn(
+            f"{', '.join(keys)}: {why}; returning NaN", RuntimeWarning, stacklevel=stacklevel
         )

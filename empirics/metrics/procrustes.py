@@ -55,8 +55,7 @@ import math
 
 import torch
 
-from empirics.metrics import quantities
-from empirics.metrics._array import as_features, check_pair
+from empirics.metrics._array import Value, as_features, check_pair, warn_nan
 from empirics.metrics.moments import Moments, accumulate, rescale
 
 __all__ = ["METRICS", "procrustes_distance", "procrustes_from_moments"]
@@ -92,7 +91,7 @@ def _same_rows(m: Moments) -> bool:
     return all(torch.equal(m[a], m[b]) for a, b in pairs)
 
 
-def procrustes_from_moments(m: Moments, *, metric: str = "angular") -> quantities.Value:
+def procrustes_from_moments(m: Moments, *, metric: str = "angular") -> Value:
     """The Procrustes distance of the rows the moments hold (module docstring, eq. (1)).
 
     ``theta = arccos(||Cxy||_* / sqrt(tr Cxx tr Cyy))`` (``metric="angular"``) or
@@ -106,7 +105,7 @@ def procrustes_from_moments(m: Moments, *, metric: str = "angular") -> quantitie
         metric: ``"angular"`` (radians) or ``"euclidean"``.
 
     Returns:
-        :class:`~empirics.metrics.quantities.Value`: NaN with the reason when ``n < 2``, a
+        :class:`~empirics.metrics._array.Value`: NaN with the reason when ``n < 2``, a
         set has zero variance (no unit-Frobenius scaling exists), or a zero row meets
         cosine moments.
 
@@ -121,26 +120,26 @@ def procrustes_from_moments(m: Moments, *, metric: str = "angular") -> quantitie
     """
     metric = _check_metric(metric)
     if m.n < 2:
-        return quantities.Value(float("nan"), f"Procrustes needs at least 2 rows, got n={m.n}")
+        return Value(float("nan"), f"Procrustes needs at least 2 rows, got n={m.n}")
     if m.cosine and (int(m["zero_x"]) or int(m["zero_y"])):
-        return quantities.Value(float("nan"), "cosine rows are undefined for zero rows")
+        return Value(float("nan"), "cosine rows are undefined for zero rows")
     m = _unit_spread(m)
     if _same_rows(m):  # sum (w - z)(w - z)^T = 0: the same rows, the distance is exactly 0
-        return quantities.Value(0.0)
+        return Value(0.0)
     n = float(m.n)
     Sw, Sz = m["Sw"], m["Sz"]
     txx = float(m["Gww"].diagonal().sum()) - float((Sw * Sw).sum()) / n
     tyy = float(m["Gzz"].diagonal().sum()) - float((Sz * Sz).sum()) / n
     for name, t in (("X", txx), ("Y", tyy)):
         if not t > 0.0:
-            return quantities.Value(float("nan"), f"the rows of {name} are all equal (zero "
+            return Value(float("nan"), f"the rows of {name} are all equal (zero "
                                                   "variance): no unit-Frobenius scaling")
     Cxy = m["Gwz"] - torch.outer(Sw, Sz) / n
     nuc = float(torch.linalg.svdvals(Cxy).sum()) / math.sqrt(txx * tyy)
     nuc = min(1.0, max(0.0, nuc))  # rounding only: ||A^T B||_* <= ||A||_F ||B||_F = 1
     if metric == "angular":
-        return quantities.Value(math.acos(nuc))
-    return quantities.Value(math.sqrt(max(0.0, 2.0 - 2.0 * nuc)))
+        return Value(math.acos(nuc))
+    return Value(math.sqrt(max(0.0, 2.0 - 2.0 * nuc)))
 
 
 def procrustes_distance(X, Y, *, metric: str = "angular") -> float:
@@ -176,5 +175,5 @@ def procrustes_distance(X, Y, *, metric: str = "angular") -> float:
     _, raw = accumulate(X, Y, cosine=False, raw=True, names="`X` and `Y`")
     v = procrustes_from_moments(raw, metric=metric)
     if v.why:
-        quantities.warn_nan({"procrustes": v.why})
+        warn_nan({"procrustes": v.why})
     return v.value

@@ -66,13 +66,12 @@ rounding); fewer rows than a quantity needs; dissimilarities without variance.
 from __future__ import annotations
 
 import math
-import warnings
-from collections.abc import Mapping
-from typing import NamedTuple
 
 import torch
 
+from empirics.metrics._array import Value, warn_nan
 from empirics.metrics.moments import Moments, rescale, s_moments
+from empirics.metrics.procrustes import procrustes_from_moments
 
 __all__ = [
     "RESOLUTION",
@@ -92,13 +91,6 @@ __all__ = [
 
 RESOLUTION = 1e-9  # cosine sets whose RMS direction spread is below this are not resolved
 _VAR_RTOL = 1e-10  # dissimilarity variance below this share of their mean square is zero
-
-
-class Value(NamedTuple):
-    """A quantity and, when it is NaN, why (``None`` otherwise)."""
-
-    value: float
-    why: str | None = None
 
 
 def _nan(why: str) -> Value:
@@ -494,18 +486,5 @@ def alignment(
     values["k_norm"] = k_norm(st)
     values["procrustes"] = float("nan")
     if raw is not None:  # Williams et al. 2021, of the raw features (its module)
-        from empirics.metrics.procrustes import procrustes_from_moments
-
         put("procrustes", procrustes_from_moments(raw))
     return values, reasons
-
-
-def warn_nan(reasons: Mapping[str, str], stacklevel: int = 3) -> None:
-    """One ``RuntimeWarning`` per distinct reason, naming the quantities it makes NaN."""
-    by_reason: dict[str, list[str]] = {}
-    for key, why in reasons.items():
-        by_reason.setdefault(why, []).append(key)
-    for why, keys in by_reason.items():
-        warnings.warn(
-            f"{', '.join(keys)}: {why}; returning NaN", RuntimeWarning, stacklevel=stacklevel
-        )

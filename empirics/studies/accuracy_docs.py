@@ -10,16 +10,12 @@ holds exactly that text.
 
     python -m empirics.studies docs accuracy            # exit 1 if docs/accuracy.md is stale
     python -m empirics.studies docs accuracy --write    # regenerate its blocks
-
-(``python -m empirics.studies.accuracy_docs [--write]``, its earlier name, is the same
-command.)
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -27,7 +23,7 @@ from empirics.objectives import OBJECTIVES, THEOREM_PAIR, paper_objectives
 from empirics.studies.accuracy import FEATURES, model_order
 from empirics.studies.claims.report import read_csv
 
-__all__ = ["ACCURACY_DOC", "COMMANDS", "DOCS_DIR", "main", "renderers"]
+__all__ = ["ACCURACY_DOC", "COMMANDS", "DOCS_DIR", "renderers"]
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_DIR = ROOT / "docs" / "accuracy"
@@ -222,14 +218,3 @@ def renderers(docs: Path = DOCS_DIR) -> dict[str, Callable[[], str]]:
                     lambda name=name: f"Not yet run: the files belong in `docs/accuracy/"
                                       f"{name}/`.\n")
     return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m empirics.studies docs accuracy`` under its earlier name."""
-    from empirics.studies.cli import legacy_docs_main
-
-    return legacy_docs_main("accuracy", argv, "python -m empirics.studies.accuracy_docs")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,8 +19,9 @@ Every parser is built by :func:`cl_nscl_align.cli.commands` from the :class:`Opt
 classes below and those of the studies (:class:`~empirics.studies.accuracy.AccuracyOptions`,
 :class:`~empirics.studies.merging.MergingOptions`,
 :class:`~empirics.studies.alignment_accuracy.Fig12Options`), with the launch flags of
-:class:`empirics.runs.LaunchOptions`. :func:`options_of` builds the declared options from
-the parsed flags; a refused value is one line naming its flag, exit status 2.
+:class:`empirics.runs.LaunchOptions`. :func:`cl_nscl_align.cli.options_of` builds the
+declared options from the parsed flags; a refused value is one line naming its flag, exit
+status 2.
 """
 
 from __future__ import annotations
@@ -28,17 +29,16 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from cl_nscl_align.cli import commands, one_line_warnings
+from cl_nscl_align.cli import commands, fail, one_line_warnings, options_of
 from cl_nscl_align.options import Options, in_range, option, path_text
 from empirics.runs.launcher import LaunchOptions
 
 __all__ = ["DOC_TARGETS", "STUDIES", "DocsOptions", "OutOptions", "SeedsOptions",
-           "SourceOptions", "OwnRunsOptions", "SurrogateStudyOptions", "docs_main", "flagged",
-           "main", "options_of"]
+           "SourceOptions", "OwnRunsOptions", "SurrogateStudyOptions", "docs_main", "main"]
 
 PROG = "python -m empirics.studies"
 #: The studies of ``docs/surrogate.md``.
@@ -53,44 +53,6 @@ LAUNCH_NOTE = ("Runs (and evaluations) launch in a local process pool by default
                "(--executor local, min(runs, CPUs) workers): a study's runs are independent, "
                "so a pool keeps every core busy; --executor serial runs them one after the "
                "other in this process.")
-
-
-# ----------------------------------------------------------------------------- flags
-def flagged(exc: BaseException, classes: Sequence[type]) -> str:
-    """An Options error as one line, each field named by its flag (```seeds``` ->
-    ```--seeds```)."""
-    text = " ".join(str(exc).split())
-    for cls in classes:
-        for f in fields(cls):
-            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
-            if not f.metadata.get("positional"):
-                text = text.replace(f"`{f.name}`", f"`{flag}`")
-    return text
-
-
-def fail(prog: str, message: str) -> NoReturn:
-    """A usage error: one stderr line, exit status 2."""
-    sys.stderr.write(f"{prog}: error: {message}\n")
-    raise SystemExit(2)
-
-
-def options_of(parser: argparse.ArgumentParser | str, args: argparse.Namespace,
-               *classes: type) -> list[Any]:
-    """Each Options class built from the flags given in ``args`` (the declared defaults
-    for the others); a refused value is one line naming its flag, exit status 2.
-
-    ``parser``: the parser (its ``error``) or the program name to report under.
-    """
-    out = []
-    for cls in classes:
-        try:
-            out.append(cls.from_dict(cls.given(args)))
-        except (ValueError, TypeError) as exc:
-            message = flagged(exc, classes)
-            if isinstance(parser, str):
-                fail(parser, message)
-            parser.error(message)
-    return out
 
 
 # ----------------------------------------------------------------------------- declarations
@@ -342,15 +304,17 @@ def _surrogate_study(study: str, seeds: tuple[int, ...], a: SurrogateStudyOption
 
 # ----------------------------------------------------------------------------- docs
 def docs_main(target: str, opts: DocsOptions, prog: str) -> int:
-    """Check (default) or regenerate (``--write``) the generated blocks of docs/claims.md or
-    docs/accuracy.md; ``claims`` also prints the README's table (``--readme``) or the
-    tables of any study folder (``--claims DIR``). 0 fresh or written, 1 stale."""
+    """Check (default) or regenerate (``--write``) the generated blocks of docs/claims.md
+    (with the README's claims table) or docs/accuracy.md; ``claims`` also prints the README's
+    table (``--readme``) or the tables of any study folder (``--claims DIR``). 0 fresh or
+    written, 1 stale."""
     from empirics.studies.report import sync
 
     if target == "claims":
         from empirics.studies.claims import docs as module
 
         path, renderers = module.CLAIMS_DOC, module.renderers
+        extra = {module.README: module.readme_renderers()}
         if opts.claims is not None:
             folder = Path(opts.claims)
             if not (folder / "claims.csv").is_file():
@@ -368,22 +332,12 @@ def docs_main(target: str, opts: DocsOptions, prog: str) -> int:
             fail(prog, "Expected `--readme` and `--claims` only for docs/claims.md (docs "
                        "claims), got them for docs/accuracy.md")
         path, renderers = module.ACCURACY_DOC, module.renderers
-    stale = sync(path, renderers(), write=opts.write)
-    if stale:
-        print(f"{prog}: stale blocks of {path.relative_to(path.parents[1])}: "
-              f"{', '.join(stale)} (run with --write)", file=sys.stderr)
-        return 1
-    return 0
-
-
-def legacy_docs_main(target: str, argv: Sequence[str] | None, prog: str) -> int:
-    """The docs command under its earlier name (``python -m empirics.studies.claims.docs``,
-    ``python -m empirics.studies.accuracy_docs``): the flags of ``docs <target>``."""
-    from cl_nscl_align.cli import command
-
-    one_line_warnings(prog)
-    p = command(prog, f"The generated tables of docs/{target}.md from the committed files "
-                f"under docs/{target}/; the same as python -m empirics.studies docs "
-                f"{target}.", DocsOptions)
-    (opts,) = options_of(p, p.parse_args(argv), DocsOptions)
-    return docs_main(target, opts, prog)
+        extra = {}
+    status = 0
+    for doc, blocks in {path: renderers(), **extra}.items():
+        stale = sync(doc, blocks, write=opts.write)
+        if stale:
+            print(f"{prog}: stale blocks of {doc.relative_to(module.ROOT)}: "
+                  f"{', '.join(stale)} (run with --write)", file=sys.stderr)
+            status = 1
+    return status

@@ -148,7 +148,7 @@ def run_experiment(study: str, args: argparse.Namespace, prog: str,
     """Run one experiment study from its parsed flags (``classes``: its declarations, in
     the order of :func:`empirics.studies.cli._study_classes`); 0 done, 1 a run failed,
     2 bad input, 130 interrupted."""
-    from empirics.studies.cli import fail, options_of
+    from cl_nscl_align.cli import fail, options_of
 
     src, out_opts, own, seeds, launch, *opts = options_of(prog, args, *classes)
 

@@ -251,7 +251,7 @@ class GoldenOptions(Options):
 def main(argv=None) -> int:
     """``python -m empirics.studies.golden [--write] [--path FILE]``; 0 when the numbers
     reproduce (or were written), 1 otherwise."""
-    from empirics.studies.cli import options_of
+    from cl_nscl_align.cli import options_of
 
     prog = "python -m empirics.studies.golden"
     one_line_warnings(prog)

@@ -459,7 +459,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the exit status (0 ok, 1 a point failed, 130 interrupted)."""
-    from empirics.studies.cli import options_of
+    from cl_nscl_align.cli import options_of
 
     one_line_warnings(PROG)
     p = _parser()

@@ -94,7 +94,7 @@ def test_logged_metrics_equal_empirics_metrics_on_the_reference_features(tmp_pat
     last = run.metrics[run.metrics["step"] == T]
     assert list(last["features"]) == ["z", "h"] and set(last["pair"]) == {"cl-nscl"}
     distance = torch.linalg.vector_norm(torch.cat(
-        [(a.double() - b.double()).flatten() for a, b in zip(
+        [(a.detach().double() - b.detach().double()).flatten() for a, b in zip(
             tw.cl.parameters(), tw.nscl.parameters(), strict=True)]))
     for row in last.to_dict("records"):
         x, y = feats["cl"][row["features"]], feats["nscl"][row["features"]]

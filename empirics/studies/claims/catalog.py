@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from empirics.measures import MEASURES
 
 __all__ = [
+    "CLAIMS",
     "PRIMARY_FEATURES",
     "PRIMARY_METRIC",
     "STATISTICS",
@@ -55,6 +56,17 @@ __all__ = [
     "metric_name",
     "primaries",
 ]
+
+#: Each claim of THEORY.md s13 in a few words (the README's and the figures' label).
+CLAIMS = {
+    "C1": "CL is closest to NSCL",
+    "C2": "alignment grows with C",
+    "C3": "alignment grows with tau",
+    "C4": "alignment falls with B (linear rule)",
+    "C5": "weights drift, similarities stay close",
+    "C6": "alignment declines in long training",
+    "C7": "the [P1] loss-gap bound",
+}
 
 #: The primaries' alignment measure and features: the paper's (linear CKA, raw backbone).
 PRIMARY_METRIC = "cka_linear"

@@ -22,6 +22,12 @@ study (each counted once):
   s8): every long run; a violation is a measured ``||w_CL - w_NSCL||`` above the bound;
   ``worst_ratio`` is ``log10(measured / bound)`` at its largest, so ``-600`` means the
   bound is 600 orders of magnitude above the measurement: satisfied, and vacuous.
+
+**Stalled models** (``stalled.csv``, a diagnostic, not a verdict): a model whose test
+``loss_own`` moved by less than :data:`STALL_TOLERANCE` of its initial value over the whole
+run never left its starting plateau, so its alignment with the others measures an
+untrained encoder. The study names every such model (run, seed, model, steps, first and
+last loss) so that a seed far from the others can be traced to it; no value is dropped.
 """
 
 from __future__ import annotations
@@ -38,10 +44,17 @@ from empirics.studies.claims.protocol import Protocol
 from empirics.studies.claims.rows import ClaimRow, Reader, get, new_row, uses
 from empirics.studies.statistics import slope
 
-__all__ = ["CHECK_COLUMNS", "c7", "theorem_checks"]
+__all__ = ["CHECK_COLUMNS", "STALL_COLUMNS", "STALL_TOLERANCE", "c7", "stalled_models",
+           "theorem_checks"]
 
 #: theorem_checks.csv columns, in order.
 CHECK_COLUMNS = ("check", "rows", "violations", "worst_ratio", "note")
+#: stalled.csv columns, in order.
+STALL_COLUMNS = ("run", "seed", "model", "steps", "loss_start", "loss_end", "relative_change")
+#: A model is stalled when ``|loss_end - loss_start| < STALL_TOLERANCE * |loss_start|``
+#: (test ``loss_own``, first and last evaluation): 1%, against the 5-20% that a model which
+#: trains moves in the shortest runs of the committed protocols.
+STALL_TOLERANCE = 0.01
 
 
 def c7(p: Protocol, planned, read: Reader) -> list[ClaimRow]:
@@ -143,3 +156,40 @@ def theorem_checks(planned: Sequence[PlannedRun], read: Reader,
                    "orders of magnitude" + (f"; {vacuous} run(s) with an undefined Delta "
                                             "(pi_max + eps >= 1)" if vacuous else "")}
     return [p1, event, th2]
+
+
+def stalled_models(planned: Sequence[PlannedRun], read: Reader,
+                   tolerance: float = STALL_TOLERANCE) -> list[dict[str, Any]]:
+    """The rows of ``stalled.csv``: every model of every distinct run of ``planned`` whose
+    test ``loss_own`` changed by less than ``tolerance`` of its first value between the
+    first and the last evaluation (module docstring). Failed runs are skipped.
+
+    >>> from types import SimpleNamespace as NS
+    >>> losses = pd.DataFrame({"step": [0, 0, 9, 9], "model": ["cl", "nscl"] * 2,
+    ...                        "split": ["test"] * 4, "loss_own": [4.8, 4.7, 4.2, 4.699]})
+    >>> use = NS(name="r", seed=7, spec=NS(target=None))
+    >>> [(r["model"], r["seed"]) for r in stalled_models([use], lambda n: NS(losses=losses))]
+    [('nscl', 7)]
+    """
+    out = []
+    seen: dict[str, int] = {}
+    for use in planned:
+        if use.spec.target is None:  # a training run, not a task on one
+            seen.setdefault(use.name, use.seed)
+    for name, seed in seen.items():
+        run = read(name)
+        if run is None or run.losses.empty:
+            continue
+        lg = run.losses
+        test = lg[lg["split"] == "test"]
+        for model, sub in test.groupby("model", sort=False):
+            sub = sub.sort_values("step", kind="stable")
+            if len(sub) < 2:
+                continue
+            first, last = float(sub["loss_own"].iloc[0]), float(sub["loss_own"].iloc[-1])
+            change = abs(last - first) / abs(first) if first else math.inf
+            if change < tolerance:
+                out.append({"run": name, "seed": seed, "model": model,
+                            "steps": int(sub["step"].iloc[-1]), "loss_start": first,
+                            "loss_end": last, "relative_change": change})
+    return out

@@ -134,7 +134,7 @@ def _check_data_root(p: argparse.ArgumentParser, root: str | None, protocol) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status (0, 1 a run failed, 130 interrupted)."""
-    from empirics.studies.cli import options_of
+    from cl_nscl_align.cli import options_of
 
     one_line_warnings(PROG)
     p = _parser()

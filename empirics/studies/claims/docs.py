@@ -12,23 +12,22 @@ every number of a committed ``claims.csv`` follows from its ``claims_seeds.csv``
     python -m empirics.studies docs claims --write        # regenerate its blocks
     python -m empirics.studies docs claims --readme       # the README's claims table
     python -m empirics.studies docs claims --claims DIR   # the tables of any study folder
-
-(``python -m empirics.studies.claims.docs [--write | --readme | --claims DIR]``, its earlier
-name, is the same command.)
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
-from collections.abc import Callable, Sequence
+import re
+import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from empirics.studies.claims import catalog, power
 from empirics.studies.claims.report import (
     checks_table,
+    fmt,
     primary_table,
     read_csv,
     readme_table,
@@ -36,12 +35,14 @@ from empirics.studies.claims.report import (
 )
 from empirics.studies.claims.verdicts import verdict_table
 
-__all__ = ["CLAIMS_DOC", "DOCS_DIR", "estimate_text", "folder_tables", "main", "read_seeds",
-           "readme", "rederive", "renderers"]
+__all__ = ["CLAIMS_DOC", "DOCS_DIR", "README", "estimate_text", "folder_tables", "read_seeds",
+           "readme", "readme_renderers", "rederive", "renderers", "seed_spread", "stalled_table"]
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCS_DIR = ROOT / "docs" / "claims"
 CLAIMS_DOC = ROOT / "docs" / "claims.md"
+#: The README, whose ``claims-readme`` block is :func:`readme`.
+README = ROOT / "README.md"
 STUDIES = ("pilot", "medium")
 NUMERIC = ("estimate", "ci_low", "ci_high", "p_value", "p_holm", "delta")
 
@@ -109,6 +110,76 @@ def _environment(folder: Path) -> str:
     ]) + "\n"
 
 
+def seed_spread(folder: Path) -> str:
+    """Each primary's per-seed values in brief: least, median and largest, and the seed
+    farthest from the median in units of the median absolute deviation (MAD), so one seed
+    that moves an interval is named, not hidden.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "claims.csv").write_text("claim,setting,role\\nC1,s,primary\\n")
+    >>> _ = (d / "claims_seeds.csv").write_text("claim,setting,seed,value\\n"
+    ...     + "".join(f"C1,s,{i},{v}\\n" for i, v in enumerate([1.0, 2.0, 3.0, -9.0])))
+    >>> print(seed_spread(d).splitlines()[2])
+    | C1 | `s` | 4 | -9 | 1.5 | 3 | seed 3: -9 (10.5 MAD from the median) |
+    """
+    seeds = read_seeds(folder)
+    lines = ["| claim | primary statistic | seeds | least | median | largest | farthest "
+             "from the median |", "|---|---|---|---|---|---|---|"]
+    for r in read_csv(folder / "claims.csv"):
+        if r["role"] != "primary":
+            continue
+        values = {k: v for k, v in seeds.get((r["claim"], r["setting"]), {}).items()
+                  if not math.isnan(v)}
+        if not values:
+            lines.append(f"| {r['claim']} | `{r['setting']}` | 0 | - | - | - | - |")
+            continue
+        xs = sorted(values.values())
+        med = statistics.median(xs)
+        mad = statistics.median(abs(x - med) for x in xs)
+        far = max(values, key=lambda k: (abs(values[k] - med), -k))
+        away = (f"{abs(values[far] - med) / mad:.3g} MAD" if mad > 0
+                else f"{abs(values[far] - med):.3g}")
+        lines.append(f"| {r['claim']} | `{r['setting']}` | {len(xs)} | {fmt(xs[0])} | "
+                     f"{fmt(med)} | {fmt(xs[-1])} | seed {far}: {fmt(values[far])} ({away} "
+                     f"from the median) |")
+    return "\n".join(lines) + "\n"
+
+
+def _shape(run_dir: str) -> str:
+    return re.sub(r"-s\d+__[0-9a-f]+$", "", Path(run_dir).name)
+
+
+def stalled_table(folder: Path) -> str:
+    """How many models stalled (``stalled.csv``), by run shape and model, out of the runs of
+    that shape (``runs.csv``), and the seeds they belong to."""
+    if not (folder / "stalled.csv").is_file():
+        return "Not recorded by this study (`stalled.csv` is missing).\n"
+    runs: dict[str, set[str]] = {}
+    models: dict[str, list[str]] = {}
+    for r in read_csv(folder / "runs.csv"):
+        runs.setdefault(_shape(r["run_dir"]), set()).add(r["run_dir"])
+        models[_shape(r["run_dir"])] = str(r["objectives"]).split("+")
+    stalled = read_csv(folder / "stalled.csv")
+    names = list(dict.fromkeys(m for ms in models.values() for m in ms))
+    lines = ["| run shape | runs | " + " | ".join(f"{m} stalled" for m in names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for shape in sorted(runs):
+        cells = []
+        for m in names:
+            if m not in models[shape]:
+                cells.append("-")
+                continue
+            k = sum(_shape(r["run"]) == shape and r["model"] == m for r in stalled)
+            cells.append(f"{k} ({k / len(runs[shape]):.0%})" if k else "0")
+        lines.append(f"| `{shape}` | {len(runs[shape])} | " + " | ".join(cells) + " |")
+    total = sum(len(v) for v in runs.values())
+    seeds = sorted({int(r["seed"]) for r in stalled})
+    lines += ["", f"{len(stalled)} stalled model(s) in {total} runs, in {len(seeds)} of the "
+                  "seeds."]
+    return "\n".join(lines) + "\n"
+
+
 def renderers(docs: Path = DOCS_DIR) -> dict[str, Callable[[], str]]:
     """The text of every generated block of docs/claims.md, from the files under ``docs``."""
     out: dict[str, Callable[[], str]] = {
@@ -118,11 +189,13 @@ def renderers(docs: Path = DOCS_DIR) -> dict[str, Callable[[], str]]:
     tables = {"environment": _environment,
               "primaries": lambda f: primary_table(read_csv(f / "claims.csv")),
               "checks": lambda f: checks_table(read_csv(f / "theorem_checks.csv")),
-              "secondaries": lambda f: secondary_table(read_csv(f / "claims.csv"))}
+              "secondaries": lambda f: secondary_table(read_csv(f / "claims.csv")),
+              "seeds": seed_spread, "stalled": stalled_table}
     for name in STUDIES:
         folder = _study(name, docs)
         parts = tables if name == "medium" else {k: v for k, v in tables.items()
-                                                 if k != "secondaries"}
+                                                 if k not in ("secondaries", "seeds",
+                                                              "stalled")}
         for part, fn in parts.items():
             if folder is None:
                 msg = (f"Not yet run: the files of the `{name}` study belong in "
@@ -209,6 +282,11 @@ def readme(docs: Path = DOCS_DIR) -> str:
             "has not been run.\n")
 
 
+def readme_renderers(docs: Path = DOCS_DIR) -> dict[str, Callable[[], str]]:
+    """The README's generated block (``claims-readme``), from the files under ``docs``."""
+    return {"claims-readme": lambda: readme(docs)}
+
+
 def folder_tables(folder: Path) -> str:
     """The primaries', theorem checks' and secondaries' tables of a study folder."""
     rows = read_csv(folder / "claims.csv")
@@ -217,14 +295,3 @@ def folder_tables(folder: Path) -> str:
         parts.append(checks_table(read_csv(folder / "theorem_checks.csv")))
     parts.append(secondary_table(rows))
     return "\n".join(parts) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m empirics.studies docs claims`` under its earlier name."""
-    from empirics.studies.cli import legacy_docs_main
-
-    return legacy_docs_main("claims", argv, "python -m empirics.studies.claims.docs")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -34,7 +34,8 @@ from typing import Any
 
 from cl_nscl_align.atomic import atomic_write_json, atomic_write_text
 from empirics.runs.tables import render_rows
-from empirics.studies.claims.checks import CHECK_COLUMNS
+from empirics.studies.claims.catalog import CLAIMS
+from empirics.studies.claims.checks import CHECK_COLUMNS, STALL_COLUMNS, STALL_TOLERANCE
 from empirics.studies.claims.verdicts import CSV_COLUMNS, SET_NAMES, VERDICT_RULE
 
 __all__ = [
@@ -137,16 +138,17 @@ def readme_table(rows: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str
                  ) -> str:
     """The README's table: the six primaries (estimate, interval, verdict) and the theorem
     checks (violations of rows)."""
-    lines = ["| claim | primary statistic | estimate [95% interval] | delta | verdict |",
-             "|---|---|---|---|---|"]
+    lines = ["| claim | primary statistic | estimate [95% interval] | delta | seeds | p (Holm) "
+             "| verdict |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         if r["role"] == "primary":
-            lines.append(f"| {r['claim']} | `{r['setting']}` | {_ci(r)} | {fmt(r['delta'])} "
-                         f"| {_bold(str(r['verdict']))} |")
+            lines.append(f"| {r['claim']} {CLAIMS.get(str(r['claim']), '')} | `{r['setting']}` "
+                         f"| {_ci(r)} | {fmt(r['delta'])} | {r['n_seeds']} | "
+                         f"{_p(r['p_holm'])} | {_bold(str(r['verdict']))} |")
     for c in checks:
         held = str(c["violations"]) == "0" and str(c["rows"]) != "0"
         lines.append(f"| theorem | `{c['check']}` | {c['violations']} violations in "
-                     f"{c['rows']} rows | - | {'**holds**' if held else 'violated'} |")
+                     f"{c['rows']} rows | - | - | - | {'**holds**' if held else 'violated'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -192,7 +194,8 @@ def markdown(table: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, A
         f"- Runs: {info.get('n_runs', 0)} training runs ({info.get('n_uses', 0)} uses by the "
         f"claims; equal settings share one run), {info.get('n_longrun', 0)} long-run tasks; "
         f"{info.get('n_ran', 0)} run now, {info.get('n_done', 0)} found done, "
-        f"{info.get('n_failed', 0)} failed",
+        f"{info.get('n_failed', 0)} failed; {info.get('n_stalled', '-')} model(s) stalled "
+        f"(`stalled.csv`: test loss moved by less than {STALL_TOLERANCE:.0%} over the run)",
         f"- Wall time: {info.get('wall', '-')}; CPU time of this process and its workers: "
         f"{info.get('cpu', '-')}; `uptime` load average at start {info.get('load_start', '-')}, "
         f"at end {info.get('load_end', '-')}",
@@ -234,7 +237,8 @@ def markdown(table: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, A
 def write_outputs(out: str | os.PathLike, table: Sequence[Mapping[str, Any]], rows,
                   checks: Sequence[Mapping[str, Any]], manifest: Sequence[Mapping[str, Any]],
                   info: Mapping[str, Any], protocol: Mapping[str, Any],
-                  sets: Mapping[tuple[str, str], Mapping[str, Any]]) -> list[Path]:
+                  sets: Mapping[tuple[str, str], Mapping[str, Any]],
+                  stalled: Sequence[Mapping[str, Any]] = ()) -> list[Path]:
     """Write every output of the study into ``out``; returns the paths written."""
     out = Path(out)
     paths = []
@@ -248,6 +252,7 @@ def write_outputs(out: str | os.PathLike, table: Sequence[Mapping[str, Any]], ro
              for r in rows for s, v in sorted(r.values.items())]
     put("claims_seeds.csv", render_rows(seeds, list(SEED_COLUMNS), header=True))
     put("theorem_checks.csv", render_rows(checks, list(CHECK_COLUMNS), header=True))
+    put("stalled.csv", render_rows(stalled, list(STALL_COLUMNS), header=True))
     cols = list(dict.fromkeys(k for r in manifest for k in r))
     put("runs.csv", render_rows(manifest, cols, header=True))
     put("claims.md", markdown(table, checks, info, sets))

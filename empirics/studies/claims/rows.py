@@ -1,5 +1,6 @@
 """One statistic of one claim and setting, one value per seed: :class:`ClaimRow`, and the
-dispatch that builds every row of a protocol (:func:`compute_rows`).
+helpers the statistics build their rows with (:func:`new_row`, :func:`get`, :func:`uses`;
+the dispatch over claims is :func:`empirics.studies.claims.study.compute_rows`).
 
 A row holds values only; its direction, role, ``delta`` and the paper's number come from
 the one declaration in :mod:`empirics.studies.claims.catalog` (:attr:`ClaimRow.meta`). A
@@ -13,16 +14,15 @@ recorded is one note, not one per seed. The statistics themselves:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from empirics.runs import Run
-from empirics.studies.claims.catalog import Statistic, lookup
+from empirics.studies.claims.catalog import STATISTICS, Statistic, lookup
 from empirics.studies.claims.plan import PlannedRun
-from empirics.studies.claims.protocol import Protocol
 
-__all__ = ["ClaimRow", "Missing", "Reader", "compute_rows", "get", "uses"]
+__all__ = ["ClaimRow", "Missing", "Reader", "get", "new_row", "uses"]
 
 Reader = Callable[[str], "Run | None"]
 
@@ -91,32 +91,7 @@ def uses(planned: Sequence[PlannedRun], claim: str, seed: int,
 def new_row(claim: str, pattern: str, *, data: str = "", features: str = "",
             split: str = "", metric: str = "", **fields: Any) -> ClaimRow:
     """A row of the catalog entry ``pattern`` of ``claim`` with its fields filled in."""
-    from empirics.studies.claims.catalog import STATISTICS
-
     entry = next(s for s in STATISTICS if s.claim == claim and s.setting == pattern)
     setting, statistic = entry.format(features=features, metric=metric, **fields)
     return ClaimRow(claim, setting, statistic, data=data, features=features, split=split,
                     metric=metric)
-
-
-def compute_rows(p: Protocol, planned: Sequence[PlannedRun], read: Reader,
-                 longrun: Mapping[int, Any] | None = None) -> list[ClaimRow]:
-    """Every row of the protocol's claims, in claim order.
-
-    Args:
-        p: the protocol.
-        planned: the training-run uses (:func:`empirics.studies.claims.plan.plan_runs`).
-        read: ``name -> Run`` of a finished run, ``None`` for one that failed.
-        longrun: ``seed -> summary`` of C5's long-run task (``None`` when it failed).
-    """
-    from empirics.studies.claims import alignment, checks, drift
-
-    builders = {"C1": alignment.c1, "C2": alignment.c2, "C3": alignment.c3,
-                "C4": alignment.c4, "C6": alignment.c6, "C7": checks.c7}
-    rows: list[ClaimRow] = []
-    for claim in p.claims:
-        if claim == "C5":
-            rows += drift.c5(p, planned, read, longrun or {})
-        else:
-            rows += builders[claim](p, planned, read)
-    return rows

@@ -18,21 +18,28 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from empirics.runs import RunResult, check_out_dir, launch, read_run
-from empirics.studies.claims.checks import theorem_checks
-from empirics.studies.claims.plan import longrun_tasks, manifest_rows, plan_runs, unique_runs
+from empirics.studies.claims import alignment, checks, drift
+from empirics.studies.claims.checks import stalled_models, theorem_checks
+from empirics.studies.claims.plan import (
+    PlannedRun,
+    longrun_tasks,
+    manifest_rows,
+    plan_runs,
+    unique_runs,
+)
 from empirics.studies.claims.protocol import Protocol
 from empirics.studies.claims.report import write_outputs
-from empirics.studies.claims.rows import compute_rows
+from empirics.studies.claims.rows import ClaimRow, Reader
 from empirics.studies.claims.verdicts import summarize, verdict_table
 
-__all__ = ["StudyResult", "environment", "run_study", "verdict_lines"]
+__all__ = ["StudyResult", "compute_rows", "environment", "run_study", "verdict_lines"]
 
 
 @dataclass
@@ -48,6 +55,27 @@ class StudyResult:
     @property
     def failed(self) -> list[RunResult]:
         return [r for r in self.results.values() if not r.ok]
+
+
+def compute_rows(p: Protocol, planned: Sequence[PlannedRun], read: Reader,
+                 longrun: Mapping[int, Any] | None = None) -> list[ClaimRow]:
+    """Every row of the protocol's claims, in claim order.
+
+    Args:
+        p: the protocol.
+        planned: the training-run uses (:func:`empirics.studies.claims.plan.plan_runs`).
+        read: ``name -> Run`` of a finished run, ``None`` for one that failed.
+        longrun: ``seed -> summary`` of C5's long-run task (``None`` when it failed).
+    """
+    builders = {"C1": alignment.c1, "C2": alignment.c2, "C3": alignment.c3,
+                "C4": alignment.c4, "C6": alignment.c6, "C7": checks.c7}
+    rows: list[ClaimRow] = []
+    for claim in p.claims:
+        if claim == "C5":
+            rows += drift.c5(p, planned, read, longrun or {})
+        else:
+            rows += builders[claim](p, planned, read)
+    return rows
 
 
 def _load() -> str:
@@ -194,6 +222,7 @@ def run_study(p: Protocol, out: str | os.PathLike, *, executor: str = "local",
     sets = {k: v for k, v in verdict_table({(r.claim, r.setting): r.values for r in rows},
                                            level=p.level).items() if "sets" in v}
     result.checks = theorem_checks(planned, read, longrun)
+    stalled = stalled_models(planned, read)
     manifest = manifest_rows(planned)
     for m in manifest:
         res = result.results.get(Path(m["run_dir"]).name)
@@ -213,7 +242,7 @@ def run_study(p: Protocol, out: str | os.PathLike, *, executor: str = "local",
                 f"samples per class, orthonormal prototypes)",
         "n_runs": len(todo), "n_uses": len(planned), "n_longrun": len(tasks),
         "n_ran": sum(s == "ok" for s in statuses), "n_done": statuses.count("done"),
-        "n_failed": statuses.count("failed"),
+        "n_failed": statuses.count("failed"), "n_stalled": len(stalled),
         "wall": f"{result.wall:.0f} s", "wall_seconds": result.wall,
         "cpu": f"{cpu:.0f} s", "cpu_seconds": cpu, "load_start": load_start,
         "load_end": _load(), "environment_detail": env,
@@ -224,7 +253,7 @@ def run_study(p: Protocol, out: str | os.PathLike, *, executor: str = "local",
         "finished_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     write_outputs(out, result.table, rows, result.checks, manifest, info, p.to_file_dict(),
-                  sets)
+                  sets, stalled)
     return result
 
 

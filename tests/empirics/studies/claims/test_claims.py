@@ -20,7 +20,7 @@ from empirics.runs import Run
 from empirics.studies.claims.checks import theorem_checks
 from empirics.studies.claims.plan import plan_runs
 from empirics.studies.claims.protocol import load_protocol
-from empirics.studies.claims.rows import compute_rows
+from empirics.studies.claims.study import compute_rows
 from empirics.studies.claims.verdicts import CSV_COLUMNS, summarize
 
 P = load_protocol("tiny")

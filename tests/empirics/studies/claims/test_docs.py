@@ -10,7 +10,17 @@ import pytest
 
 from empirics.studies import report
 from empirics.studies.claims import catalog
-from empirics.studies.claims.docs import CLAIMS_DOC, DOCS_DIR, readme, rederive, renderers
+from empirics.studies.claims.docs import (
+    CLAIMS_DOC,
+    DOCS_DIR,
+    README,
+    readme,
+    readme_renderers,
+    rederive,
+    renderers,
+    seed_spread,
+    stalled_table,
+)
 from empirics.studies.claims.report import read_csv
 
 STUDY_DIRS = sorted(p for p in DOCS_DIR.iterdir() if (p / "claims.csv").is_file())
@@ -56,6 +66,44 @@ def test_docs_claims_md_holds_exactly_the_rendered_tables():
     doc = CLAIMS_DOC.read_text()
     assert report.stale(doc, renderers()) == []
     assert report.blocks(doc)["claims-statistics"] == catalog.markdown_table()
+
+
+def test_the_readme_holds_exactly_the_rendered_claims_table():
+    text = README.read_text()
+    assert report.stale(text, readme_renderers()) == []
+    body = report.blocks(text)["claims-readme"]
+    primaries = [r for r in read_csv(DOCS_DIR / "medium" / "claims.csv")
+                 if r["role"] == "primary"]
+    assert len(primaries) == 6
+    for r in primaries:  # every primary's verdict is in the README row of its claim
+        row = next(line for line in body.splitlines() if line.startswith(f"| {r['claim']} "))
+        assert r["verdict"] in row and f"`{r['setting']}`" in row
+
+
+def test_seed_spread_names_the_farthest_seed_of_each_primary():
+    folder = DOCS_DIR / "medium"
+    seeds = {}
+    for r in read_csv(folder / "claims_seeds.csv"):
+        seeds.setdefault((r["claim"], r["setting"]), {})[int(r["seed"])] = float(r["value"])
+    text = seed_spread(folder)
+    for r in read_csv(folder / "claims.csv"):
+        if r["role"] != "primary":
+            continue
+        values = seeds[(r["claim"], r["setting"])]
+        xs = sorted(values.values())
+        med = (xs[(len(xs) - 1) // 2] + xs[len(xs) // 2]) / 2
+        far = max(values, key=lambda k: abs(values[k] - med))
+        row = next(line for line in text.splitlines() if f"`{r['setting']}`" in line)
+        assert f"seed {far}:" in row and f"| {len(xs)} |" in row
+
+
+def test_stalled_table_counts_the_rows_of_stalled_csv():
+    folder = DOCS_DIR / "medium"
+    stalled = read_csv(folder / "stalled.csv")
+    text = stalled_table(folder)
+    assert f"{len(stalled)} stalled model(s) in " in text
+    counts = [int(c) for c in re.findall(r"\| (\d+) \(\d+%\)", text)]
+    assert sum(counts) == len(stalled)
 
 
 def test_a_flipped_direction_makes_the_doc_stale(monkeypatch):

@@ -26,8 +26,8 @@ def _float(x: str) -> float:
 
 def test_outputs_of_the_gpu_script_at_the_tiny_size(tiny_study):
     for name in ("claims.csv", "claims.md", "claims_seeds.csv", "theorem_checks.csv",
-                 "runs.csv", "protocol.json", "study.json", "claims.png", "claims.pdf",
-                 "gpu_run.json"):
+                 "stalled.csv", "runs.csv", "protocol.json", "study.json", "claims.png",
+                 "claims.pdf", "gpu_run.json"):
         assert (tiny_study / name).stat().st_size > 0, name
     run = json.loads((tiny_study / "gpu_run.json").read_text())
     assert run["exit_status"] == 0 and run["size"] == "tiny" and not run["stopped_at_limit"]
@@ -55,6 +55,27 @@ def test_theorem_checks_are_counts(tiny_study):
     assert set(by) == {"p1_bound", "batch_composition", "theorem2"}
     assert int(by["p1_bound"]["rows"]) > 100 and by["p1_bound"]["violations"] == "0"
     assert int(by["theorem2"]["rows"]) == 4 and float(by["theorem2"]["worst_ratio"]) < 0
+
+
+def test_stalled_csv_names_exactly_the_models_whose_test_loss_did_not_move(tiny_study):
+    from empirics.runs import read_run
+    from empirics.studies.claims.checks import STALL_COLUMNS, STALL_TOLERANCE
+
+    text = (tiny_study / "stalled.csv").read_text().splitlines()
+    assert text[0] == ",".join(STALL_COLUMNS)
+    named = {(r["run"], r["model"]) for r in read_csv(tiny_study / "stalled.csv")}
+    want = set()
+    for d in sorted((tiny_study / "runs").iterdir()):
+        if not (d / "losses.csv").is_file():
+            continue
+        lg = read_run(d).losses
+        for model, sub in lg[lg["split"] == "test"].groupby("model"):
+            y = sub.sort_values("step")["loss_own"].astype(float).to_numpy()
+            if len(y) > 1 and abs(y[-1] - y[0]) < STALL_TOLERANCE * abs(y[0]):
+                want.add((d.name, model))
+    assert named == want
+    info = json.loads((tiny_study / "study.json").read_text())
+    assert info["n_stalled"] == len(named)
 
 
 def test_claims_md_states_the_rule_and_every_row(tiny_study):
