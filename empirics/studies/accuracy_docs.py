@@ -98,9 +98,11 @@ def table1(folder: Path) -> str:
     rows = read_csv(folder / "table1.csv")
     base = _base_setting(rows)
     probes = [p for p in PROBE_NAMES if any(r["probe"] == p for r in rows)]
+    counts = sorted({int(r["n_seeds"]) for r in rows if r["setting"] == base})
+    seeds = ("-" if not counts else str(counts[0]) if len(counts) == 1
+             else f"{counts[0]}-{counts[-1]}")
     lines = [f"Setting: `{base}`; all-way test accuracy, %, mean [95% Student-t interval] over "
-             f"{rows[0]['n_seeds'] if rows else '-'} seeds (* = the interval clipped to "
-             "[0, 100]).", "",
+             f"{seeds} seeds (* = the interval clipped to [0, 100]).", "",
              "| model | features | " + " | ".join(PROBE_NAMES[p] for p in probes) + " |",
              "|---|---|" + "---|" * len(probes)]
     for m in _models():

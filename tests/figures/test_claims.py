@@ -236,3 +236,21 @@ def test_a_statistic_the_study_lacks_leaves_no_dangling_separator(fixture_cache,
         assert fig._suptitle.get_text() == "[P1]: CL-NSCL loss gap vs C with its bound"
     finally:
         plt.close(fig)
+
+
+def test_the_gallerys_captions_are_the_committed_medium_studys_numbers():
+    # docs/figures/figure-captions.md is regenerated from docs/claims/medium/claims.csv,
+    # never typed in: the same captions, whatever folder the study was drawn from
+    from pathlib import Path
+
+    from figures import claims as claims_figures
+
+    root = Path(__file__).resolve().parents[2]
+    committed = (root / "docs" / "figures" / "figure-captions.md").read_text().splitlines()
+    study = claims_figures.load_study(root / "docs" / "claims" / "medium")
+    names = [line[3:].split(":")[0] for line in committed if line.startswith("## ")]
+    fresh = claims_figures.captions(study, names).splitlines()
+    assert len(fresh) == len(committed)
+    for a, b in zip(fresh, committed, strict=True):
+        if not a.startswith("From `"):
+            assert a == b

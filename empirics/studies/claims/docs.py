@@ -36,7 +36,8 @@ from empirics.studies.claims.report import (
 from empirics.studies.claims.verdicts import verdict_table
 
 __all__ = ["CLAIMS_DOC", "DOCS_DIR", "README", "estimate_text", "folder_tables", "read_seeds",
-           "readme", "readme_renderers", "rederive", "renderers", "seed_spread", "stalled_table"]
+           "readme", "readme_renderers", "rederive", "renderers", "seed_spread", "stalled_table",
+           "verdict_changes"]
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCS_DIR = ROOT / "docs" / "claims"
@@ -180,6 +181,27 @@ def stalled_table(folder: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def verdict_changes(docs: Path = DOCS_DIR) -> str:
+    """Each primary's verdict in the pilot and in medium, side by side, the changes named."""
+    pilot, medium = _study("pilot", docs), _study("medium", docs)
+    if pilot is None or medium is None:
+        return "Not yet run: both `docs/claims/pilot/` and `docs/claims/medium/` are needed.\n"
+    by = {name: {r["claim"]: r for r in read_csv(f / "claims.csv") if r["role"] == "primary"}
+          for name, f in (("pilot", pilot), ("medium", medium))}
+    lines = ["| claim | pilot: estimate, verdict | medium: estimate, verdict | change |",
+             "|---|---|---|---|"]
+    for claim, m in by["medium"].items():
+        q = by["pilot"].get(claim)
+        before = f"{fmt(q['estimate'])}, {q['verdict']}" if q else "-"
+        flipped = q is not None and q["verdict"] != m["verdict"]
+        sign = (q is not None and float(q["estimate"]) * float(m["estimate"]) < 0)
+        change = ("the sign of the estimate flipped; " if sign else "") + (
+            f"{q['verdict']} -> {m['verdict']}" if flipped else "none")
+        lines.append(f"| {claim} | {before} | {fmt(m['estimate'])}, {m['verdict']} | "
+                     f"{change} |")
+    return "\n".join(lines) + "\n"
+
+
 def renderers(docs: Path = DOCS_DIR) -> dict[str, Callable[[], str]]:
     """The text of every generated block of docs/claims.md, from the files under ``docs``."""
     out: dict[str, Callable[[], str]] = {
@@ -208,6 +230,7 @@ def renderers(docs: Path = DOCS_DIR) -> dict[str, Callable[[], str]]:
         (lambda: power.markdown(power.power_table(read_seeds(pilot)))) if pilot
         else (lambda: "Not yet run.\n"))
     out["claims-medium-estimate"] = lambda: estimate_text(docs)
+    out["claims-verdict-changes"] = lambda: verdict_changes(docs)
     out["claims-protocols"] = protocols_table
     return out
 

@@ -30,3 +30,15 @@ def test_paired_differences_agree_with_table1(folder):
     for r in read_csv(folder / "table1.csv"):  # clipped intervals stay in [0, 1]
         if r["ci_low"] not in ("", "nan"):
             assert 0.0 <= float(r["ci_low"]) <= float(r["ci_high"]) <= 1.0
+
+
+@pytest.mark.parametrize("folder", STUDIES, ids=[p.name for p in STUDIES])
+def test_table1_states_the_seed_count_of_its_own_setting(folder):
+    # the base setting's rows, not the first row of the file (another setting, other seeds)
+    from empirics.studies.accuracy_docs import table1
+
+    text = table1(folder)
+    base = text.split("`")[1]
+    counts = {r["n_seeds"] for r in read_csv(folder / "table1.csv") if r["setting"] == base}
+    assert len(counts) == 1
+    assert f"over {counts.pop()} seeds" in text.splitlines()[0]
