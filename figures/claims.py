@@ -342,7 +342,8 @@ def _join(title: str, short: str) -> str:
 
 def _short(study: ClaimsStudy, claim: str, prefix: str, metric: str | None = None) -> str:
     """One row's statistic for a title: the row of ``prefix`` itself, else the first under
-    it, preferring one whose last segment is the drawn ``metric``."""
+    it, preferring one whose last segment is the drawn ``metric``; followed by the claim's
+    primary when that is another row, so a title never shows a secondary alone."""
     rows = study.rows(claim, prefix)
     if rows.empty:
         return ""
@@ -350,8 +351,17 @@ def _short(study: ClaimsStudy, claim: str, prefix: str, metric: str | None = Non
     exact = rows[setting == prefix]
     drawn = rows[setting.str.endswith("/" + metric)] if metric else rows.iloc[0:0]
     r = (exact if len(exact) else drawn if len(drawn) else rows).iloc[0]
-    return f"{claim} {r['setting']}: {_num(r['estimate'])} [{_num(r['ci_low'])}, " \
-           f"{_num(r['ci_high'])}], {r['verdict']}"
+    text = _statistic(claim, r)
+    claim_rows = study.rows(claim)
+    primary = claim_rows[claim_rows.apply(_is_primary, axis=1)] if len(claim_rows) else rows
+    if len(primary) and primary.iloc[0]["setting"] != r["setting"]:
+        text += f"\nprimary: {_statistic(claim, primary.iloc[0])}"
+    return text
+
+
+def _statistic(claim: str, r: Mapping) -> str:
+    return (f"{claim} {r['setting']}: {_num(r['estimate'])} [{_num(r['ci_low'])}, "
+            f"{_num(r['ci_high'])}], {r['verdict']}")
 
 
 def _p1_check(study: ClaimsStudy) -> str:

@@ -254,3 +254,18 @@ def test_the_gallerys_captions_are_the_committed_medium_studys_numbers():
     for a, b in zip(fresh, committed, strict=True):
         if not a.startswith("From `"):
             assert a == b
+
+
+def test_a_title_never_shows_a_secondary_without_its_claims_primary():
+    from pathlib import Path
+
+    from figures import claims as claims_figures
+
+    study = claims_figures.load_study(Path(__file__).resolve().parents[2] / "docs" / "claims"
+                                      / "medium")
+    drawn = claims_figures._short(study, "C3", "tau/h", "cka")  # a secondary, then the primary
+    first, second = drawn.split("\n")
+    assert first.startswith("C3 tau/h/cka:") and second.startswith("primary: C3 tau/h/cka_linear:")
+    assert second.endswith(", inconclusive")
+    alone = claims_figures._short(study, "C3", "tau/h/cka_linear")  # the primary itself
+    assert "\n" not in alone and "primary" not in alone
