@@ -32,6 +32,7 @@ This module imports no torch: the figures read labels and ranges from it.
 from __future__ import annotations
 
 import importlib
+import inspect
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -40,8 +41,8 @@ from typing import Any
 
 from cl_nscl_align.registry import Registry, plugin_fields
 
-__all__ = ["BASES", "DIRECTIONS", "MEASURES", "Measure", "moment_measures", "row_measures",
-           "row_values"]
+__all__ = ["BASES", "DIRECTIONS", "MEASURES", "Measure", "measure_rows", "moment_measures",
+           "row_measures", "row_values"]
 
 DIRECTIONS = ("higher", "lower")
 BASES = ("moments", "rows")
@@ -99,11 +100,26 @@ class Measure:
         """``+1`` when higher is more aligned, ``-1`` when lower is."""
         return 1 if self.direction == "higher" else -1
 
-    def of_rows(self, X, Y, labels=None) -> float:
-        """The measure of two ``(N, d)`` arrays (row measures): ``function(X, Y, **options)``,
-        plus ``labels=`` (the ``(N,)`` class labels) for a measure that needs them."""
+    def options_for(self, **given: Any) -> dict[str, Any]:
+        """The keyword arguments of a row measure's function: its entry's ``options``, then
+        those of ``given`` (e.g. ``k``, ``metric`` of ``python -m empirics.compare``) that the
+        function takes.
+
+        >>> MEASURES["mutual_knn"].options_for(k=5, metric="euclidean", other=1)
+        {'k': 5, 'metric': 'euclidean'}
+        """
+        try:
+            takes = inspect.signature(self.row_function()).parameters
+        except (TypeError, ValueError):  # a builtin without a signature: its own options
+            takes = {}
+        return {**dict(self.options), **{k: v for k, v in given.items() if k in takes}}
+
+    def of_rows(self, X, Y, labels=None, **given: Any) -> float:
+        """The measure of two ``(N, d)`` arrays (row measures): ``function(X, Y, **options)``
+        (:meth:`options_for`), plus ``labels=`` (the ``(N,)`` class labels) for a measure
+        that needs them."""
         extra = {"labels": labels} if self.needs_labels else {}
-        return float(self.row_function()(X, Y, **dict(self.options), **extra))
+        return float(self.row_function()(X, Y, **self.options_for(**given), **extra))
 
     def row_function(self) -> Callable[..., Any] | None:
         """The function of a row measure (``"module:function"`` imported), ``None`` for a
@@ -172,6 +188,31 @@ def row_measures() -> tuple[Measure, ...]:
     return tuple(m for m in MEASURES if m.basis == "rows")
 
 
+def measure_rows(X, Y, labels=None, *, strict: bool = False, **given: Any
+                 ) -> tuple[dict[str, float], dict[str, str]]:
+    """Every row measure of two ``(N, d)`` float64 numpy arrays, and the reasons of its NaNs.
+
+    A measure that needs labels where there are none, or that fails on these rows (e.g.
+    ``mutual_knn`` with ``N - 1 <= k``), is NaN with the reason; ``strict``: a built-in's
+    error propagates instead (a plugin's bug is always one NaN). ``given``: options passed
+    to the functions that take them (:meth:`Measure.options_for`).
+    """
+    values: dict[str, float] = {}
+    reasons: dict[str, str] = {}
+    for m in row_measures():
+        if m.needs_labels and labels is None:
+            values[m.name], reasons[m.name] = math.nan, "needs labels, and none were given"
+            continue
+        try:
+            values[m.name] = m.of_rows(X, Y, labels, **given)
+        except Exception as exc:  # noqa: BLE001 - one measure's failure is one NaN
+            if strict and not m.plugin:
+                raise
+            values[m.name] = math.nan
+            reasons[m.name] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return values, reasons
+
+
 def row_values(X, Y, labels=None) -> dict[str, float]:
     """Every row measure of two ``(N, d)`` float64 numpy arrays, by name (the
     ``metrics.csv`` columns of the row measures; ``labels``: the rows' classes, for a
@@ -179,19 +220,14 @@ def row_values(X, Y, labels=None) -> dict[str, float]:
 
     A measure that is undefined on these rows (e.g. ``mutual_knn`` with ``N - 1 <= k``) or
     that fails is NaN, with one ``RuntimeWarning`` naming it and why: a plugin's bug never
-    ends a training run.
+    ends a training run (:func:`measure_rows`).
 
     >>> import numpy as np
     >>> X = np.random.default_rng(0).normal(size=(30, 4))
     >>> row_values(X, 2.0 * X)["mutual_knn"]
     1.0
     """
-    out: dict[str, float] = {}
-    for m in row_measures():
-        try:
-            out[m.name] = m.of_rows(X, Y, labels)
-        except Exception as exc:  # noqa: BLE001 - one measure's failure is one NaN
-            warnings.warn(f"{m.name} is NaN: {type(exc).__name__}: "
-                          f"{' '.join(str(exc).split())}", RuntimeWarning, stacklevel=2)
-            out[m.name] = math.nan
-    return out
+    values, reasons = measure_rows(X, Y, labels)
+    for name, why in reasons.items():
+        warnings.warn(f"{name} is NaN: {why}", RuntimeWarning, stacklevel=2)
+    return values

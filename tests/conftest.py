@@ -57,3 +57,24 @@ def kill_at_every_write(monkeypatch):
         return len(renames), outs
 
     return kill
+
+
+@pytest.fixture
+def edit_checkpoint():
+    """``edit(out, **changes) -> state``: rewrite fields of ``out/checkpoints/last.pt`` (a
+    value of ``None`` drops the field) and return the state as it was read, so a test can
+    plant a stranger's or a damaged checkpoint for a resume to refuse."""
+    import torch
+
+    def edit(out: Path, **changes) -> dict:
+        path = out / "checkpoints" / "last.pt"
+        state = torch.load(path, weights_only=True)
+        for k, v in changes.items():
+            if v is None:
+                state.pop(k, None)
+            else:
+                state[k] = v
+        torch.save(state, path)
+        return state
+
+    return edit

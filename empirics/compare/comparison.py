@@ -213,7 +213,7 @@ def compare(a: str, b: str, opts: CompareOptions | None = None, *,
         result["p2"] = {"available": False, "why": "n/a: give --classes (and --tau "
                                                    "--batch-size --steps --lr)"}
     if layers is not None:
-        result["layers"] = layers.finish(N, progress=progress, **given)
+        result["layers"] = layers.finish(N, labels=labels, progress=progress, **given)
     result["settings"] = {"tau": tau, "seed": opts.seed, "device": device}
     return result
 
@@ -330,14 +330,20 @@ class _Layers:
                 for i, x in enumerate(outputs):
                     self.kept[side][i].append(x[torch.from_numpy(sel).to(x.device)].double())
 
-    def finish(self, N: int, *, progress: bool = False, **given) -> dict[str, Any]:
+    def finish(self, N: int, *, labels=None, progress: bool = False, **given
+               ) -> dict[str, Any]:
+        """The layers' result; ``labels``: the ``N`` rows' classes (``None``: unknown), of
+        which the bounded rows' reach the row measures that need them."""
         for h in self.hooks:
             h.close()
         kept = None if self.rows is None else tuple(
             [torch.cat(parts).cpu() for parts in side] for side in self.kept)
+        kept_labels = (None if labels is None or self.rows is None
+                       else torch.as_tensor(labels).cpu().numpy()[self.rows])
         bar = measures.progress_bar(len(self.names[0]) * len(self.names[1]), "layer pairs",
                                     progress)
-        rows, reasons = layer_rows(self.names, self.cos, self.raw, kept, progress=bar, **given)
+        rows, reasons = layer_rows(self.names, self.cos, self.raw, kept, labels=kept_labels,
+                                   progress=bar, **given)
         bar.close()
         quantities.warn_nan(reasons)
         return {"names_a": self.names[0], "names_b": self.names[1], "types_a": self.types[0],

@@ -266,12 +266,14 @@ def _offsets(dims: Sequence[int]) -> list[tuple[int, int]]:
 
 def layer_rows(names: tuple[list[str], list[str]], cos: WideMoments, raw: WideMoments,
                kept: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None, *,
-               progress=None, **given: Any) -> tuple[list[dict[str, Any]], dict[str, str]]:
+               labels=None, progress=None, **given: Any
+               ) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """One row per layer pair (:func:`columns`) and the reasons of its NaNs.
 
     ``kept``: the bounded rows of every layer of ``A`` and of ``B`` (the row measures';
-    ``None``: they are NaN); ``given``: the row measures' options (``k``, ``metric``);
-    ``progress``: a bar updated once per pair.
+    ``None``: they are NaN); ``labels``: those rows' classes (``None``: unknown);
+    ``given``: the row measures' options (``k``, ``metric``); ``progress``: a bar updated
+    once per pair.
     """
     rows, reasons = [], {}
     for i, la in enumerate(names[0]):
@@ -281,7 +283,8 @@ def layer_rows(names: tuple[list[str], list[str]], cos: WideMoments, raw: WideMo
                                    "width_b": c.e, "n": c.n}
             values, why = moment_values(c, r)
             if kept is not None:
-                more, more_why = row_values(kept[0][i], kept[1][j], warn=False, **given)
+                more, more_why = row_values(kept[0][i], kept[1][j], labels=labels, warn=False,
+                                            **given)
                 values, why = {**values, **more}, {**why, **more_why}
             for m in reported():
                 row[m.name] = values.get(m.name, math.nan)

@@ -9,7 +9,7 @@ source) is the registry's. By basis:
   (cosine and raw), exact and mergeable;
 - ``rows``: the entry's function on the bounded rows (``--knn-rows``, a seeded subset
   when ``N`` is larger), as two ``(n, d)`` float64 numpy arrays; a keyword the function
-  takes among those of :func:`row_options` (``k`` and ``metric``, from ``--k`` and
+  takes among those of :meth:`Measure.options_for` (``k`` and ``metric``, from ``--k`` and
   ``--knn-metric``) overrides the entry's own, and a measure that needs labels gets them.
   A plugin that fails or needs labels there are none of is NaN, with the reason.
 
@@ -42,7 +42,6 @@ True
 
 from __future__ import annotations
 
-import inspect
 import math
 import sys
 from typing import Any
@@ -50,13 +49,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from empirics.measures import MEASURES, Measure, moment_measures, row_measures
+from empirics.measures import MEASURES, Measure, measure_rows, moment_measures, row_measures
 from empirics.metrics import quantities
 from empirics.metrics.moments import Moments, accumulate
 
 __all__ = ["INTERVALS", "PairMoments", "bootstrap", "bounded_rows", "measure",
            "measures_markdown", "metadata", "moment_values", "progress_bar", "reported",
-           "row_options", "row_values"]
+           "row_values"]
 
 INTERVALS = ("basic", "percentile")
 #: What a report says of each measure (the registry's fields).
@@ -68,26 +67,12 @@ def reported() -> tuple[Measure, ...]:
     return tuple(MEASURES)
 
 
-def row_options(m: Measure, **given: Any) -> dict[str, Any]:
-    """The keyword arguments of a row measure: its entry's ``options``, then those of
-    ``given`` (``k``, ``metric``) that its function takes.
-
-    >>> row_options(MEASURES["mutual_knn"], k=5, metric="euclidean")
-    {'k': 5, 'metric': 'euclidean'}
-    """
-    try:
-        takes = inspect.signature(m.row_function()).parameters
-    except (TypeError, ValueError):  # a builtin without a signature: its own options only
-        takes = {}
-    return {**dict(m.options), **{k: v for k, v in given.items() if k in takes}}
-
-
 def metadata(m: Measure, **given: Any) -> dict[str, Any]:
     """What a report says of ``m``: the registry's fields, and for a row measure the options
-    its entry declares, as used (``given``: :func:`row_options`; e.g. ``k``)."""
+    its entry declares, as used (``given``: :meth:`Measure.options_for`; e.g. ``k``)."""
     out = {k: getattr(m, k) for k in _META}
     if m.basis == "rows":
-        used = row_options(m, **given)
+        used = m.options_for(**given)
         out["options"] = {k: used[k] for k in dict(m.options)}
     return out
 
@@ -119,8 +104,7 @@ def moment_values(cos: Moments, raw: Moments) -> tuple[dict[str, float], dict[st
     reasons: dict[str, str] = {}
     for m in moment_measures():
         values[m.name] = every[m.name]
-        # a name alignment() gives as one of its kinds (``<name>_kind``) keeps that one's reason
-        reason = why.get(m.name) or why.get(f"{m.name}_{every.get(m.name + '_kind')}")
+        reason = why.get(m.name)
         if reason:
             reasons[m.name] = reason
     values["k_norm"] = every["k_norm"]
@@ -173,24 +157,13 @@ def bounded_rows(N: int, limit: int, seed: int) -> np.ndarray:
 def row_values(X: torch.Tensor, Y: torch.Tensor, *, labels=None, warn: bool = True,
                **given: Any) -> tuple[dict[str, float], dict[str, str]]:
     """Every row measure on the (bounded) rows ``X``, ``Y`` (``given``: ``k``, ``metric``;
-    :func:`row_options`), and the reasons of its NaNs. A built-in's error propagates; a
-    plugin that fails is NaN (``warn``: with one ``RuntimeWarning``)."""
+    :meth:`Measure.options_for`), and the reasons of its NaNs
+    (:func:`empirics.measures.measure_rows`): a built-in's error propagates; a plugin that
+    fails, or needs labels where there are none, is NaN (``warn``: one ``RuntimeWarning``
+    per reason)."""
     x, y = (np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64) for t in (X, Y))
-    y_labels = None if labels is None else np.asarray(labels)
-    values: dict[str, float] = {}
-    reasons: dict[str, str] = {}
-    for m in row_measures():
-        if m.needs_labels and y_labels is None:
-            values[m.name], reasons[m.name] = math.nan, "needs labels (--labels FILE)"
-            continue
-        extra = {"labels": y_labels} if m.needs_labels else {}
-        try:
-            values[m.name] = float(m.row_function()(x, y, **row_options(m, **given), **extra))
-        except Exception as exc:  # noqa: BLE001 - a plugin's bug is one NaN
-            if not m.plugin:
-                raise
-            values[m.name] = math.nan
-            reasons[m.name] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    values, reasons = measure_rows(x, y, None if labels is None else np.asarray(labels),
+                                   strict=True, **given)
     if warn:
         quantities.warn_nan(reasons)
     return values, reasons
@@ -204,7 +177,7 @@ def _per_sample(m: Measure, X: torch.Tensor, Y: torch.Tensor, given: dict
         return None
     x, y = (np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float64) for t in (X, Y))
     try:
-        v = fn(x, y, **row_options(m, **given))
+        v = fn(x, y, **m.options_for(**given))
     except Exception:  # noqa: BLE001 - no interval, not a failed comparison
         if not m.plugin:
             raise

@@ -32,6 +32,13 @@ def row_count(X, Y):
 
 def fails(X, Y):
     raise RuntimeError("this plugin always fails")
+
+
+def _label_sum(X, Y, labels):
+    return float(np.sum(labels))
+
+
+LABEL_SUM = {"function": _label_sum, "needs_labels": True}
 '''
 
 
@@ -48,7 +55,8 @@ def plugins(tmp_path, monkeypatch):
                                    "Version: 0.1\n", encoding="utf-8")
     (info / "entry_points.txt").write_text(
         "[cl_nscl_align.metrics]\nmean_cosine = compare_plugin_demo:mean_cosine\n"
-        "row_count = compare_plugin_demo:row_count\nfails = compare_plugin_demo:fails\n",
+        "row_count = compare_plugin_demo:row_count\nfails = compare_plugin_demo:fails\n"
+        "label_sum = compare_plugin_demo:LABEL_SUM\n",
         encoding="utf-8")
     monkeypatch.syspath_prepend(str(site))
     MEASURES.reload()
@@ -66,7 +74,7 @@ def test_every_registered_measure_is_reported_in_its_order():
 
 def test_a_row_measure_gets_the_options_its_function_takes():
     knn = MEASURES["mutual_knn"]
-    assert measures.row_options(knn, k=3, metric="euclidean") == {"k": 3, "metric": "euclidean"}
+    assert knn.options_for(k=3, metric="euclidean") == {"k": 3, "metric": "euclidean"}
     assert measures.metadata(knn, k=3, metric="euclidean")["options"] == {"k": 3}
     assert "options" not in measures.metadata(MEASURES["cka"])
 
@@ -76,7 +84,9 @@ def test_a_plugin_row_measure_is_in_the_output(plugins, features, cli):
                        "--knn-rows", "50", "--no-progress")
     assert rc == 0, err
     assert err == ("python -m empirics.compare: warning: fails: RuntimeError: this plugin "
-                   "always fails; returning NaN\n")  # one line, naming it and why
+                   "always fails; returning NaN\n"  # one line, naming it and why
+                   "python -m empirics.compare: warning: label_sum: needs labels, and none "
+                   "were given; returning NaN\n")
     res = json.loads(out)
     names = [m["name"] for m in res["measures"]]
     assert names == list(MEASURES.names()) and {"mean_cosine", "fails"} <= set(names)
@@ -87,6 +97,13 @@ def test_a_plugin_row_measure_is_in_the_output(plugins, features, cli):
     assert res["metrics"]["mean_cosine"] is None  # nan: X is wider than Y
     assert res["metrics"]["fails"] is None
     assert "RuntimeError: this plugin always fails" in res["nan_reasons"]["fails"]
+    assert res["metrics"]["label_sum"] is None
+    rc, out, err = cli(features / "a.npy", features / "b.npy", "--format", "json",
+                       "--knn-rows", "50", "--no-progress", "--labels",
+                       features / "labels.npy")
+    assert rc == 0, err  # the labels of the bounded rows, in their order
+    labels = np.load(features / "labels.npy")
+    assert json.loads(out)["metrics"]["label_sum"] == float(labels[rows].sum())
     rc, out, _ = cli(features / "b.npy", features / "a.npy", "--format", "json",
                      "--knn-rows", "50", "--no-progress")
     v = Y / np.linalg.norm(Y, axis=1, keepdims=True)
@@ -109,6 +126,9 @@ def test_a_plugin_row_measure_is_in_layers_csv(plugins, tiny_run, cli, tmp_path)
     assert all(0.0 <= float(r["mutual_knn"]) <= 1.0 for r in rows)
     same = [r for r in rows if r["layer_a"] == r["layer_b"]]
     assert same and all(math.isfinite(float(r["mean_cosine"])) for r in same)
+    # the run's labels reach the layers' row measures: those of the 20 bounded rows
+    sums = {float(r["label_sum"]) for r in rows}
+    assert len(sums) == 1 and math.isfinite(sums.pop())
 
 
 def test_layer_rows_zero_leaves_the_row_measures_out(tiny_run, cli, tmp_path):

@@ -209,20 +209,6 @@ def _copy(stopped, tmp_path, name="stopped"):
     return tmp_path / name
 
 
-def _edit_checkpoint(out, **changes):
-    import torch
-
-    path = out / "checkpoints" / "last.pt"
-    state = torch.load(path, weights_only=True)
-    for k, v in changes.items():
-        if v is None:
-            state.pop(k, None)
-        else:
-            state[k] = v
-    torch.save(state, path)
-    return state
-
-
 def _refused(out, capsys):
     """``--resume`` answers exit 2 and one line naming last.pt, before any file is touched."""
     from empirics.surrogate import main
@@ -255,48 +241,52 @@ def test_a_checkpoint_copied_from_another_run_is_refused(stopped, tmp_path, caps
 
 
 @pytest.mark.parametrize("step", [999, 3, 9, -1, True])
-def test_a_checkpoint_whose_step_was_changed_is_refused(stopped, tmp_path, capsys, step):
+def test_a_checkpoint_whose_step_was_changed_is_refused(stopped, tmp_path, capsys, step,
+                                                        edit_checkpoint):
     out = _copy(stopped, tmp_path)
-    _edit_checkpoint(out, step=step)
+    edit_checkpoint(out, step=step)
     err = _refused(out, capsys)
     assert "step" in err and str(step) in err
 
 
-def test_a_checkpoint_whose_tables_contradict_its_step_is_refused(stopped, tmp_path, capsys):
+def test_a_checkpoint_whose_tables_contradict_its_step_is_refused(stopped, tmp_path, capsys,
+                                                                  edit_checkpoint):
     # tables and row counts of step 3 under a checkpoint of step 6: the writer's row counts
     # agree, the step does not
     from empirics.runs.writer import count_rows
 
     out = _copy(stopped, tmp_path)
-    state = _edit_checkpoint(out)
+    state = edit_checkpoint(out)
     metrics = "".join(state["tables"]["metrics"].splitlines(keepends=True)[:5])
     tables = {**state["tables"], "metrics": metrics}
-    _edit_checkpoint(out, tables=tables,
+    edit_checkpoint(out, tables=tables,
                      **{ROWS_FIELD: {**state[ROWS_FIELD], "metrics": count_rows(metrics)}})
     err = _refused(out, capsys)
     assert "step 6" in err and "metrics rows" in err and "up to step 3" in err
 
 
-def test_a_checkpoint_whose_row_counts_disagree_is_refused(stopped, tmp_path, capsys):
+def test_a_checkpoint_whose_row_counts_disagree_is_refused(stopped, tmp_path, capsys,
+                                                           edit_checkpoint):
     out = _copy(stopped, tmp_path)
-    state = _edit_checkpoint(out)
-    _edit_checkpoint(out, **{ROWS_FIELD: {**state[ROWS_FIELD], "metrics": 3}})
+    state = edit_checkpoint(out)
+    edit_checkpoint(out, **{ROWS_FIELD: {**state[ROWS_FIELD], "metrics": 3}})
     assert "row counts" in _refused(out, capsys)
 
 
-def test_a_checkpoint_before_the_records_still_resumes(stopped, references, tmp_path):
+def test_a_checkpoint_before_the_records_still_resumes(stopped, references, tmp_path,
+                                                       edit_checkpoint):
     out = _copy(stopped, tmp_path)
-    state = _edit_checkpoint(out, **{KEY_FIELD: None, ROWS_FIELD: None})
+    state = edit_checkpoint(out, **{KEY_FIELD: None, ROWS_FIELD: None})
     assert KEY_FIELD not in state
     run_into(SurrogateConfig(**SMALL), out, resume=True)
     _same_files(out, references["small"])
 
 
-def test_the_api_raises_the_same_refusals(stopped, tmp_path):
+def test_the_api_raises_the_same_refusals(stopped, tmp_path, edit_checkpoint):
     from empirics.runs.tables import RunFileError
 
     out = _copy(stopped, tmp_path)
-    _edit_checkpoint(out, step=999)
+    edit_checkpoint(out, step=999)
     with pytest.raises(RunFileError, match=r"last\.pt: .*step in \[0, 9\].*999"):
         run_into(SurrogateConfig(**SMALL), out, resume=True)
 

@@ -22,7 +22,6 @@ import os
 import shutil
 
 import pytest
-import torch
 
 from empirics.runs.tables import RunFileError
 from empirics.runs.writer import KEY_FIELD, ROWS_FIELD
@@ -55,18 +54,6 @@ def _copy(runs, tmp_path, name="stopped", dst="copy"):
     return tmp_path / dst
 
 
-def _edit_checkpoint(out, **changes):
-    path = out / "checkpoints" / "last.pt"
-    state = torch.load(path, weights_only=True)
-    for k, v in changes.items():
-        if v is None:
-            state.pop(k, None)
-        else:
-            state[k] = v
-    torch.save(state, path)
-    return state
-
-
 def _refused(out, capsys, *extra):
     before = {name: (out / name).read_bytes() for name in TABLES}
     code = main(["--out", str(out), "--resume", "--no-progress", *extra])
@@ -95,17 +82,18 @@ def test_a_checkpoint_copied_from_another_run_is_refused(runs, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("step", [999, 2, 3, -1])
-def test_a_checkpoint_whose_step_was_changed_is_refused(runs, tmp_path, capsys, step):
+def test_a_checkpoint_whose_step_was_changed_is_refused(runs, tmp_path, capsys, step,
+                                                        edit_checkpoint):
     out = _copy(runs, tmp_path)
-    _edit_checkpoint(out, step=step)
+    edit_checkpoint(out, step=step)
     err = _refused(out, capsys)
     assert "last.pt" in err and "step" in err and str(step) in err
 
 
-def test_a_checkpoint_whose_row_counts_disagree_is_refused(runs, tmp_path, capsys):
+def test_a_checkpoint_whose_row_counts_disagree_is_refused(runs, tmp_path, capsys, edit_checkpoint):
     out = _copy(runs, tmp_path)
-    state = _edit_checkpoint(out)
-    _edit_checkpoint(out, **{ROWS_FIELD: {**state[ROWS_FIELD], "metrics": 3}})
+    state = edit_checkpoint(out)
+    edit_checkpoint(out, **{ROWS_FIELD: {**state[ROWS_FIELD], "metrics": 3}})
     err = _refused(out, capsys)
     assert "last.pt" in err and "row counts" in err
 
@@ -118,9 +106,9 @@ def test_a_resume_with_another_thread_count_is_refused(runs, tmp_path, capsys):
     assert main(["--out", str(out), "--resume", "--no-progress", "--threads", "1"]) == 0
 
 
-def test_a_checkpoint_before_the_records_still_resumes(runs, tmp_path, capsys):
+def test_a_checkpoint_before_the_records_still_resumes(runs, tmp_path, capsys, edit_checkpoint):
     out = _copy(runs, tmp_path)
-    state = _edit_checkpoint(out, **{KEY_FIELD: None, ROWS_FIELD: None, "threads": None})
+    state = edit_checkpoint(out, **{KEY_FIELD: None, ROWS_FIELD: None, "threads": None})
     assert KEY_FIELD not in state and "config" in state
     assert main(["--out", str(out), "--resume", "--no-progress"]) == 0
     capsys.readouterr()
@@ -128,15 +116,15 @@ def test_a_checkpoint_before_the_records_still_resumes(runs, tmp_path, capsys):
         assert (out / name).read_bytes() == (runs / "full" / name).read_bytes(), name
     # and its configuration still names it: an edited config.json is refused
     old = _copy(runs, tmp_path, dst="old")
-    _edit_checkpoint(old, **{KEY_FIELD: None, ROWS_FIELD: None, "threads": None})
+    edit_checkpoint(old, **{KEY_FIELD: None, ROWS_FIELD: None, "threads": None})
     cfg = json.loads((old / "config.json").read_text())
     (old / "config.json").write_text(json.dumps({**cfg, "tau": 0.25}))
     assert "last.pt" in _refused(old, capsys)
 
 
-def test_a_checkpoint_without_the_tables_text_is_refused(runs, tmp_path, capsys):
+def test_a_checkpoint_without_the_tables_text_is_refused(runs, tmp_path, capsys, edit_checkpoint):
     out = _copy(runs, tmp_path)
-    _edit_checkpoint(out, tables=None)
+    edit_checkpoint(out, tables=None)
     err = _refused(out, capsys)
     assert "last.pt" in err and "older version" in err
 
