@@ -116,14 +116,15 @@ def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, flo
     pairs = _float64_pairs(ta, tb, "parameter")
     if not pairs:
         raise ValueError("Expected at least one parameter tensor to compare, got none")
-    gaps, diffs, skipped, skipped_differ = [], [], 0, 0
-    na2 = nb2 = 0.0
-    for a64, b64 in pairs:
-        diff = float(torch.linalg.vector_norm(a64 - b64))
-        diffs.append(diff if _SAFE[0] < diff < _SAFE[1] else _scaled_norm(a64 - b64))
-        nb = float(torch.linalg.vector_norm(b64))
-        na2 += float((a64 * a64).sum())
-        nb2 += nb * nb
+    tensors = [(a64 - b64, a64, b64) for a64, b64 in pairs]
+    plain = [tuple(float(torch.linalg.vector_norm(t)) for t in ts) for ts in tensors]
+    if all(_SAFE[0] < v < _SAFE[1] or (v == 0.0 and not bool(t.any()))
+           for ts, vs in zip(tensors, plain, strict=True) for t, v in zip(ts, vs, strict=True)):
+        norms = plain  # a plain sum of squares is exact here (and bitwise as before)
+    else:  # extreme scales: every norm of the scaled tensor, none over- or underflows
+        norms = [tuple(_scaled_norm(t) for t in ts) for ts in tensors]
+    gaps, skipped, skipped_differ = [], 0, 0
+    for diff, _, nb in norms:
         if nb == 0.0:
             skipped += 1
             skipped_differ += diff > 0.0
@@ -142,10 +143,14 @@ def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, flo
         warnings.warn("weight_gap: every reference tensor is zero; returning NaN",
                       RuntimeWarning, stacklevel=2)  # fmt: skip
         mean = total = float("nan")
-    if na2 > 0 and nb2 > 0:
+    if norms is plain:  # the square root of the summed squares
+        na = math.sqrt(sum(float((a64 * a64).sum()) for a64, _ in pairs))
+        nb = math.sqrt(sum(n[2] * n[2] for n in norms))
+    else:
+        na, nb = math.hypot(*(n[1] for n in norms)), math.hypot(*(n[2] for n in norms))
+    if na > 0 and nb > 0:
         # angle = 2 atan2(|a^ - b^|, |a^ + b^|) for unit a^, b^: accurate near 0 and 180 deg,
         # unlike arccos of the cosine
-        na, nb = math.sqrt(na2), math.sqrt(nb2)
         minus = plus = 0.0
         for a64, b64 in pairs:
             ua, ub = a64 / na, b64 / nb
@@ -160,7 +165,7 @@ def weight_gap(model_a, model_b, *, weights_only: bool = False) -> dict[str, flo
         "weight_gap_mean": mean,
         "weight_gap_sum": total,
         "weight_angle": angle,
-        "weight_distance": math.hypot(*diffs),  # no over- or underflow at any scale
+        "weight_distance": math.hypot(*(n[0] for n in norms)),  # exact at any scale
         "n_tensors": len(ta),
         "n_skipped": skipped,
     }
