@@ -146,26 +146,32 @@ def _select(numbers: Mapping[str, Any], keys: Sequence[str] | None) -> dict[str,
     return {k: numbers[k] for k in keys if k in numbers}
 
 
+#: The default ``keys`` of :func:`surrogate_numbers` and :func:`trainer_numbers`: those the
+#: golden file pins (``None`` is every number, as :func:`pinned` says of a new file).
+PINNED: Any = object()
+
+
 def surrogate_numbers(run_dir: str | os.PathLike,
-                      keys: Sequence[str] | None = None) -> dict[str, Any]:
+                      keys: Sequence[str] | None = PINNED) -> dict[str, Any]:
     """The final numbers of a pinned surrogate run directory (its ``summary.json``, plus
     ``log10_recurrence`` and the step factor ``kappa``'s largest value and the number of
-    steps above 1), restricted to ``keys`` (default: those the golden file pins)."""
+    steps above 1), restricted to ``keys`` (default: those the golden file pins; ``None``:
+    every number)."""
     f = read_run(run_dir).summary
     out = _numbers(f)
     out["log10_recurrence"] = math.log10(f["recurrence"])
     kappa = read_table(Path(run_dir) / "metrics.csv")["kappa"].dropna()
     out["kappa_max"] = float(kappa.max())
     out["kappa_steps_above_one"] = int((kappa > 1).sum())
-    return _select(out, pinned()["surrogate"] if keys is None else keys)
+    return _select(out, pinned()["surrogate"] if keys is PINNED else keys)
 
 
 def trainer_numbers(run_dir: str | os.PathLike,
-                    keys: Sequence[str] | None = None) -> dict[str, Any]:
+                    keys: Sequence[str] | None = PINNED) -> dict[str, Any]:
     """The final numbers of a pinned trainer run directory: the CL-NSCL alignment on the
     train reference set (``z_<measure>``, ``h_<measure>``), each model's numbers
     (``<model>_loss_cl``, ...) and ``sum_eta``, restricted to ``keys`` (default: those the
-    golden file pins)."""
+    golden file pins; ``None``: every number)."""
     s = read_run(run_dir).summary
     out: dict[str, Any] = {}
     for kind, values in s["alignment"][pair_name(*THEOREM_PAIR)]["train"].items():
@@ -173,7 +179,7 @@ def trainer_numbers(run_dir: str | os.PathLike,
     for model in THEOREM_PAIR:
         out.update(_numbers(s["models"][model], f"{model}_"))
     out["sum_eta"] = s["sum_eta"]
-    return _select(out, pinned()["trainer"] if keys is None else keys)
+    return _select(out, pinned()["trainer"] if keys is PINNED else keys)
 
 
 _NUMBERS = {"surrogate": surrogate_numbers, "trainer": trainer_numbers}

@@ -41,6 +41,16 @@ def test_trainer_golden(trained_run):
     assert golden.compare(new, g, parts=["trainer"]) == []
 
 
+def test_a_new_golden_file_pins_every_number(trained_run, tmp_path):
+    # pinned() of a file that does not exist says None (every number) for each part, and
+    # the numbers then are all of them, not the default file's selection
+    pins = golden.pinned(tmp_path / "new.json")
+    assert pins == {"surrogate": None, "trainer": None}
+    every = golden.trainer_numbers(trained_run["run_dir"], pins["trainer"])
+    default = golden.trainer_numbers(trained_run["run_dir"])
+    assert set(default) < set(every) and all(every[k] == default[k] for k in default)
+
+
 def test_launched_trainer_run_is_the_observed_one(trained_run, tmp_path):
     """The golden trainer spec launched through the runs layer writes the very tables of
     the fixture's run, which observed its models at every evaluation (so the observation
