@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cl_nscl_align.cli import command, one_line_warnings
+from cl_nscl_align.cli import command, one_line_warnings, options_of
 from cl_nscl_align.options import Options, option
 
 __all__ = ["DOC_PATH", "DocsCommand", "build_parser", "main", "render"]
@@ -301,10 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     one_line_warnings("python -m bounds.docs")
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        cmd = DocsCommand.from_dict(DocsCommand.given(args))
-    except (ValueError, TypeError) as exc:
-        parser.error(str(exc))
+    (cmd,) = options_of(parser, args, DocsCommand)
     if cmd.compare is not None:
         path = Path(cmd.compare)
         try:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from cl_nscl_align.cli import command, one_line_warnings
+from cl_nscl_align.cli import command, flagged, one_line_warnings, options_of
 from cl_nscl_align.options import Options, option
 
 from .grid import LOSS_FORMS, OUTPUT_KEYS, evaluate_bounds
@@ -365,21 +365,18 @@ def main(argv: list[str] | None = None) -> int:
     one_line_warnings("python -m bounds.evaluate")
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        cmd = EvaluateCommand.from_dict(EvaluateCommand.given(args))
-        if cmd.list:
-            from .registry import REGISTRY
+    (cmd,) = options_of(parser, args, EvaluateCommand)
+    if cmd.list:
+        from .registry import REGISTRY
 
-            for e in REGISTRY.values():
-                print(f"{e.name:24s} {e.source:32s} [{e.tag}]  {e.title}")
-            return 0
-        opts = EvaluateOptions.from_dict(EvaluateOptions.given(args))
-    except (ValueError, TypeError) as exc:
-        parser.error(str(exc))
+        for e in REGISTRY.values():
+            print(f"{e.name:24s} {e.source:32s} [{e.tag}]  {e.title}")
+        return 0
+    (opts,) = options_of(parser, args, EvaluateOptions)
     try:
         text = _render(opts, cmd)
     except (ValueError, TypeError) as exc:
-        parser.error(_name_the_flag(str(exc), opts))
+        parser.error(_name_the_flag(flagged(exc, (EvaluateOptions,)), opts))
     print(text)
     return 0
 

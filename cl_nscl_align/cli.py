@@ -155,14 +155,15 @@ def commands(prog: str, description: str,
 
 
 def flagged(exc: BaseException, classes: Sequence[type]) -> str:
-    """An Options error as one line, each field named by its flag (```seeds``` ->
-    ```--seeds```)."""
-    text = " ".join(str(exc).split())
+    """An Options error as one line (line breaks joined, the value's own blanks kept), each
+    field of ``classes`` named by its flag (```seeds``` -> ```--seeds```)."""
+    from cl_nscl_align.options import flag_of
+
+    text = re.sub(r"\s*\n\s*", " ", str(exc)).strip()
     for cls in classes:
         for f in fields(cls):
-            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
             if not f.metadata.get("positional"):
-                text = text.replace(f"`{f.name}`", f"`{flag}`")
+                text = text.replace(f"`{f.name}`", f"`{flag_of(f)}`")
     return text
 
 
@@ -173,18 +174,19 @@ def fail(prog: str, message: str) -> NoReturn:
 
 
 def options_of(parser: argparse.ArgumentParser | str, args: argparse.Namespace,
-               *classes: type) -> list[Any]:
+               *classes: type, named: Sequence[type] | None = None) -> list[Any]:
     """Each Options class built from the flags given in ``args`` (the declared defaults
     for the others); a refused value is one line naming its flag, exit status 2.
 
-    ``parser``: the parser (its ``error``) or the program name to report under.
+    ``parser``: the parser (its ``error``) or the program name to report under; ``named``:
+    the classes whose fields a message may name (default ``classes``).
     """
     out = []
     for cls in classes:
         try:
             out.append(cls.from_dict(cls.given(args)))
         except (ValueError, TypeError) as exc:
-            message = flagged(exc, classes)
+            message = flagged(exc, classes if named is None else named)
             if isinstance(parser, str):
                 fail(parser, message)
             parser.error(message)

@@ -48,6 +48,7 @@ __all__ = [
     "GIVEN_NONE",
     "Options",
     "at_least",
+    "flag_of",
     "in_open_unit",
     "in_range",
     "load_toml",
@@ -362,7 +363,7 @@ class Options:
     @classmethod
     def describe(cls) -> list[tuple[str, str, str]]:
         """``(flag, default, help)`` of every field, for docs."""
-        return [(_flag(f), repr(f.default), _help_text(f, cls._hints()[f.name]))
+        return [(flag_of(f), repr(f.default), _help_text(f, cls._hints()[f.name]))
                 for f in dataclasses.fields(cls)]
 
     # -- conversion -------------------------------------------------------------------------
@@ -441,7 +442,7 @@ class Options:
                 kw["metavar"] = f.metadata.get("metavar") or _metavar(f, tp)
                 if f.metadata.get("const", _UNSET) is not _UNSET:
                     kw.update(nargs="?", const=f.metadata["const"])
-            parser.add_argument(_flag(f), **kw)
+            parser.add_argument(flag_of(f), **kw)
 
     @classmethod
     def given(cls, args: argparse.Namespace) -> dict[str, Any]:
@@ -463,7 +464,8 @@ class Options:
         return cls.from_dict(merged)
 
 
-def _flag(f: dataclasses.Field) -> str:
+def flag_of(f: dataclasses.Field) -> str:
+    """The command-line flag of a declared field (its ``flag``, else ``--name-with-dashes``)."""
     return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
 
 

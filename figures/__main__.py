@@ -44,8 +44,8 @@ from pathlib import Path
 
 import matplotlib
 
-from cl_nscl_align.cli import command, one_line_warnings, terminate_as_interrupt
-from cl_nscl_align.options import Options, option
+from cl_nscl_align.cli import command, one_line_warnings, options_of, terminate_as_interrupt
+from cl_nscl_align.options import Options, flag_of, option
 
 matplotlib.use("Agg")  # files only; never opens a window
 
@@ -164,20 +164,9 @@ CLASSES = (Figure, Output, Sources, Gallery, Launch)
 
 
 def _flag_of(name: str) -> str:
-    for cls in CLASSES:
-        for f in dataclasses.fields(cls):
-            if f.name == name and not f.metadata.get("positional"):
-                return f.metadata.get("flag") or "--" + name.replace("_", "-")
-    return name
-
-
-def _flagged(message: str) -> str:
-    """An option's message with each field it names as the flag a user typed
-    (``Expected `workers` ...`` -> ``Expected `--workers` ...``)."""
-    for cls in CLASSES:
-        for name in cls.field_names():
-            message = message.replace(f"`{name}`", f"`{_flag_of(name)}`")
-    return message
+    """The flag of the field ``name`` of :data:`CLASSES`."""
+    return next(flag_of(f) for cls in CLASSES for f in dataclasses.fields(cls)
+                if f.name == name)
 
 
 def _joined(argv: Sequence[str], flag: str = "--select") -> list[str]:
@@ -368,11 +357,8 @@ def _message(exc: BaseException) -> str:
 
 def _declared(p: argparse.ArgumentParser, args: argparse.Namespace, cls):
     """``cls`` from the options given on the command line; a bad value is one line naming
-    its flag (exit status 2)."""
-    try:
-        return cls.from_dict(cls.given(args))
-    except (ValueError, TypeError) as e:  # one line, the value as given (blanks kept)
-        p.error(_flagged(str(e).replace("\n", " ")))
+    its flag (exit status 2), any field of :data:`CLASSES` it mentions named by its flag."""
+    return options_of(p, args, cls, named=CLASSES)[0]
 
 
 def main(argv=None) -> int:

@@ -104,31 +104,31 @@ def test_latex_and_analysis_and_list(capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--tau", "0"], "Expected `tau` > 0, got 0"),
-    (["--tau", "-0.5"], "Expected `tau` > 0, got -0.5"),
-    (["--C", "1"], "Expected `C` to be an integer >= 2, got 1"),
-    (["--C", "2.5"], "Expected `C` to be an integer >= 2, got 2.5"),
-    (["--B", "1"], "Expected `B` to be an integer >= 2, got 1"),
-    (["--delta", "1.5"], r"Expected `delta` in (0, 1), got 1.5"),
-    (["--delta", "0"], r"Expected `delta` in (0, 1), got 0"),
-    (["--lr", "-0.3"], "Expected `lr` >= 0, got -0.3"),
-    (["--n-max", "50000"], "Expected `n_max` < `N`, got n_max=50000, N=50000"),
-    (["--lr-rule", "cubic"], "Expected `lr_rule` among linear, sqrt, fourth-root, "
+    (["--tau", "0"], "Expected `--tau` > 0, got 0"),
+    (["--tau", "-0.5"], "Expected `--tau` > 0, got -0.5"),
+    (["--C", "1"], "Expected `--C` to be an integer >= 2, got 1"),
+    (["--C", "2.5"], "Expected `--C` to be an integer >= 2, got 2.5"),
+    (["--B", "1"], "Expected `--B` to be an integer >= 2, got 1"),
+    (["--delta", "1.5"], r"Expected `--delta` in (0, 1), got 1.5"),
+    (["--delta", "0"], r"Expected `--delta` in (0, 1), got 0"),
+    (["--lr", "-0.3"], "Expected `--lr` >= 0, got -0.3"),
+    (["--n-max", "50000"], "Expected `--n-max` < `--N`, got n_max=50000, N=50000"),
+    (["--lr-rule", "cubic"], "Expected `--lr-rule` among linear, sqrt, fourth-root, "
                              "constant, got 'cubic'"),
-    (["--schedule", "step"], "Expected `schedule` among constant, cosine, got 'step'"),
-    (["--format", "yaml"], "Expected `format` among table, json, csv, latex, analysis, got "
+    (["--schedule", "step"], "Expected `--schedule` among constant, cosine, got 'step'"),
+    (["--format", "yaml"], "Expected `--format` among table, json, csv, latex, analysis, got "
                            "'yaml'"),
     (["--tau", "abc"], "argument --tau: Expected `tau` to be a number, got 'abc'"),
     (["--C", "10,x"], "argument --C: Expected `C` to be a number, got 'x'"),
-    (["--C", ""], "Expected `C` to be a comma list of numbers, got ''"),
-    (["--tau", "nan"], "Expected `tau` to be finite, got nan"),
-    (["--G", "1"], "Expected both `G` and `beta` for Theorem 2, got `beta`=None"),
+    (["--C", ""], "Expected `--C` to be a comma list of numbers, got ''"),
+    (["--tau", "nan"], "Expected `--tau` to be finite, got nan"),
+    (["--G", "1"], "Expected both `--G` and `--beta` for Theorem 2, got `--beta`=None"),
     (["--features", "/nonexistent/f.npy"], "Expected a readable .npy feature file"),
-    (["--saturation", "2"], "Expected `saturation` in (0, 1), got 2.0"),
+    (["--saturation", "2"], "Expected `--saturation` in (0, 1), got 2.0"),
     (["--warmup-epochs", "300"], "Expected warm-up steps < `T`"),
     (["--bogus"], "unrecognized arguments: --bogus"),
-    (["--B", "100000"], "Expected `B` <= `N`, got B=100000, N=50000"),
-    (["--B", "64,2000", "--N", "1000"], "Expected `B` <= `N`, got B=2000, N=1000"),
+    (["--B", "100000"], "Expected `--B` <= `--N`, got B=100000, N=50000"),
+    (["--B", "64,2000", "--N", "1000"], "Expected `--B` <= `--N`, got B=2000, N=1000"),
 ])
 def test_usage_errors(argv, needle, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -176,7 +176,7 @@ def _cli(*args):
 def test_subprocess_error_exit_2_no_traceback():
     p = _cli("--tau", "-1")
     assert p.returncode == 2 and p.stdout == ""
-    assert p.stderr.strip().splitlines()[-1].endswith("Expected `tau` > 0, got -1")
+    assert p.stderr.strip().splitlines()[-1].endswith("Expected `--tau` > 0, got -1")
     assert "Traceback" not in p.stderr and len(p.stderr.splitlines()) == 1
 
 
@@ -220,9 +220,9 @@ def test_schedule_unit_flag(capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["--schedule-unit", "month"], "Expected `schedule_unit` among step, epoch, got 'month'"),
+    (["--schedule-unit", "month"], "Expected `--schedule-unit` among step, epoch, got 'month'"),
     (["--schedule-unit", "epoch", "--N", "1000", "--B", "64", "--steps", "100",
-      "--sum-eta", "-1"], "Expected `sum_eta` >= 0, got -1"),
+      "--sum-eta", "-1"], "Expected `--sum-eta` >= 0, got -1"),
 ])
 def test_schedule_unit_usage_errors(argv, needle, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -293,16 +293,16 @@ def test_bad_value_table(flag, value, capsys):
     (["--lr", "1e300", "--lr-rule", "constant", "--schedule", "constant", "--steps", "1e10"],
      "sum of rates S is finite, got lr=1e+300"),
     (["--format", "analysis", "--saturation", "1e-320"],
-     "Expected `saturation` not subnormal"),
+     "Expected `--saturation` not subnormal"),
     (["--lr-rule", "linear,,sqrt"], "argument --lr-rule: Expected `lr_rule` to be a comma "
                                     "list without empty items, got 'linear,,sqrt'"),
     (["--schedule-unit", ","], "argument --schedule-unit: Expected `schedule_unit` to be a "
                                "comma list without empty items, got ','"),
-    (["--format", ""], "Expected `format` among table, json, csv, latex, analysis, got ''"),
-    (["--loss-form", "x"], "Expected `loss_form` among paper, tight, balanced, "
+    (["--format", ""], "Expected `--format` among table, json, csv, latex, analysis, got ''"),
+    (["--loss-form", "x"], "Expected `--loss-form` among paper, tight, balanced, "
                            "balanced-linear, got 'x'"),
-    (["--tau", "-1e-3"], "Expected `tau` > 0, got -0.001"),  # a negative number is a value
-    (["--tau", "-inf"], "Expected `tau` to be finite, got -inf"),
+    (["--tau", "-1e-3"], "Expected `--tau` > 0, got -0.001"),  # a negative number is a value
+    (["--tau", "-inf"], "Expected `--tau` to be finite, got -inf"),
     (["--tight=1"], "argument --tight: ignored explicit argument '1'"),
 ])
 def test_bad_combinations(argv, needle, capsys):
@@ -328,7 +328,7 @@ def bad_features(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name,needle", [
-    ("text.npy", "Expected `features` of real numbers (integers or floats), got dtype <U1"),
+    ("text.npy", "Expected `--features` of real numbers (integers or floats), got dtype <U1"),
     ("complex.npy", "got dtype complex128"),
     ("flags.npy", "got dtype bool"),
     ("archive.npy", "(an .npz archive)"),
