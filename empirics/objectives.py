@@ -177,8 +177,7 @@ def paper_objectives() -> tuple[str, ...]:
     >>> paper_objectives()
     ('cl', 'nscl', 'scl', 'ce')
     """
-    return tuple(o.name for o in sorted(_BUILTINS, key=lambda o: (o.order, o.name))
-                 if o.in_paper)
+    return tuple(o.name for o in _BUILTINS if o.in_paper)  # the built-ins are in order
 
 
 def contrastive(names: Any = None) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ along the weight path from CL to each partner).
 
 Every panel reads the tables of :mod:`empirics.studies.accuracy` (``table1``, ``table2``,
 ``fewshot_table``) or :mod:`empirics.studies.alignment_accuracy` built from accuracy
-evaluations (:mod:`figures.derived`): all-way test accuracy of the final weights of every
+evaluations (:func:`evaluations_for`): all-way test accuracy of the final weights of every
 objective with the nearest-class-centre probe (NCC) and the ridge linear probe (LP),
 fitted on the full training split; error bars are Student-t 95% intervals over seeds (none
 with one seed). Objectives are drawn in their registry's order and colours. Panels read

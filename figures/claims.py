@@ -82,18 +82,22 @@ class ClaimsStudy:
             self._runs[run_dir] = io.load_run(self.path / run_dir)
         return self._runs[run_dir]
 
-    def uses(self, claim: str, setting: str | None = None) -> pd.DataFrame:
-        """The manifest rows of one claim (and run group), finished runs only."""
-        if self.manifest is None:
-            raise FileNotFoundError(f"Expected the manifest {str(self.path / 'runs.csv')!r}, "
-                                    "got no file")
+    def _finished(self, claim: str, setting: str | None = None) -> pd.DataFrame:
+        """The manifest rows of one claim (and run group) whose run finished."""
         m = self.manifest
         sel = m["claim"] == claim
         if setting is not None:
             sel &= m["setting"] == setting
         if "status" in m.columns:
             sel &= m["status"].astype(str) == "ok"
-        rows = m.loc[sel]
+        return m.loc[sel]
+
+    def uses(self, claim: str, setting: str | None = None) -> pd.DataFrame:
+        """The manifest rows of one claim (and run group), finished runs only."""
+        if self.manifest is None:
+            raise FileNotFoundError(f"Expected the manifest {str(self.path / 'runs.csv')!r}, "
+                                    "got no file")
+        rows = self._finished(claim, setting)
         if rows.empty:
             raise FileNotFoundError(f"Expected finished runs of {claim}"
                                     + (f" ({setting})" if setting else "")
@@ -101,9 +105,9 @@ class ClaimsStudy:
         return rows
 
     def has(self, claim: str, setting: str) -> bool:
-        """Whether the manifest lists runs of ``claim`` in run group ``setting``."""
-        m = self.manifest
-        return m is not None and bool((m["claim"].eq(claim) & m["setting"].eq(setting)).any())
+        """Whether the manifest lists finished runs of ``claim`` in run group ``setting``
+        (a group whose runs all failed is left out, not a reason to skip the figure)."""
+        return self.manifest is not None and not self._finished(claim, setting).empty
 
     def runs(self, claim: str, setting: str | None = None) -> list[io.Run]:
         """The distinct finished runs of one claim (and run group)."""

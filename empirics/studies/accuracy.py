@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from cl_nscl_align.options import Options, in_range, option
-from empirics.objectives import OBJECTIVES, THEOREM_PAIR
+from empirics.objectives import OBJECTIVES, THEOREM_PAIR, pair_name
 from empirics.studies.evaluations import setting_key, setting_of, source_dir
 from empirics.studies.statistics import t_interval
 
@@ -273,7 +273,7 @@ def _final_cka(run) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if m.empty or not {"pair", "split", "features", "cka", "step"} <= set(m.columns):
         return out
-    sel = m[(m["pair"] == "cl-nscl") & (m["split"] == "test")]
+    sel = m[(m["pair"] == pair_name(*THEOREM_PAIR)) & (m["split"] == "test")]
     if sel.empty:
         return out
     sel = sel[sel["step"] == sel["step"].max()]

@@ -24,12 +24,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from empirics.data.catalog import NEEDS_ROOT
 from empirics.objectives import THEOREM_PAIR
 from empirics.studies.plan import experiment_specs, run_folder
 
-__all__ = ["DATASETS", "EXPERIMENTS", "run_experiment"]
+__all__ = ["DATASETS", "run_experiment"]
 
-EXPERIMENTS = ("accuracy", "fewshot", "merging", "alignment-accuracy")
 #: The data sets of the studies' own runs (the local CIFAR ones need --data-root).
 DATASETS = ("digits", "mnist", "synthetic", "cifar10", "cifar100")
 #: The flags of the study's own runs: they mean nothing with --runs (the runs are found).
@@ -121,8 +121,9 @@ def _sources(study: str, src, own, seeds, fail) -> list:
         except (ValueError, RunFileError, FileNotFoundError) as exc:
             fail(" ".join(str(exc).split()))
         return usable
-    if any(d.startswith("cifar") for d in own.datasets) and not own.data_root:
-        fail("Expected `--data-root` (the local CIFAR folder) for a CIFAR data set, got none")
+    if any(d in NEEDS_ROOT for d in own.datasets) and not own.data_root:
+        fail(f"Expected `--data-root` (the local data folder) for the data sets "
+             f"{', '.join(d for d in own.datasets if d in NEEDS_ROOT)}, got none")
     try:
         specs = experiment_specs(own.size, list(own.datasets), list(seeds.seed_list()),
                                  list(own.of("taus", study)), list(own.of("classes", study)),

@@ -38,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from empirics.objectives import THEOREM_PAIR
+from empirics.objectives import THEOREM_PAIR, pair_name
 from empirics.runs import RunSpec, read_run
 from empirics.studies.plan import launch_study, run_folder
 from empirics.studies.report import progress
@@ -155,7 +155,7 @@ def trainer_rows(seeds: Sequence[int] = (0, 1, 2), axes: Mapping[str, Sequence[A
         for (factor, value, spec), res in zip(planned, results, strict=True):
             run = read_run(Path(res.path))
             s = run.summary
-            z = s["alignment"]["cl-nscl"]["train"]["z"]
+            z = s["alignment"][pair_name(*THEOREM_PAIR)]["train"]["z"]
             th, log10_th = _theorem1(run)
             trend.append({"factor": factor, "value": value, "seed": spec.config["seed"],
                           "sim_gap": z["sim_gap"], "cka": z["cka"], "rho": z["rho"],

@@ -133,14 +133,6 @@ def alignment_keys() -> list[str]:
     return [*measure_columns(), *_SUMMARY_EXTRA]
 
 
-def __getattr__(name: str) -> Any:
-    """``METRICS_COLUMNS``: :func:`metrics_columns` now (plugins may have been installed
-    since this module was imported)."""
-    if name == "METRICS_COLUMNS":
-        return metrics_columns()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def alignment_columns(al: Mapping[str, Any], rows: Mapping[str, float]) -> dict[str, Any]:
     """The measure columns of one ``metrics.csv`` row, and those derived from them.
 

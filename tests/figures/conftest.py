@@ -53,11 +53,13 @@ def write_train_run(path: Path, config: dict) -> Path:
     from empirics.measures import MEASURES
     from empirics.runs.writer import RunWriter
     from empirics.training.config import TrainConfig
-    from empirics.training.evaluator import LOSSES_COLUMNS, METRICS_COLUMNS, model_pairs
+    from empirics.training.evaluator import LOSSES_COLUMNS, metrics_columns, model_pairs
     from empirics.training.linearization import LINEARIZATION_COLUMNS
 
+    metric_columns = metrics_columns()
+
     cfg = TrainConfig.from_dict({**config, "out": str(path)})
-    writer = RunWriter(path, kind="train", columns={"metrics": METRICS_COLUMNS,
+    writer = RunWriter(path, kind="train", columns={"metrics": metric_columns,
                                                     "losses": LOSSES_COLUMNS, "bounds": None,
                                                     "linearization": LINEARIZATION_COLUMNS})
     writer.open(cfg.to_dict(), resume=False)
@@ -72,7 +74,7 @@ def write_train_run(path: Path, config: dict) -> Path:
     else:  # the trainer's pairs of the objectives, in their order
         pairs = [f"{a}-{b}" for a, b in model_pairs(list(cfg.objectives))]
     if not pairs:  # as the trainer: a run without a pair of models, metrics.csv's header
-        (path / "metrics.csv").write_text(",".join(METRICS_COLUMNS) + "\n")
+        (path / "metrics.csv").write_text(",".join(metric_columns) + "\n")
     # Alignment grows with C and tau, as in [P2].
     strength = 1.0 - 0.5 / math.sqrt(C) * (0.5 / tau) ** 0.3
     for t in steps:
@@ -103,7 +105,7 @@ def write_train_run(path: Path, config: dict) -> Path:
                         "repr_angle": 90 * d + rng.random(), **weights,
                     })
                     mrows[-1].update({m.name: measure_value(m, cka, rng) for m in MEASURES
-                                      if m.name in METRICS_COLUMNS and m.name not in mrows[-1]})
+                                      if m.name in metric_columns and m.name not in mrows[-1]})
         n_max = math.ceil(B / C) + 1
         bound = float(bounds.loss_gap_bound(tau, n_max=n_max, N=B, form="tight"))
         for model in cfg.objectives:

@@ -84,6 +84,16 @@ def c7(p: Protocol, planned, read: Reader) -> list[ClaimRow]:
     return rows
 
 
+def _training_runs(planned: Sequence[PlannedRun]) -> dict[str, int]:
+    """Every distinct training run of ``planned`` (not a task on one), in plan order, with
+    the seed of its first use."""
+    out: dict[str, int] = {}
+    for use in planned:
+        if use.spec.target is None:
+            out.setdefault(use.name, use.seed)
+    return out
+
+
 def _bools(column: pd.Series) -> pd.Series:
     if column.dtype == bool:
         return column
@@ -93,8 +103,7 @@ def _bools(column: pd.Series) -> pd.Series:
 def theorem_checks(planned: Sequence[PlannedRun], read: Reader,
                    longrun: Mapping[int, Any]) -> list[dict[str, Any]]:
     """The rows of ``theorem_checks.csv`` over every distinct run of ``planned``."""
-    names = list(dict.fromkeys(r.name for r in planned if r.spec.target is None))
-    runs = [read(n) for n in names]
+    runs = [read(n) for n in _training_runs(planned)]
     failed = sum(r is None for r in runs)
     runs = [r for r in runs if r is not None]
     missing = f"; {failed} run(s) failed and are not counted" if failed else ""
@@ -172,11 +181,7 @@ def stalled_models(planned: Sequence[PlannedRun], read: Reader,
     [('nscl', 7)]
     """
     out = []
-    seen: dict[str, int] = {}
-    for use in planned:
-        if use.spec.target is None:  # a training run, not a task on one
-            seen.setdefault(use.name, use.seed)
-    for name, seed in seen.items():
+    for name, seed in _training_runs(planned).items():
         run = read(name)
         if run is None or run.losses.empty:
             continue

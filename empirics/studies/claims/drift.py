@@ -101,6 +101,7 @@ def c5(p: Protocol, planned, read: Reader, longrun: Mapping[int, Any]) -> list[C
     shape = new_row("C5", "long/shape", data=dataset)
     crossings, fits, replays = [], [], []
     sources: set[str] = set()
+    read_dw: dict[str, dict[int, float]] = {}  # each long run's d_w, read once
     for s in range(p.seeds_of("C5")):
         for use in uses(planned, "C5", s, "long"):
             def S_of(use=use) -> dict[int, float]:
@@ -112,6 +113,11 @@ def c5(p: Protocol, planned, read: Reader, longrun: Mapping[int, Any]) -> list[C
                 return dict(zip(df["step"].astype(int), df["value"], strict=True))
 
             def dw(s=s, use=use) -> dict[int, float]:
+                if use.name not in read_dw:
+                    read_dw[use.name] = _distances(s, use)
+                return read_dw[use.name]
+
+            def _distances(s, use) -> dict[int, float]:
                 recorded = recorded_distance(get(read, use))
                 if recorded is not None:
                     sources.add("metrics.csv")

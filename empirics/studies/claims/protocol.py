@@ -41,6 +41,7 @@ from bounds.schedules import LR_RULES
 from cl_nscl_align.options import Options, at_least, in_open_unit, load_toml, option
 from empirics.data.catalog import DATASET_CLASSES, DATASETS, NEEDS_ROOT
 from empirics.measures import MEASURES
+from empirics.studies.claims import catalog
 from empirics.studies.plan import CLAIMS_SIZES
 
 __all__ = [
@@ -60,7 +61,7 @@ __all__ = [
 ]
 
 #: The claims of THEORY.md s13 this study tests.
-CLAIMS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7")
+CLAIMS = tuple(catalog.CLAIMS)  # the claims of THEORY.md s13, declared in the catalog
 #: The committed protocols, by ``--size`` (the one planner's claims sizes).
 SIZES = CLAIMS_SIZES
 PROTOCOL_DIR = Path(__file__).resolve().parent / "protocols"

@@ -60,6 +60,9 @@ def test_torch_float64_is_close_to_numpy_but_not_bitwise():
                     "numpy backend (empirics.surrogate.dynamics) and this test")
     doc = (Path(__file__).resolve().parents[3] / "docs" / "surrogate.md").read_text()
     said = " ".join(doc[doc.index("**numpy or torch.**"):].split("\n\n")[0].split())
+    versions = f"with numpy {np.__version__} and torch {torch.__version__.split('+')[0]}"
+    if versions not in said:  # the last bits are this CPU's and these libraries'
+        pytest.skip(f"docs/surrogate.md states the bits of other versions than {versions}")
     assert f"{len(differ)} of its {len(a)} final values" in said
     assert f"at most {ulps:.0f} ulps (relative {rel:.1g})" in said
     assert f"`measured` {a['measured']!r} with numpy, {b['measured']!r} with torch" in said

@@ -14,7 +14,7 @@ from empirics.runs.tables import read_rows as read_csv_rows
 from empirics.runs.writer import load_checkpoint, read_config
 from empirics.seeds import derive_seed
 from empirics.training.config import TrainConfig
-from empirics.training.evaluator import METRICS_COLUMNS
+from empirics.training.evaluator import metrics_columns
 from empirics.training.lockstep import LockstepTrainer
 from empirics.training.trainer import RunInterrupted, train
 
@@ -123,7 +123,7 @@ def test_run_directory_contents(reference_run, tiny):
         assert p.exists(), p
     assert TrainConfig.from_dict(read_config(run)) == tiny(out=str(run.path))
     header, rows = read_csv_rows(run.metrics)
-    assert header == METRICS_COLUMNS
+    assert header == metrics_columns()
     pairs = {r["pair"] for r in rows}
     assert {"cl-nscl", "cl-scl", "cl-ce", "cl-ntxent", "nscl-scl"} <= pairs and len(pairs) == 10
     assert sorted({int(r["step"]) for r in rows}) == list(range(0, 13, 2))

@@ -84,7 +84,7 @@ def longrun_summary(run: Run) -> dict:
     return {"distances": [{"step": int(t), "S": 0.1 * t, "weight_distance": 0.5 * 0.1 * t}
                           for t in steps],
             "weight_distance": 0.5 * 0.1 * steps[-1], "log10_theorem2": 12.0,
-            "replay_max_rel_diff": 0.0}
+            "replay_max_rel_diff": 0.0, "distances_from": "replay"}
 
 
 @pytest.fixture(scope="module")
@@ -255,6 +255,20 @@ def test_a_trend_of_a_distance_is_signed_by_the_measure():
     assert table["tau/h/cka_linear"]["estimate"] == pytest.approx(0.05)
 
 
+def test_a_decline_of_a_distance_is_signed_by_the_measure():
+    """C6 with a distance: the Procrustes distance grows by 0.002 from T/2 to T, which is
+    a decline of alignment, so the signed change is -0.002 and holds (unsigned it would
+    read +0.002, reversed)."""
+    p = P.replace(claims=("C6",), metric="procrustes")
+    planned = [r for r in plan_runs(p) if r.claim == "C6"]
+    rows = compute_rows(p, planned, _runs(planned).get, {})
+    table = {r["setting"]: r for r in summarize(rows, p.level)}
+    distance = [k for k in table if k.endswith("/procrustes")]
+    assert distance
+    for k in distance:
+        assert table[k]["estimate"] == pytest.approx(-0.002) and table[k]["verdict"] == "holds"
+
+
 def _with_distance(run):
     if run.config.get("steps") == P.c5_steps:  # the long run records d_w = 0.5 S
         run.metrics["weight_distance"] = 0.5 * 0.1 * run.metrics["step"]
@@ -280,3 +294,25 @@ def test_c5_reads_the_weight_distance_column_without_the_task():
 def test_c5_falls_back_to_the_tasks_replay_for_an_old_run(study):
     table, _ = study  # the fake runs record no weight_distance: the task supplies d_w
     assert "d_w from replay" in table[("C5", "long/weight-vs-similarity")]["note"]
+
+
+def test_stalled_models_names_the_whole_row_and_only_a_test_loss_that_did_not_move():
+    from types import SimpleNamespace as NS
+
+    import pandas as pd
+
+    from empirics.studies.claims.checks import STALL_COLUMNS, STALL_TOLERANCE, stalled_models
+
+    losses = pd.DataFrame({  # cl moved 2x the tolerance (trained), nscl 0.1% (stalled), on test;
+        "step": [0, 0, 0, 0, 50, 50, 50, 50],  # on train nscl moved a lot: not read
+        "model": ["cl", "nscl", "cl", "nscl"] * 2,
+        "split": ["test", "test", "train", "train"] * 2,
+        "loss_own": [5.0, 4.0, 5.0, 4.0, 5.0 * (1 - 2 * STALL_TOLERANCE), 4.004, 4.9, 1.0]})
+    plan = [NS(name="r1", seed=3, spec=NS(target=None)),
+            NS(name="r1", seed=3, spec=NS(target=None)),  # a second use: one row
+            NS(name="task", seed=3, spec=NS(target="x"))]  # a task on the run: not a run
+    rows = stalled_models(plan, lambda n: NS(losses=losses) if n == "r1" else None)
+    assert rows == [{"run": "r1", "seed": 3, "model": "nscl", "steps": 50,
+                     "loss_start": 4.0, "loss_end": 4.004,
+                     "relative_change": pytest.approx(0.001, rel=1e-9)}]
+    assert list(rows[0]) == list(STALL_COLUMNS)

@@ -99,13 +99,13 @@ def test_manifest_names_every_run(tiny_study):
 
 
 def test_the_long_run_task_measures_each_long_run(tiny_study):
-    """The task reads d_w from the run's metrics.csv (``weight_distance``), or replays a
-    run that records none, bitwise on the CPU."""
+    """The task reads d_w from the run's metrics.csv (``weight_distance``): the trainer
+    records it, so no run is replayed (the replay of an older run: test_longrun.py)."""
     tasks = sorted((tiny_study / "runs").glob("curvature__*/summary.json"))
     assert len(tasks) == 4
     for f in tasks:
         s = json.loads(f.read_text())
-        assert s["distances_from"] in ("metrics.csv", "replay")
+        assert s["distances_from"] == "metrics.csv"
         assert s["replay_max_rel_diff"] == 0.0  # bitwise on the CPU (0 when read)
         steps = [d["step"] for d in s["distances"]]
         assert steps == list(range(0, 25, 6)) and s["distances"][0]["weight_distance"] == 0
