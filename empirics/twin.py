@@ -344,13 +344,9 @@ class NSCLTwin:
 
     def _summary(self) -> dict[str, Any]:
         from empirics.runs.reader import read_table
-        from empirics.training.evaluator import alignment_keys
+        from empirics.training.evaluator import alignment_summary
 
-        metrics = read_table(self.writer.metrics)
-        last = metrics[metrics["step"] == self.t]
-        keys = alignment_keys()
-        alignment = {pair_name(CL, NSCL): {"test": {
-            r["features"]: {k: _num(r.get(k)) for k in keys} for r in last.to_dict("records")}}}
+        alignment = alignment_summary(read_table(self.writer.metrics), self.t)
         return {"run_dir": str(self.writer.path), "producer": PRODUCER, "steps": self.t,
                 "tau": self.tau, "objectives": list(THEOREM_PAIR), "alignment": alignment,
                 "N_ref": int(self.x_ref.shape[0])}
@@ -364,13 +360,6 @@ def _check_state(state: dict[str, Any]) -> None:
         raise ValueError(f"Expected a twin checkpoint of format {_FORMAT} whose step is its "
                          f"last logged step ({last}), got format {state.get('format')!r} and "
                          f"step {state.get('step')!r}")
-
-
-def _num(v: Any) -> float | None:
-    if v is None:
-        return None
-    v = float(v)
-    return None if math.isnan(v) else v
 
 
 def _device(model: nn.Module) -> torch.device:

@@ -62,6 +62,7 @@ fitted on the train reference set and scored on the test reference set, on ``h``
 from __future__ import annotations
 
 import itertools
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -131,6 +132,27 @@ def alignment_keys() -> list[str]:
     """The entries of one pair, split and feature kind in ``summary.json``'s ``alignment``:
     every measure, the weight gaps and angles."""
     return [*measure_columns(), *_SUMMARY_EXTRA]
+
+
+def cell_number(value: Any) -> float | None:
+    """A table cell as a float (``None`` for an empty or NaN cell: JSON has no NaN)."""
+    if value is None:
+        return None
+    v = float(value)
+    return None if math.isnan(v) else v
+
+
+def alignment_summary(metrics, step: int) -> dict[str, Any]:
+    """``summary.json``'s ``alignment`` from the ``metrics.csv`` rows of ``step``:
+    ``{pair: {split: {features: {key: value}}}}`` over :func:`alignment_keys` (a column an
+    older run lacks is ``None``)."""
+    keys = alignment_keys()
+    out: dict[str, Any] = {}
+    rows = metrics[metrics["step"] == step] if "step" in metrics.columns else metrics
+    for r in rows.to_dict("records"):
+        entry = out.setdefault(r["pair"], {}).setdefault(r["split"], {})
+        entry[r["features"]] = {k: cell_number(r.get(k)) for k in keys}
+    return out
 
 
 def alignment_columns(al: Mapping[str, Any], rows: Mapping[str, float]) -> dict[str, Any]:
@@ -286,18 +308,21 @@ class Evaluator:
             metric_rows = []
             names = [m.name for m in members]
             modules = {m.name: m.module for m in members}
+            # the row measures' inputs, copied to the host once per model, not once per pair
+            host = {n: {split: {kind: v.cpu().numpy() for kind, v in by_kind.items()}
+                        for split, by_kind in feats[n].items()} for n in names}
+            labels = {split: sp.y.cpu().numpy() for split, sp in self.splits.items()}
             for a, b in model_pairs(names):
                 weights = weight_columns(modules[a], modules[b])
                 for split in self.splits:
-                    labels = self.splits[split].y.cpu().numpy()
                     for kind in self.kinds:
                         # one O(N d^2) pass over this rank's rows; the additive
                         # statistics are summed over ranks (STYLE.md rule 4)
                         acc = AlignmentAccumulator("cosine", linear=True)
                         acc.update(local[a][split][kind], local[b][split][kind])
                         al = self.dist.reduce_accumulator_(acc).compute()
-                        rows = row_values(feats[a][split][kind].cpu().numpy(),
-                                          feats[b][split][kind].cpu().numpy(), labels)
+                        rows = row_values(host[a][split][kind], host[b][split][kind],
+                                          labels[split])
                         metric_rows.append({"step": step, "epoch": epoch,
                                             "pair": pair_name(a, b), "split": split,
                                             "features": kind, **alignment_columns(al, rows),

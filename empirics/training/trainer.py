@@ -25,7 +25,6 @@ numbers, depend on it) (:func:`check_resumable`).
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import sys
@@ -46,7 +45,8 @@ from empirics.training.config import TrainConfig
 from empirics.training.errors import RunInterrupted, TrainingDiverged
 from empirics.training.evaluator import (
     LOSSES_COLUMNS,
-    alignment_keys,
+    alignment_summary,
+    cell_number,
     metrics_columns,
     model_pairs,
 )
@@ -318,14 +318,6 @@ def _train(config, progress, dist, resume, stop_after, callback) -> Path:
     return writer.path
 
 
-def _num(value: Any) -> float | None:
-    """A table cell as a float (None for an empty cell)."""
-    if value is None:
-        return None
-    v = float(value)
-    return None if math.isnan(v) else v
-
-
 def summary(trainer: LockstepTrainer, writer: RunWriter, wall: float,
             p1_all: bool) -> dict[str, Any]:
     """``summary.json``: the last step's alignment, losses and bounds, and the run's facts."""
@@ -333,16 +325,11 @@ def summary(trainer: LockstepTrainer, writer: RunWriter, wall: float,
     final = trainer.T
     metrics = read_table(writer.metrics)
     losses = read_table(writer.losses)
-    keys = alignment_keys()  # every measure of the registry, the weight gaps and angles
-    alignment: dict[str, Any] = {}  # {} for a run without a pair of models
-    rows = metrics[metrics["step"] == final] if "step" in metrics.columns else metrics
-    for r in rows.to_dict("records"):
-        entry = alignment.setdefault(r["pair"], {}).setdefault(r["split"], {})
-        entry[r["features"]] = {k: _num(r.get(k)) for k in keys}  # a resumed older run
+    alignment = alignment_summary(metrics, final)  # {} for a run without a pair of models
     models: dict[str, Any] = {}
     last = losses[(losses["step"] == final) & (losses["split"] == "test")]
     for r in last.to_dict("records"):
-        models[r["model"]] = {k: _num(r[k]) for k in
+        models[r["model"]] = {k: cell_number(r[k]) for k in
                               ("loss_own", "loss_cl", "loss_nscl", "loss_gap", "loss_gap_bound",
                                "accuracy", "accuracy_z", "head_accuracy")}
     bounds_final: dict[str, Any] = {}
@@ -352,7 +339,7 @@ def summary(trainer: LockstepTrainer, writer: RunWriter, wall: float,
         for k in ("sim_gap", "sim_gap_product", "cka_lower", "rsa_lower", "Delta", "eps",
                   "measured_sim_gap", "bound_over_measured", "loss_gap", "log10_sim_gap"):
             if k in row:
-                bounds_final[k] = _num(row[k])
+                bounds_final[k] = cell_number(row[k])
     return {
         "run_dir": str(writer.path),
         "steps": final,
