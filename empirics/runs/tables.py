@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from cl_nscl_align.atomic import atomic_write_text
 __all__ = [
     "RunFileError",
     "append_rows",
+    "check_table_steps",
     "format_value",
     "read_rows",
     "read_text",
@@ -179,3 +181,27 @@ def table_steps(text: str, path: str | os.PathLike) -> list[int]:
     except (ValueError, IndexError):
         raise RunFileError(path, "expected tables with an integer `step` column in the "
                                  "checkpoint, got another text") from None
+
+
+def check_table_steps(tables: Mapping[str, str], want: Mapping[str, Mapping[int, int]],
+                      step: int, path: str | os.PathLike) -> None:
+    """Refuse a checkpoint whose saved tables do not hold exactly the rows written up to
+    its ``step``: ``want[table]`` maps each step to its number of rows.
+
+    Raises:
+        RunFileError: a table holds other rows (names ``path``, the table and both counts).
+
+    >>> check_table_steps({"metrics": "step\\n0\\n1\\n"}, {"metrics": {0: 1, 1: 1}}, 1, "c.pt")
+    >>> check_table_steps({"metrics": "step\\n0\\n"}, {"metrics": {0: 1, 1: 1}}, 1, "c.pt")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    empirics.runs.tables.RunFileError: c.pt: expected its step 1 to match the metrics rows ...
+    """
+    for table, rows in want.items():
+        got = dict(Counter(table_steps(tables.get(table) or "", path)))
+        if got != dict(rows):
+            raise RunFileError(path, f"expected its step {step} to match the {table} rows "
+                               f"it carries ({sum(rows.values())} rows up to step "
+                               f"{max(rows, default=step)}), got {sum(got.values())} rows "
+                               f"up to step {max(got, default=None)}")

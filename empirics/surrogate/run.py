@@ -55,7 +55,7 @@ from cl_nscl_align.options import Options, option, path_text, read_toml
 from empirics.objectives import THEOREM_PAIR, pair_name
 from empirics.runs.layout import RunDir
 from empirics.runs.spec import RunSpec
-from empirics.runs.tables import RunFileError, table_steps
+from empirics.runs.tables import RunFileError, check_table_steps
 from empirics.runs.writer import KEY_FIELD, ROWS_FIELD, RunWriter, read_config
 from empirics.surrogate.config import RESUMABLE_CHANGES, SurrogateConfig
 from empirics.surrogate.simulation import Simulation, SurrogateResult, progress_bar, simulate
@@ -149,13 +149,9 @@ def check_resumable(sim: Simulation, state: dict[str, Any], path) -> None:
         raise RunFileError(path, str(exc)) from None
     tables = state.get("tables") if isinstance(state.get("tables"), dict) else {}
     steps = range(step + 1)
-    for table, want in (("metrics", list(steps)),
-                        ("bounds", [t for t in steps if sim.is_eval_step(t)])):
-        got = table_steps(tables.get(table) or "", path)
-        if got != want:
-            raise RunFileError(path, f"expected its step {step} to match the {table} rows "
-                               f"it carries ({len(want)} rows up to step {step}), got "
-                               f"{len(got)} rows up to step {got[-1] if got else None}")
+    check_table_steps(tables, {"metrics": dict.fromkeys(steps, 1),
+                               "bounds": {t: 1 for t in steps if sim.is_eval_step(t)}},
+                      step, path)
 
 
 def _writer(out) -> RunWriter:

@@ -29,7 +29,6 @@ import os
 import platform
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +38,7 @@ import torch
 
 from empirics.runs.reader import read_table
 from empirics.runs.spec import RunSpec
-from empirics.runs.tables import RunFileError, table_steps
+from empirics.runs.tables import RunFileError, check_table_steps
 from empirics.runs.writer import KEY_FIELD, RunWriter, load_checkpoint
 from empirics.training.config import TrainConfig
 from empirics.training.errors import RunInterrupted, TrainingDiverged
@@ -204,15 +203,9 @@ def check_resumable(trainer: LockstepTrainer, state: dict[str, Any], key: str, p
                 "metrics": len(model_pairs(names)) * len(ev.splits) * len(ev.kinds),
                 "bounds": 1}
     tables = state.get("tables") if isinstance(state.get("tables"), dict) else {}
-    for table, n in per_step.items():
-        want = {t: n for t in steps if n and (t > 0 or table != "bounds")}
-        got = dict(Counter(table_steps(tables.get(table) or "", path)))
-        if got != want:
-            last = max(got) if got else None
-            raise RunFileError(path, f"expected its step {step} to match the {table} rows "
-                               f"it carries ({sum(want.values())} rows up to step "
-                               f"{steps[-1]}), got {sum(got.values())} rows up to step "
-                               f"{last}")
+    want = {table: {t: n for t in steps if n and (t > 0 or table != "bounds")}
+            for table, n in per_step.items()}
+    check_table_steps(tables, want, step, path)
     threads = state.get("threads")
     if threads is not None and trainer.device.type == "cpu" \
             and threads != torch.get_num_threads():
