@@ -410,11 +410,15 @@ class Evaluations(list):
     missing: str = ""
 
 
-def _sources(ctx, groups: Sequence[str]) -> list[Path]:
+def _sources(ctx, groups: Sequence[str], objectives: Sequence[str]) -> list[Path]:
+    """The distinct training runs of ``groups`` that trained every one of ``objectives``
+    (read through the context's cache: every run is read once)."""
     seen: dict[Path, None] = {}
     for g in groups:
         for spec in ctx.plan.groups()[g]:
-            seen.setdefault(Path(ctx.paths[spec.key()]), None)
+            run = ctx.load(spec)
+            if run.kind == "train" and set(objectives) <= set(run.cfg("objectives") or []):
+                seen.setdefault(Path(ctx.paths[spec.key()]), None)
     return list(seen)
 
 
@@ -436,12 +440,7 @@ def evaluations_for(ctx, groups: Sequence[str], study: str,
             raise FileNotFoundError(f"Expected {study} evaluations under `--runs`, got none "
                                     f"(make them with: {COMMAND[study]}, then pass OUT)")
         return out
-    sources = []
-    for p in _sources(ctx, groups):
-        run = read_run(p)
-        if run.kind == "train" and set(objectives) <= set(run.cfg("objectives") or []):
-            sources.append(p)
-    usable = [p for p in sources if RunDir(p).last.is_file()]
+    usable = [p for p in _sources(ctx, groups, objectives) if RunDir(p).last.is_file()]
     if not usable:
         out.missing = ("no final weights (checkpoints/last.pt) in the runs of this figure: "
                        "nothing to measure")

@@ -107,9 +107,13 @@ def one_run(tmp_path_factory):
 
 
 def _ctx(root, spec, allow_run=True):
+    """The gallery's context of one run: its plan, paths and (cached) run reader."""
+    from figures import io
+
     plan = types.SimpleNamespace(groups=lambda: {"base": [spec], "tau": [spec]})
-    return types.SimpleNamespace(plan=plan, paths={spec.key(): root / spec.dirname()},
-                                 given=None, allow_run=allow_run)
+    paths = {spec.key(): root / spec.dirname()}
+    return types.SimpleNamespace(plan=plan, paths=paths, given=None, allow_run=allow_run,
+                                 load=lambda s: io.load_run(paths[s.key()]))
 
 
 def test_evaluations_are_launched_once_in_the_cache(one_run):
