@@ -52,9 +52,13 @@ def _as_runs(runs: io.Run | Sequence[io.Run]) -> list[io.Run]:
 
 # ----------------------------------------------------------------------------- bands
 def t_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over the rows (seeds) and its 95% Student-t half-width, per column; NaN values
-    are left out, and a column with fewer than two values has a NaN half-width."""
+    """Mean over the rows (seeds) and its Student-t half-width at the studies' level
+    (:data:`empirics.studies.statistics.CONFIDENCE`, the columnwise twin of
+    :func:`~empirics.studies.statistics.t_interval`), per column; NaN values are left out,
+    and a column with fewer than two values has a NaN half-width."""
     from scipy import stats
+
+    from empirics.studies.statistics import CONFIDENCE
 
     n = np.sum(np.isfinite(values), axis=0)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
@@ -63,7 +67,7 @@ def t_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean = np.nanmean(values, axis=0)
         sd = (np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1
               else np.full_like(mean, np.nan))
-        half = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)) * sd / np.sqrt(n),
+        half = np.where(n > 1, stats.t.ppf((1 + CONFIDENCE) / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n),
                         np.nan)
     return mean, half
 

@@ -71,3 +71,22 @@ def test_figures_have_titles(fixture_runs, fn):
     assert fig._suptitle is not None and fig._suptitle.get_text()
     assert all(a.get_xlabel() and a.get_ylabel() for a in fig.axes)
     plt.close(fig)
+
+
+def test_t_band_is_t_interval_column_by_column():
+    # the vectorised band of the figures against the studies' scalar interval (its twin),
+    # with a NaN (a step one seed did not evaluate) and a column of one value
+    import numpy as np
+
+    from empirics.studies.statistics import t_interval
+    from figures.training import t_band
+
+    V = np.array([[0.81, 0.5, 2.0], [0.84, np.nan, 2.0 + 1e-9], [0.86, 0.7, 2.0 - 1e-9],
+                  [0.80, 0.6, 2.0]])
+    mean, half = t_band(V)
+    for j in range(V.shape[1]):
+        want = t_interval([v for v in V[:, j] if np.isfinite(v)])
+        assert mean[j] == pytest.approx(want["mean"], rel=1e-12)
+        assert mean[j] + half[j] == pytest.approx(want["ci_high"], rel=1e-12)
+    one = t_band(np.array([[1.0, np.nan], [np.nan, np.nan]]))[1]
+    assert np.isnan(one).all()
