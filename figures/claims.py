@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from empirics.studies.statistics import VERDICTS
 from figures import io, landscapes, measured, selection, style, sweeps, training
 
 __all__ = [
@@ -59,7 +60,7 @@ __all__ = [
 #: The verdicts every summary names, even at a count of 0 (a primary can take any of the
 #: last two as well: they are named in the primaries' tally).
 ALWAYS_NAMED = ("holds", "reversed", "inconclusive")
-PRIMARY_VERDICTS = (*ALWAYS_NAMED, "absent", "unstable")
+PRIMARY_VERDICTS = (*ALWAYS_NAMED, *(v for v in VERDICTS if v not in ALWAYS_NAMED))
 REQUIRED = ("claim", "setting", "statistic", "estimate", "ci_low", "ci_high", "n_seeds",
             "verdict", "paper")
 CHECKS = ("check", "rows", "violations", "worst_ratio")
@@ -248,7 +249,7 @@ def plot_summary(ax, table: pd.DataFrame) -> None:
     ax.axvline(0.0, color="#444444", linewidth=0.8, linestyle="--", zorder=0)
     for yi, (_, r) in zip(ys, table.iterrows(), strict=True):
         m = _scale(r)
-        color = style.VERDICT_COLORS.get(str(r["verdict"]), "#888888")
+        color = style.verdict_color(r["verdict"])
         delta = _float(r.get("delta")) / m if _is_primary(r) else float("nan")
         if np.isfinite(delta) and delta > 0:
             ax.fill_between([-delta, delta], yi - 0.4, yi + 0.4, zorder=0, **DELTA_STYLE)
@@ -275,7 +276,7 @@ def _handles(table: pd.DataFrame, named: Sequence[str], *, delta: bool) -> list:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Line2D([], [], color=style.VERDICT_COLORS.get(v, "#888888"), linewidth=2.2,
+    handles = [Line2D([], [], color=style.verdict_color(v), linewidth=2.2,
                       marker="o", markersize=4, label=v) for v in _verdicts(table, named)]
     handles.append(Line2D([], [], linestyle="none", marker="D", markerfacecolor="none",
                           markeredgecolor="black", label="paper's value"))

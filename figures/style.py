@@ -208,6 +208,11 @@ VERDICT_COLORS: dict[str, str] = {
 }
 
 
+def verdict_color(verdict: str) -> str:
+    """The colour of a verdict (:data:`VERDICT_COLORS`; an unknown one: inconclusive's)."""
+    return VERDICT_COLORS.get(str(verdict), VERDICT_COLORS["inconclusive"])
+
+
 def sequential_colors(n: int) -> list:
     """``n`` colours from the sequential map, light to dark avoided at the yellow end."""
     cmap = mpl.colormaps[SEQUENTIAL_CMAP]

@@ -67,8 +67,8 @@ def t_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean = np.nanmean(values, axis=0)
         sd = (np.nanstd(values, axis=0, ddof=1) if values.shape[0] > 1
               else np.full_like(mean, np.nan))
-        half = np.where(n > 1, stats.t.ppf((1 + CONFIDENCE) / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(n),
-                        np.nan)
+        t = stats.t.ppf((1 + CONFIDENCE) / 2, np.maximum(n - 1, 1))
+        half = np.where(n > 1, t * sd / np.sqrt(n), np.nan)
     return mean, half
 
 
