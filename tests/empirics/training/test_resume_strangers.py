@@ -139,3 +139,44 @@ def test_the_api_raises_the_same_refusals(runs, tmp_path):
         train(cfg, progress=False, resume=True)
     with pytest.raises(ValueError, match="Expected `out` to be a path, got ''"):
         cfg.replace(out="")
+
+
+def _without(text: str, gone: tuple[str, ...]) -> str:
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(text)))
+    keep = [i for i, c in enumerate(rows[0]) if c not in gone]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([[r[i] for i in keep] for r in rows])
+    return out.getvalue()
+
+
+def test_a_run_of_an_older_version_resumes_and_reads_with_its_own_columns(
+        runs, tmp_path, capsys, edit_checkpoint):
+    """A run started before procrustes, mutual_knn and weight_distance existed: the resume
+    keeps its columns (one log line), the reader gives the missing measures as NaN and the
+    summary as null; every other number is the uninterrupted run's."""
+    from empirics.runs.reader import read_run
+
+    gone = ("procrustes", "mutual_knn", "weight_distance")
+    out = _copy(runs, tmp_path)
+    (out / "metrics.csv").write_text(_without((out / "metrics.csv").read_text(), gone))
+    state = edit_checkpoint(out)
+    tables = {**state["tables"], "metrics": _without(state["tables"]["metrics"], gone)}
+    edit_checkpoint(out, tables=tables)
+    assert main(["--out", str(out), "--resume", "--no-progress"]) == 0
+    said = capsys.readouterr()
+    assert "started with other columns" in said.out + said.err
+    header = (out / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert not set(gone) & set(header)
+    old, new = read_run(out), read_run(runs / "full")
+    for c in ("procrustes", "mutual_knn"):  # a registered measure the run lacks: NaN
+        assert c in old.metrics.columns and old.metrics[c].isna().all()
+    for c in header:  # the kept columns hold the uninterrupted run's numbers
+        assert old.metrics[c].astype(str).tolist() == new.metrics[c].astype(str).tolist(), c
+    summary = json.loads((out / "summary.json").read_text())
+    entry = summary["alignment"]["cl-nscl"]["train"]["z"]
+    assert entry["procrustes"] is None and entry["weight_distance"] is None
+    assert entry["cka"] == json.loads((runs / "full" / "summary.json").read_text())[
+        "alignment"]["cl-nscl"]["train"]["z"]["cka"]
